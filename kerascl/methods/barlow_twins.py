@@ -1,0 +1,75 @@
+"""Barlow Twins: make the cross-correlation of the two views' embeddings the identity."""
+
+from __future__ import annotations
+
+import keras
+
+from kerascl.heads import BarlowTwinsProjectionHead
+from kerascl.losses import BarlowTwinsLoss
+from kerascl.methods.base import SiameseMethod, collapse_std, mean_over_view_pairs
+
+
+@keras.saving.register_keras_serializable(package="kerascl")
+class BarlowTwins(SiameseMethod):
+    """Barlow Twins: redundancy reduction between the embeddings of two views.
+
+        loss = sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2,   C = cross-correlation of batch-standardised z1, z2
+
+    With more than two views the loss is averaged over all pairs.
+
+    Reference: Zbontar et al., "Barlow Twins: Self-Supervised Learning via Redundancy Reduction", ICML 2021.
+
+    Args:
+        backbone: A `keras.Model` mapping images to `(B, C)` features.
+        projection_dim: Projector output width (8192).
+        hidden_dim: Projector hidden width (8192).
+        num_projector_layers: 3 in the paper.
+        lambda_offdiag: Weight of the off-diagonal term (5e-3).
+        scale_loss: Overall loss factor (1).
+        augmentation: Optional on-device view maker (see `SiameseMethod`).
+        **kwargs: Passed to `keras.Model`.
+
+    Example:
+        >>> from kerascl.backbones import ResNet18
+        >>> model = BarlowTwins(ResNet18(), projection_dim=2048, hidden_dim=2048)
+    """
+
+    def __init__(
+        self,
+        backbone: keras.Model,
+        projection_dim: int = 8192,
+        hidden_dim: int = 8192,
+        num_projector_layers: int = 3,
+        lambda_offdiag: float = 5e-3,
+        scale_loss: float = 1.0,
+        augmentation: keras.layers.Layer | None = None,
+        **kwargs,
+    ):
+        super().__init__(backbone, augmentation=augmentation, **kwargs)
+        self.projection_dim = projection_dim
+        self.hidden_dim = hidden_dim
+        self.num_projector_layers = num_projector_layers
+        self.lambda_offdiag = lambda_offdiag
+        self.scale_loss = scale_loss
+        self.projector = BarlowTwinsProjectionHead(hidden_dim, projection_dim, num_projector_layers, name="projector")
+        self.loss_fn = BarlowTwinsLoss(lambda_offdiag=lambda_offdiag, scale_loss=scale_loss)
+
+    def build_heads(self, feature_shape):
+        self.projector.build(feature_shape)
+
+    def forward(self, views, params, training=False):
+        return {"projections": [self.projector(self.backbone(v, training=training), training=training) for v in views]}
+
+    def loss_and_metrics(self, outputs):
+        z = outputs["projections"]
+        return mean_over_view_pairs(self.loss_fn, z), {"z_std": collapse_std(z[0])}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "projection_dim": self.projection_dim,
+            "hidden_dim": self.hidden_dim,
+            "num_projector_layers": self.num_projector_layers,
+            "lambda_offdiag": self.lambda_offdiag,
+            "scale_loss": self.scale_loss,
+        }

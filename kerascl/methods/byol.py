@@ -1,0 +1,112 @@
+"""BYOL: an online network predicts a slowly moving average of itself."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kerascl.heads import BYOLPredictionHead, BYOLProjectionHead
+from kerascl.losses import BYOLLoss
+from kerascl.methods.base import SiameseMethod, collapse_std, mean_over_pairs
+
+
+@keras.saving.register_keras_serializable(package="kerascl")
+class BYOL(SiameseMethod):
+    """Bootstrap Your Own Latent.
+
+    The online network (backbone, projector, predictor) predicts the target network's projection of the other view;
+    the target (backbone, projector) is an exponential moving average of the online one, updated inside the
+    compiled step with the cosine momentum schedule `m = 1 - (1 - m0) (cos(pi k / K) + 1) / 2` from `m0 = 0.99`
+    to 1 over the `K` planned steps (known from `fit`'s epochs and steps, or `total_steps=`).
+
+        loss = byol(p1, sg(z'2)) + byol(p2, sg(z'1)),   byol(p, z) = mean_b ||l2n(p) - l2n(z)||^2
+
+    Reference: Grill et al., "Bootstrap Your Own Latent: A New Approach to Self-Supervised Learning",
+    NeurIPS 2020.
+
+    Args:
+        backbone: A `keras.Model` mapping images to `(B, C)` features.
+        projection_dim: Projector (and predictor) output width (256).
+        hidden_dim: Projector hidden width (4096).
+        prediction_hidden_dim: Predictor hidden width (4096).
+        base_momentum: EMA momentum at step 0 (0.99; 0.996 for ImageNet).
+        final_momentum: EMA momentum at the end of training (1.0).
+        total_steps: Planned training steps for the schedule; by default taken from `fit`.
+        augmentation: Optional on-device view maker (see `SiameseMethod`).
+        **kwargs: Passed to `keras.Model`.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerascl.backbones import ResNet18
+        >>> model = BYOL(ResNet18(width=0.125), projection_dim=32, hidden_dim=64, prediction_hidden_dim=64)
+        >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        >>> views = {"view_1": np.random.rand(8, 32, 32, 3).astype("float32"),
+        ...          "view_2": np.random.rand(8, 32, 32, 3).astype("float32")}
+        >>> history = model.fit(views, batch_size=4, epochs=1, verbose=0)
+    """
+
+    def __init__(
+        self,
+        backbone: keras.Model,
+        projection_dim: int = 256,
+        hidden_dim: int = 4096,
+        prediction_hidden_dim: int = 4096,
+        base_momentum: float = 0.99,
+        final_momentum: float = 1.0,
+        total_steps: int | None = None,
+        augmentation: keras.layers.Layer | None = None,
+        **kwargs,
+    ):
+        super().__init__(backbone, augmentation=augmentation, **kwargs)
+        if not 0.0 <= base_momentum <= final_momentum <= 1.0:
+            raise ValueError(
+                f"Need 0 <= base_momentum <= final_momentum <= 1; got {base_momentum} and {final_momentum}."
+            )
+        self.projection_dim = projection_dim
+        self.hidden_dim = hidden_dim
+        self.prediction_hidden_dim = prediction_hidden_dim
+        self.base_momentum = base_momentum
+        self.final_momentum = final_momentum
+        self.planned_steps = total_steps
+        if total_steps:
+            self.total_steps.assign(float(total_steps))
+        self.projector = BYOLProjectionHead(hidden_dim, projection_dim, name="projector")
+        self.predictor = BYOLPredictionHead(prediction_hidden_dim, projection_dim, name="predictor")
+        self.loss_fn = BYOLLoss()
+
+    def set_training_plan(self, steps_per_epoch, epochs) -> None:
+        if not self.planned_steps:
+            super().set_training_plan(steps_per_epoch, epochs)
+
+    def build_heads(self, feature_shape):
+        self.projector.build(feature_shape)
+        self.predictor.build(self.projector.compute_output_shape(feature_shape))
+        self.target_backbone = self.make_target(self.backbone, None)
+        self.target_projector = self.make_target(self.projector, feature_shape)
+
+    def forward(self, views, params, training=False):
+        momentum = self.cosine_momentum(self.base_momentum, self.final_momentum)
+        if training:
+            self.update_targets(momentum)
+        projections = [self.projector(self.backbone(v, training=training), training=training) for v in views]
+        predictions = [self.predictor(z, training=training) for z in projections]
+        targets = [
+            ops.stop_gradient(self.target_projector(self.target_backbone(v, training=training), training=training))
+            for v in views
+        ]
+        return {"projections": projections, "predictions": predictions, "targets": targets}
+
+    def loss_and_metrics(self, outputs):
+        loss = mean_over_pairs(self.loss_fn, outputs["targets"], outputs["predictions"])
+        return loss, {"z_std": collapse_std(outputs["projections"][0])}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "projection_dim": self.projection_dim,
+            "hidden_dim": self.hidden_dim,
+            "prediction_hidden_dim": self.prediction_hidden_dim,
+            "base_momentum": self.base_momentum,
+            "final_momentum": self.final_momentum,
+            "total_steps": self.planned_steps,
+        }

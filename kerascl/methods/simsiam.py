@@ -1,0 +1,78 @@
+"""SimSiam: a predictor and a stop-gradient are enough to avoid collapse."""
+
+from __future__ import annotations
+
+import keras
+
+from kerascl.heads import SimSiamPredictionHead, SimSiamProjectionHead
+from kerascl.losses import NegativeCosineSimilarity
+from kerascl.methods.base import SiameseMethod, collapse_std, mean_over_pairs
+
+
+@keras.saving.register_keras_serializable(package="kerascl")
+class SimSiam(SiameseMethod):
+    """Simple Siamese representation learning.
+
+    Both views go through the same backbone and projector; a predictor maps each projection to the other view's,
+    whose gradient is stopped:
+
+        loss = 0.5 * D(p1, sg(z2)) + 0.5 * D(p2, sg(z1)),   D(p, z) = -mean_b cos(p, z)
+
+    Reference: Chen & He, "Exploring Simple Siamese Representation Learning", CVPR 2021.
+
+    Args:
+        backbone: A `keras.Model` mapping images to `(B, C)` features.
+        projection_dim: Projector output width (2048).
+        hidden_dim: Projector hidden width (2048).
+        prediction_hidden_dim: Predictor bottleneck width (512).
+        num_projector_layers: 3 in the paper (2 in its CIFAR experiments).
+        augmentation: Optional on-device view maker (see `SiameseMethod`).
+        **kwargs: Passed to `keras.Model`.
+
+    Example:
+        >>> from kerascl.backbones import ResNet18
+        >>> model = SimSiam(ResNet18(), projection_dim=2048, num_projector_layers=2)
+        >>> model.compile(optimizer="sgd")
+    """
+
+    def __init__(
+        self,
+        backbone: keras.Model,
+        projection_dim: int = 2048,
+        hidden_dim: int = 2048,
+        prediction_hidden_dim: int = 512,
+        num_projector_layers: int = 3,
+        augmentation: keras.layers.Layer | None = None,
+        **kwargs,
+    ):
+        super().__init__(backbone, augmentation=augmentation, **kwargs)
+        self.projection_dim = projection_dim
+        self.hidden_dim = hidden_dim
+        self.prediction_hidden_dim = prediction_hidden_dim
+        self.num_projector_layers = num_projector_layers
+        self.projector = SimSiamProjectionHead(hidden_dim, projection_dim, num_projector_layers, name="projector")
+        self.predictor = SimSiamPredictionHead(prediction_hidden_dim, projection_dim, name="predictor")
+        self.loss_fn = NegativeCosineSimilarity()
+
+    def build_heads(self, feature_shape):
+        self.projector.build(feature_shape)
+        self.predictor.build(self.projector.compute_output_shape(feature_shape))
+
+    def forward(self, views, params, training=False):
+        projections = [self.projector(self.backbone(v, training=training), training=training) for v in views]
+        predictions = [self.predictor(z, training=training) for z in projections]
+        return {"projections": projections, "predictions": predictions}
+
+    def loss_and_metrics(self, outputs):
+        # mean_over_pairs gives D(p1,z2) + D(p2,z1); SimSiam averages the two terms.
+        loss = 0.5 * mean_over_pairs(self.loss_fn, outputs["projections"], outputs["predictions"])
+        return loss, {"z_std": collapse_std(outputs["projections"][0])}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "projection_dim": self.projection_dim,
+            "hidden_dim": self.hidden_dim,
+            "prediction_hidden_dim": self.prediction_hidden_dim,
+            "num_projector_layers": self.num_projector_layers,
+        }
