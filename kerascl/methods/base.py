@@ -171,8 +171,6 @@ class SiameseMethod(keras.Model):
                 "Add global pooling (e.g. keras.applications models with include_top=False, pooling='avg')."
             )
         self.build_heads(feature_shape)
-        for online, target in self._ema_pairs:
-            _copy_weights(online, target)
         self.built = True
 
     def build_heads(self, feature_shape: tuple) -> None:
@@ -184,8 +182,9 @@ class SiameseMethod(keras.Model):
         """Creates a target copy of `online` whose weights follow it by exponential moving average.
 
         The copy's variables are non-trainable (no gradient, no optimizer), but the copy still runs its batch
-        normalisation in training mode, as BYOL's target does. Call from `build_heads`; `build` copies the
-        online weights into it, and `update_targets` moves it inside the compiled step.
+        normalisation in training mode, as BYOL's target does. Call from `build_heads`. `update_targets` moves it
+        inside the compiled step; on the first training step (`global_step == 0`) it copies the online weights, so
+        training starts from `target == online` whatever the initialisation, on every backend.
         """
         target = clone_layer(online)
         if not target.built:
@@ -195,8 +194,17 @@ class SiameseMethod(keras.Model):
         self._ema_pairs.append((online, target))
         return target
 
+    def reset_targets(self) -> None:
+        """Copies the online weights into every EMA target now (eagerly, outside a compiled step)."""
+        for online, target in self._ema_pairs:
+            _copy_weights(online, target)
+
     def update_targets(self, momentum) -> None:
-        """`target <- m * target + (1 - m) * online` for every trainable online weight (inside the step)."""
+        """`target <- m * target + (1 - m) * online` for every trainable online weight (inside the step).
+
+        At `global_step == 0` the momentum is taken as 0, which copies the online weights into the target.
+        """
+        momentum = ops.where(self.global_step > 0, momentum, 0.0)
         for online, target in self._ema_pairs:
             for o, t in zip(online.weights, target.weights):
                 if o.trainable:
@@ -277,8 +285,9 @@ def mean_over_view_pairs(loss_fn, embeddings: list):
 
 
 def _copy_weights(source, target) -> None:
+    # Through NumPy, so the target never shares a buffer with the source (JAX donates both to the compiled step).
     for s, t in zip(source.weights, target.weights):
-        t.assign(s)
+        t.assign(ops.convert_to_numpy(s))
 
 
 def _image_shape(input_shape) -> tuple:

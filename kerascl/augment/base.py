@@ -1,0 +1,185 @@
+"""Base class of kerascl's augmentation layers: per-sample randomness that it can record and re-apply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras.src.layers.preprocessing.image_preprocessing.base_image_preprocessing_layer import (  # noqa: E501
+    BaseImagePreprocessingLayer,
+)
+
+from kerascl.augment import _prng
+
+
+def check_images(images: Any, where: str) -> None:
+    """Raise a clear error unless `images` is a float batch `(B, H, W, 3)` (or one `(H, W, 3)` image).
+
+    Values are checked to lie in [0, 1] when `images` is a NumPy array (inside a traced function the values
+    are not known).
+    """
+    shape = tuple(images.shape)
+    if len(shape) not in (3, 4):
+        raise ValueError(
+            f"{where} expects an image batch of shape (batch, height, width, 3) or one image (height, width, 3); "
+            f"received rank {len(shape)} with shape {shape}."
+        )
+    if shape[-1] != 3:
+        raise ValueError(
+            f"{where} expects RGB images with 3 channels last (channels_last, NHWC); received shape {shape}. "
+            "Convert grayscale or RGBA images to RGB first, and transpose NCHW batches to NHWC."
+        )
+    dtype = keras.backend.standardize_dtype(images.dtype)
+    if "float" not in dtype:
+        raise TypeError(
+            f"{where} expects float32 images with values in [0, 1]; received dtype {dtype}. "
+            "Convert with `images.astype('float32') / 255.0` (NumPy) or `keras.ops.cast(images, 'float32') / 255`."
+        )
+    if isinstance(images, np.ndarray) and images.size:
+        low, high = float(images.min()), float(images.max())
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"{where} expects values in [0, 1]; received values in [{low:.3g}, {high:.3g}]. "
+                "Divide 8-bit images by 255."
+            )
+
+
+def jitted(owner: Any, bk: Any, name: str, fn: Any, static_argnums: tuple = ()) -> Any:
+    """`fn` compiled with `jax.jit` when `bk` is JAX, else `fn` itself.
+
+    Eager JAX dispatches and compiles every primitive separately, which makes an augmentation of a hundred
+    small ops slow to call outside a compiled step; one `jit` per layer makes it a single program. Inside a
+    trace (a compiled train step) the nested `jit` is simply inlined.
+    """
+    if bk.name != "jax":
+        return fn
+    import jax
+
+    cache = owner.__dict__.setdefault("_kerascl_jit_cache", {})
+    if name not in cache:
+        cache[name] = jax.jit(fn, static_argnums=static_argnums)
+    return cache[name]
+
+
+def check_probability(p: float, name: str = "p") -> float:
+    """Validate a probability argument."""
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"`{name}` must be a probability in [0, 1]; received {name}={p}.")
+    return p
+
+
+def check_range(value: Any, name: str, low: float | None = None) -> tuple[float, float]:
+    """Validate a `(min, max)` pair."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"`{name}` must be a pair (min, max); received {name}={value!r}.")
+    a, b = float(value[0]), float(value[1])
+    if a > b:
+        raise ValueError(f"`{name}` must satisfy min <= max; received {name}={value!r}.")
+    if low is not None and a < low:
+        raise ValueError(f"`{name}` must be >= {low}; received {name}={value!r}.")
+    return a, b
+
+
+class RecordedAugmentation(BaseImagePreprocessingLayer):
+    """Base class of an augmentation that is random per sample and records what it did.
+
+    It keeps Keras's `BaseImagePreprocessingLayer` contract (`get_random_transformation` draws a
+    transformation, `transform_images` applies it), so a layer works on its own, inside `tf.data` for any
+    backend, and inside a compiled `call` on JAX and TensorFlow. On top of that contract a subclass implements
+    four backend-explicit hooks that `ViewAugmentation` composes:
+
+    - `_draw(bk, key, batch_size, image_shape)`: a transformation (dict of per-sample tensors) from a
+      `uint32` key, through `kerascl.augment._prng` (bit-identical on every backend);
+    - `_apply(bk, images, transformation)`: the vectorised image operation;
+    - `_to_params(bk, transformation)`: `{layout name: (B, k) float32}` for the recorded-parameter vector;
+    - `_from_params(bk, params)`: the transformation back from a `(B, PARAM_SIZE)` vector.
+
+    Args:
+        p: probability that the augmentation is applied to a sample (drawn per sample).
+        seed: integer seed of the layer's `keras.random.SeedGenerator`.
+        **kwargs: passed to `keras.layers.Layer`.
+    """
+
+    _USE_BASE_FACTOR = False
+    NUM_DRAWS = 1
+
+    def __init__(self, p: float = 1.0, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.p = check_probability(p)
+        self.seed = seed
+        self.generator = self.backend.random.SeedGenerator(seed)
+
+    # --- hooks --------------------------------------------------------------------------------------------
+    def _draw(self, bk: Any, key: Any, batch_size: Any, image_shape: tuple) -> dict:
+        raise NotImplementedError
+
+    def _apply(self, bk: Any, images: Any, transformation: dict) -> Any:
+        raise NotImplementedError
+
+    def _to_params(self, bk: Any, transformation: dict) -> dict:
+        raise NotImplementedError
+
+    def _from_params(self, bk: Any, params: Any) -> dict:
+        raise NotImplementedError
+
+    def _uniforms(self, bk: Any, key: Any, batch_size: Any) -> Any:
+        return _prng.uniform(bk, key, batch_size, self.NUM_DRAWS)
+
+    def _applied(self, bk: Any, u: Any) -> Any:
+        """Per-sample Bernoulli(p) from a column of uniforms."""
+        return u < self.p
+
+    # --- Keras contract -----------------------------------------------------------------------------------
+    def get_random_transformation(self, data: Any, training: bool = True, seed: Any = None) -> dict | None:
+        if not training:
+            return None
+        images = data["images"] if isinstance(data, dict) else data
+        if seed is None:
+            seed = self._get_seed_generator(self.backend._backend).next()
+        shape = self.backend.core.shape(images)
+        batch_size = shape[0] if len(shape) == 4 else 1
+        bk = self.backend
+
+        def draw(seed: Any, batch_size: Any, image_shape: tuple) -> dict:
+            return self._draw(bk, _prng.seed_key(bk, seed), batch_size, image_shape)
+
+        return jitted(self, bk, "draw", draw, static_argnums=(1, 2))(seed, batch_size, tuple(shape[-3:]))
+
+    def transform_images(self, images: Any, transformation: Any, training: bool = True) -> Any:
+        images = self.backend.cast(images, "float32")
+        if not training or transformation is None:
+            return self._inference(self.backend, images)
+        bk = self.backend
+        return jitted(self, bk, "apply", lambda x, t: self._apply(bk, x, t))(images, transformation)
+
+    def _inference(self, bk: Any, images: Any) -> Any:
+        """What the layer does with `training=False` (identity; a crop layer resizes)."""
+        return images
+
+    def transform_labels(self, labels: Any, transformation: Any, training: bool = True) -> Any:
+        return labels
+
+    def transform_segmentation_masks(self, masks: Any, transformation: Any, training: bool = True) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} transforms images only.")
+
+    def transform_bounding_boxes(self, boxes: Any, transformation: Any, training: bool = True) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} transforms images only.")
+
+    def __call__(self, data: Any, *args: Any, **kwargs: Any) -> Any:
+        images = data["images"] if isinstance(data, dict) else data
+        check_images(images, type(self).__name__)
+        return super().__call__(data, *args, **kwargs)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def params(self, transformation: dict) -> dict:
+        """The recorded parameters of a transformation from `get_random_transformation`, by layout name."""
+        return self._to_params(self.backend, transformation)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update({"p": self.p, "seed": self.seed})
+        return config

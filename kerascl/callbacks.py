@@ -1,0 +1,376 @@
+"""Training callbacks: kNN monitor, epoch-end linear probe, collapse monitor, resume, logs.
+
+All callbacks are plain `keras.callbacks.Callback`s and run on the TensorFlow and JAX backends.
+The monitors write their numbers into the epoch `logs` dict (`knn_top1`, `linear_top1`,
+`feature_std`, `effective_rank`), so `History`, `CSVLogger`, `TensorBoard` and the progress bar
+see them; place them before `CSVLogger` in the callback list (`default_callbacks` does).
+
+The monitors probe the model's backbone: by default the attribute `model.backbone` that every
+kerascl method exposes, or an explicit `encoder`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from kerascl.probes.features import extract_features, iterate_batches
+from kerascl.probes.knn import knn_on_features
+from kerascl.probes.linear import linear_on_features
+
+
+class _BackboneMonitor(keras.callbacks.Callback):
+    """Shared plumbing: which encoder to probe and on which epochs."""
+
+    def __init__(
+        self,
+        encoder: Callable | None = None,
+        backbone_attribute: str = "backbone",
+        every: int = 1,
+    ):
+        super().__init__()
+        if int(every) < 1:
+            raise ValueError(f"every must be >= 1, got {every}.")
+        self.encoder = encoder
+        self.backbone_attribute = backbone_attribute
+        self.every = int(every)
+
+    def _encoder(self) -> Callable:
+        if self.encoder is not None:
+            return self.encoder
+        backbone = getattr(self.model, self.backbone_attribute, None)
+        if backbone is None:
+            raise AttributeError(
+                f"{type(self).__name__}: the model has no attribute {self.backbone_attribute!r}. "
+                "Pass encoder=<the keras.Model mapping images to features> or "
+                "backbone_attribute=<the attribute that holds it>."
+            )
+        return backbone
+
+    def _due(self, epoch: int) -> bool:
+        last = self.params.get("epochs") if self.params else None
+        return (epoch + 1) % self.every == 0 or (last is not None and epoch + 1 == last)
+
+
+class KNNMonitor(_BackboneMonitor):
+    """Weighted kNN accuracy of the backbone at the end of training epochs.
+
+    Runs `kerascl.probes.knn_on_features` (InstDisc-style weighted kNN on l2-normalised features,
+    `exp(cos / temperature)` votes) with `train_data` as the memory bank and logs the top-1
+    accuracy of `test_data` as `logs["knn_top1"]` (a fraction). On epochs it skips, the key is
+    logged as NaN so CSV columns stay aligned.
+
+    Args:
+        train_data: labelled memory-bank data: `tf.data.Dataset` of `(images, labels)` batches
+            or a tuple of arrays. Use un-augmented images.
+        test_data: labelled data to classify.
+        encoder: the model to probe; default `getattr(model, backbone_attribute)`.
+        backbone_attribute: attribute of the trained model holding the backbone.
+        every: evaluate every `every` epochs (and always after the last epoch).
+        k: neighbours (default 200).
+        temperature: vote temperature (default 0.1).
+        batch_size: encoder batch size for array inputs.
+        verbose: 1 prints the accuracy after each evaluation.
+
+    Example:
+        >>> model.fit(train_views, epochs=100,
+        ...           callbacks=[KNNMonitor((x_train, y_train), (x_test, y_test), every=5)])
+    """
+
+    def __init__(
+        self,
+        train_data: Any,
+        test_data: Any,
+        encoder: Callable | None = None,
+        backbone_attribute: str = "backbone",
+        every: int = 1,
+        k: int = 200,
+        temperature: float = 0.1,
+        batch_size: int = 256,
+        verbose: int = 0,
+    ):
+        super().__init__(encoder, backbone_attribute, every)
+        self.train_data, self.test_data = train_data, test_data
+        self.k, self.temperature = int(k), float(temperature)
+        self.batch_size, self.verbose = int(batch_size), int(verbose)
+        self.results: list[dict[str, Any]] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        if not self._due(epoch):
+            logs["knn_top1"] = float("nan")
+            return
+        encoder = self._encoder()
+        train_x, train_y = extract_features(encoder, self.train_data, self.batch_size, verbose=0)
+        test_x, test_y = extract_features(encoder, self.test_data, self.batch_size, verbose=0)
+        result = knn_on_features(
+            train_x, train_y, test_x, test_y, k=self.k, temperature=self.temperature
+        )
+        result["epoch"] = epoch + 1
+        self.results.append(result)
+        logs["knn_top1"] = result["top1"]
+        if self.verbose:
+            print(f"\nEpoch {epoch + 1}: knn_top1 = {result['top1']:.4f} (k={result['k']}, T={self.temperature})")
+
+
+class OnlineLinearProbe(_BackboneMonitor):
+    """Epoch-end linear probe on frozen backbone features, logged as `linear_top1`.
+
+    At the end of an epoch the backbone's features of `train_data` and `test_data` are computed
+    once, a fresh linear softmax classifier is fitted on the training features for `epochs` quick
+    epochs (`kerascl.probes.linear_on_features`), and its test top-1 accuracy (a fraction) is
+    logged. It is an epoch-end probe on frozen features, not solo-learn's or lightly's online
+    classifier trained concurrently with the backbone on augmented views; numbers are close to an
+    offline linear probe of the same checkpoint with the same classifier budget.
+
+    Args:
+        train_data: labelled data to fit the classifier (un-augmented images).
+        test_data: labelled data to score it.
+        encoder: the model to probe; default `getattr(model, backbone_attribute)`.
+        backbone_attribute: attribute of the trained model holding the backbone.
+        every: probe every `every` epochs (and always after the last one); NaN is logged otherwise.
+        epochs: classifier epochs per probe (default 10).
+        learning_rate: classifier learning rate.
+        batch_size: encoder batch size for array inputs.
+        verbose: 1 prints the accuracy after each probe.
+    """
+
+    def __init__(
+        self,
+        train_data: Any,
+        test_data: Any,
+        encoder: Callable | None = None,
+        backbone_attribute: str = "backbone",
+        every: int = 1,
+        epochs: int = 10,
+        learning_rate: float = 1e-2,
+        batch_size: int = 256,
+        verbose: int = 0,
+    ):
+        super().__init__(encoder, backbone_attribute, every)
+        self.train_data, self.test_data = train_data, test_data
+        self.epochs, self.learning_rate = int(epochs), float(learning_rate)
+        self.batch_size, self.verbose = int(batch_size), int(verbose)
+        self.results: list[dict[str, Any]] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        if not self._due(epoch):
+            logs["linear_top1"] = float("nan")
+            return
+        encoder = self._encoder()
+        train_x, train_y = extract_features(encoder, self.train_data, self.batch_size, verbose=0)
+        test_x, test_y = extract_features(encoder, self.test_data, self.batch_size, verbose=0)
+        result = linear_on_features(
+            train_x,
+            train_y,
+            test_x,
+            test_y,
+            epochs=self.epochs,
+            learning_rate=self.learning_rate,
+            seed=epoch,
+        )
+        result["epoch"] = epoch + 1
+        self.results.append(result)
+        logs["linear_top1"] = result["top1"]
+        if self.verbose:
+            print(f"\nEpoch {epoch + 1}: linear_top1 = {result['top1']:.4f}")
+
+
+def feature_std(features: np.ndarray) -> float:
+    """Mean over dimensions of the per-dimension std of l2-normalised features.
+
+    SimSiam (Chen & He, CVPR 2021, Fig. 2) tracks this number: it is about `1 / sqrt(dim)` when
+    the normalised features spread over the sphere and drops to 0 when they collapse to a point.
+    """
+    features = np.asarray(features, np.float64)
+    norm = np.linalg.norm(features, axis=1, keepdims=True)
+    normalised = features / np.maximum(norm, 1e-12)
+    return float(normalised.std(axis=0).mean())
+
+
+def effective_rank(features: np.ndarray, eps: float = 1e-7) -> float:
+    """RankMe effective rank (Garrido et al., ICML 2023): `exp` of the entropy of the
+    normalised singular values of the `(N, C)` feature matrix; between 1 and `min(N, C)`."""
+    singular = np.linalg.svd(np.asarray(features, np.float64), compute_uv=False)
+    p = singular / (singular.sum() + eps) + eps
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+class CollapseMonitor(_BackboneMonitor):
+    """Collapse check on a fixed batch: feature std and effective rank at epoch end.
+
+    Logs `feature_std` (see `feature_std`; healthy about `1 / sqrt(dim)`, collapsed 0) and, with
+    `effective_rank=True`, `effective_rank` (RankMe). Warns with a `RuntimeWarning` when
+    `feature_std * sqrt(dim)` (1 for isotropic features) falls below `warn_below`.
+
+    Args:
+        data: images to watch: an array `(N, H, W, 3)`, a tuple `(images, labels)` or a dataset;
+            the first `num_samples` images are taken once and reused every epoch.
+        encoder: the model to probe; default `getattr(model, backbone_attribute)`.
+        backbone_attribute: attribute of the trained model holding the backbone.
+        every: check every `every` epochs (NaN is logged otherwise).
+        num_samples: size of the fixed batch (default 512).
+        effective_rank: also log the effective rank.
+        warn_below: warning threshold on `feature_std * sqrt(dim)` (default 0.05).
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        encoder: Callable | None = None,
+        backbone_attribute: str = "backbone",
+        every: int = 1,
+        num_samples: int = 512,
+        effective_rank: bool = True,
+        warn_below: float = 0.05,
+    ):
+        super().__init__(encoder, backbone_attribute, every)
+        images = []
+        count = 0
+        for batch, _ in iterate_batches(data, batch_size=num_samples):
+            images.append(batch)
+            count += len(batch)
+            if count >= num_samples:
+                break
+        if not images:
+            raise ValueError("CollapseMonitor got no images to watch.")
+        self.images = np.concatenate(images)[:num_samples].astype(np.float32)
+        if len(self.images) < 2:
+            raise ValueError("CollapseMonitor needs at least 2 images to measure a spread.")
+        self.log_effective_rank = bool(effective_rank)
+        self.warn_below = float(warn_below)
+        self.history: list[dict[str, float]] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        keys = ["feature_std"] + (["effective_rank"] if self.log_effective_rank else [])
+        if not self._due(epoch):
+            logs.update({key: float("nan") for key in keys})
+            return
+        features, _ = extract_features(
+            self._encoder(), self.images, batch_size=256, verbose=0, require_labels=False
+        )
+        values = {"feature_std": feature_std(features)}
+        if self.log_effective_rank:
+            values["effective_rank"] = effective_rank(features)
+        logs.update(values)
+        self.history.append({"epoch": epoch + 1, **values})
+        relative = values["feature_std"] * math.sqrt(features.shape[1])
+        if relative < self.warn_below:
+            warnings.warn(
+                f"Epoch {epoch + 1}: the backbone features look collapsed: std of the "
+                f"l2-normalised features is {values['feature_std']:.2e} "
+                f"({relative:.3f} x the isotropic value 1/sqrt({features.shape[1]})).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+
+def resume_callback(
+    run_dir: str | os.PathLike,
+    save_freq: str | int = "epoch",
+    delete_checkpoint: bool = True,
+) -> keras.callbacks.BackupAndRestore:
+    """`keras.callbacks.BackupAndRestore` writing to `run_dir/backup`.
+
+    At the end of every epoch the model's weights, its optimizer state (iterations, momenta) and
+    the epoch counter are saved; a later `fit` with the same callback (in a new process, with a
+    freshly built model) restores them and continues from the last completed epoch, ending with
+    the same weights as an uninterrupted run when the data order is deterministic. The backup is
+    deleted when `fit` completes (`delete_checkpoint=True`).
+
+    The model must be built before `fit` (call it on a batch, or let a kerascl method build
+    itself); give the second `fit` the same arguments as the first.
+
+    Args:
+        run_dir: the run folder; the backup lives in `run_dir/backup`.
+        save_freq: `"epoch"` or a number of batches.
+        delete_checkpoint: delete the backup when training completes.
+
+    Returns:
+        The `BackupAndRestore` callback.
+
+    Example:
+        >>> model.fit(ds, epochs=100, callbacks=[resume_callback("runs/byol")])
+    """
+    return keras.callbacks.BackupAndRestore(
+        backup_dir=os.path.join(os.fspath(run_dir), "backup"),
+        save_freq=save_freq,
+        delete_checkpoint=delete_checkpoint,
+    )
+
+
+def default_callbacks(
+    run_dir: str | os.PathLike,
+    train_data: Any = None,
+    test_data: Any = None,
+    collapse_data: Any = None,
+    knn_every: int = 1,
+    knn_k: int = 200,
+    knn_temperature: float = 0.1,
+    online_linear: bool = False,
+    linear_every: int = 1,
+    linear_epochs: int = 10,
+    tensorboard: bool = False,
+    resume: bool = True,
+    backbone_attribute: str = "backbone",
+    encoder: Callable | None = None,
+) -> list[keras.callbacks.Callback]:
+    """The callbacks of a kerascl run, in the order they must run.
+
+    Monitors first (they write into the epoch logs), then `BackupAndRestore` (`run_dir/backup`),
+    `CSVLogger` (`run_dir/history.csv`, appending when resuming so the file holds every epoch)
+    and, optionally, `TensorBoard` (`run_dir/tensorboard`). Keras adds `History` and the progress
+    bar itself.
+
+    Args:
+        run_dir: the run folder (created if missing).
+        train_data: labelled un-augmented training data for the kNN monitor / linear probe.
+        test_data: labelled test data for them; both must be given for the monitors to be added.
+        collapse_data: images for the `CollapseMonitor` (default: `train_data` if given).
+        knn_every: kNN monitor period in epochs.
+        knn_k: kNN neighbours. knn_temperature: kNN temperature.
+        online_linear: add the epoch-end `OnlineLinearProbe`.
+        linear_every: its period. linear_epochs: its classifier epochs.
+        tensorboard: add a `TensorBoard` callback.
+        resume: add `BackupAndRestore` so an interrupted `fit` resumes.
+        backbone_attribute: attribute of the trained model holding the backbone.
+        encoder: explicit model to probe instead of the attribute.
+
+    Returns:
+        The list of callbacks to pass to `fit`.
+
+    Example:
+        >>> callbacks = default_callbacks("runs/byol", (x_tr, y_tr), (x_te, y_te), knn_every=5)
+        >>> method.fit(views, epochs=100, callbacks=callbacks)
+    """
+    run_dir = os.fspath(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
+    monitor_args = dict(encoder=encoder, backbone_attribute=backbone_attribute)
+    callbacks: list[keras.callbacks.Callback] = []
+    if (train_data is None) != (test_data is None):
+        raise ValueError("Give both train_data and test_data for the kNN / linear monitors, or neither.")
+    if train_data is not None:
+        callbacks.append(
+            KNNMonitor(train_data, test_data, every=knn_every, k=knn_k, temperature=knn_temperature, **monitor_args)
+        )
+        if online_linear:
+            callbacks.append(
+                OnlineLinearProbe(train_data, test_data, every=linear_every, epochs=linear_epochs, **monitor_args)
+            )
+    if collapse_data is None:
+        collapse_data = train_data
+    if collapse_data is not None:
+        callbacks.append(CollapseMonitor(collapse_data, **monitor_args))
+    if resume:
+        callbacks.append(resume_callback(run_dir))
+    callbacks.append(keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=resume))
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, "tensorboard")))
+    return callbacks

@@ -1,0 +1,62 @@
+"""Downstream probes on a frozen encoder.
+
+Every probe takes an encoder (a `keras.Model` mapping float32 images `(B, H, W, 3)` in `[0, 1]`
+to features `(B, C)`) and labelled data (a `tf.data.Dataset` of `(images, labels)` batches or a
+tuple of NumPy arrays), runs the encoder once to cache features, and returns a dict of results.
+The `*_on_features` variants take cached features directly.
+"""
+
+from kerascl.probes.features import (
+    MissingLabelsError,
+    extract_features,
+    l2_normalize,
+    standardize,
+)
+from kerascl.probes.few_shot import (
+    confidence_interval_95,
+    few_shot_on_features,
+    few_shot_probe,
+)
+from kerascl.probes.knn import knn_class_scores, knn_on_features, knn_probe
+from kerascl.probes.linear import (
+    LinearClassifier,
+    linear_on_features,
+    linear_probe,
+    train_linear_classifier,
+)
+from kerascl.probes.robustness import (
+    DDCL_DISTORTIONS,
+    make_distortion,
+    robustness_probe,
+)
+from kerascl.probes.run_all import run_all_probes
+from kerascl.probes.separability import (
+    separability_probe,
+    separability_probe_from_encoder,
+)
+from kerascl.probes.table import format_table, print_table
+
+__all__ = [
+    "DDCL_DISTORTIONS",
+    "LinearClassifier",
+    "MissingLabelsError",
+    "confidence_interval_95",
+    "extract_features",
+    "few_shot_on_features",
+    "few_shot_probe",
+    "format_table",
+    "knn_class_scores",
+    "knn_on_features",
+    "knn_probe",
+    "l2_normalize",
+    "linear_on_features",
+    "linear_probe",
+    "make_distortion",
+    "print_table",
+    "robustness_probe",
+    "run_all_probes",
+    "separability_probe",
+    "separability_probe_from_encoder",
+    "standardize",
+    "train_linear_classifier",
+]

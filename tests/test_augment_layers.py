@@ -1,0 +1,137 @@
+"""Tests of the single augmentation layers of kerascl.augment (both backends)."""
+
+import keras
+import numpy as np
+import pytest
+
+from kerascl import augment as A
+
+
+def _images(batch=8, size=16, seed=0):
+    # One shape everywhere: JAX compiles each primitive once per shape in eager mode.
+    return np.random.RandomState(seed).rand(batch, size, size, 3).astype("float32")
+
+
+LAYERS = [
+    lambda: A.RandomResizedCrop(16, 16, scale=(0.2, 1.0), seed=1),
+    lambda: A.RandomHorizontalFlip(p=0.5, seed=1),
+    lambda: A.RandomColorJitter(0.4, 0.4, 0.2, 0.1, p=0.8, seed=1),
+    lambda: A.RandomGrayscale(p=0.5, seed=1),
+    lambda: A.RandomGaussianBlur(p=0.5, sigma=(0.1, 2.0), seed=1),
+    lambda: A.RandomSolarization(p=0.5, threshold=0.4, seed=1),
+    lambda: A.RandomRotation(degrees=(-30, 30), p=0.7, seed=1),
+    lambda: A.RandomRotation(right_angles=True, seed=1),
+    lambda: A.RandomElasticTransform(alpha=20.0, sigma=2.0, p=0.5, seed=1),
+]
+
+
+@pytest.mark.parametrize("make", LAYERS)
+def test_layer_shapes_range_and_config_round_trip(make):
+    layer = make()
+    out = keras.ops.convert_to_numpy(layer(_images(), training=True))
+    assert out.shape == (8, 16, 16, 3)
+    assert out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0 + 1e-6
+    clone = type(layer).from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(restored) is type(layer) and restored.get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("make", LAYERS)
+def test_layer_inference_is_identity_or_resize(make):
+    layer = make()
+    x = _images()
+    out = keras.ops.convert_to_numpy(layer(x, training=False))
+    np.testing.assert_allclose(out, x, atol=1e-6)
+
+
+def test_single_image_is_accepted():
+    out = A.RandomGrayscale(p=1.0)(_images(1)[0])
+    assert tuple(out.shape) == (16, 16, 3)
+
+
+def test_flip_grayscale_solarize_match_reference_formulas():
+    x = _images()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(A.RandomHorizontalFlip(p=1.0)(x)), x[:, :, ::-1])
+    gray = keras.ops.convert_to_numpy(A.RandomGrayscale(p=1.0)(x))
+    luma = x @ np.array([0.2989, 0.587, 0.114], "float32")
+    np.testing.assert_allclose(gray, np.repeat(luma[..., None], 3, -1), atol=1e-6)
+    sol = keras.ops.convert_to_numpy(A.RandomSolarization(p=1.0, threshold=0.5)(x))
+    np.testing.assert_allclose(sol, np.where(x >= 0.5, 1 - x, x), atol=1e-7)
+
+
+def test_right_angle_rotation_moves_pixels_exactly():
+    x = _images(8)
+    layer = A.RandomRotation(right_angles=True, p=1.0, seed=3)
+    t = layer.get_random_transformation(x)
+    angles = keras.ops.convert_to_numpy(t["angle"])
+    out = keras.ops.convert_to_numpy(layer.transform_images(x, t))
+    assert len(set(angles.tolist())) > 1
+    for image, rotated, angle in zip(x, out, angles):
+        np.testing.assert_allclose(rotated, np.rot90(image, k=int(round(angle / 90.0)) % 4), atol=1e-6)
+
+
+def test_full_crop_is_identity():
+    x = _images()
+    out = A.RandomResizedCrop(16, 16, scale=(1.0, 1.0), ratio=(1.0, 1.0), seed=0)(x)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out), x, atol=1e-6)
+
+
+def test_probability_zero_is_identity_and_one_changes_every_image():
+    x = _images()
+    for cls in (A.RandomColorJitter, A.RandomGaussianBlur, A.RandomElasticTransform):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(cls(p=0.0)(x)), x)
+        changed = keras.ops.convert_to_numpy(cls(p=1.0, seed=2)(x))
+        assert np.all(np.abs(changed - x).reshape(8, -1).max(axis=1) > 1e-3), cls.__name__
+
+
+def test_parameters_differ_between_images_of_one_batch():
+    x = _images(8)
+    crop = A.RandomResizedCrop(16, 16, seed=5)
+    boxes = keras.ops.convert_to_numpy(crop.get_random_transformation(x)["box"])
+    assert len(np.unique(boxes[:, 2])) == 8
+    jitter = A.RandomColorJitter(p=1.0, seed=5)
+    factors = keras.ops.convert_to_numpy(jitter.get_random_transformation(x)["factors"])
+    assert len(np.unique(factors[:, 0])) == 8
+
+
+def test_crop_boxes_stay_inside_image_and_follow_scale():
+    x = _images()
+    box = keras.ops.convert_to_numpy(A.RandomResizedCrop(16, 16, scale=(0.2, 0.5), seed=0).get_random_transformation(x)["box"])
+    assert np.all(box[:, :2] >= 0) and np.all(box[:, 0] + box[:, 2] <= 1 + 1e-6) and np.all(box[:, 1] + box[:, 3] <= 1 + 1e-6)
+    area = box[:, 2] * box[:, 3]
+    assert np.all(area <= 0.5 + 1e-5) and np.all(area >= 0.2 - 1e-5)
+
+
+def test_the_generator_advances_between_calls():
+    layer = A.RandomColorJitter(p=1.0, seed=0)
+    x = _images()
+    a = keras.ops.convert_to_numpy(layer(x))
+    b = keras.ops.convert_to_numpy(layer(x))
+    assert not np.allclose(a, b)
+
+
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        (np.zeros((16, 16), "float32"), ValueError, "rank"),
+        (np.zeros((2, 16, 16, 4), "float32"), ValueError, "3 channels"),
+        (np.zeros((2, 16, 16, 3), "uint8"), TypeError, "float32"),
+        (np.full((2, 16, 16, 3), 255.0, "float32"), ValueError, r"\[0, 1\]"),
+    ],
+)
+def test_bad_input_gives_clear_error(bad, error, match):
+    with pytest.raises(error, match=match):
+        A.RandomGrayscale(p=1.0)(bad)
+
+
+def test_bad_arguments_give_clear_errors():
+    with pytest.raises(ValueError, match="probability"):
+        A.RandomGrayscale(p=1.5)
+    with pytest.raises(ValueError, match="scale"):
+        A.RandomResizedCrop(8, 8, scale=(0.5, 2.0))
+    with pytest.raises(ValueError, match="hue"):
+        A.RandomColorJitter(hue=0.7)
+    with pytest.raises(ValueError, match="odd"):
+        A.RandomGaussianBlur(kernel_size=4)

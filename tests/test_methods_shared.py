@@ -1,0 +1,69 @@
+"""Tests every method case (tests/cases_*.py): trains, matches the other backend, saves and loads."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from tests.cases import all_cases
+from tests.helpers import set_deterministic_weights, train_losses
+
+CASES = all_cases()
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def other_backend_losses():
+    """Losses of every case on the other backend, from one subprocess."""
+    other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
+    env = {**os.environ, "KERAS_BACKEND": other, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-m", "tests.cross_backend_runner"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("CROSS_BACKEND_RESULT ")]
+    assert proc.returncode == 0 and lines, f"{other} run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return json.loads(lines[-1].split(" ", 1)[1])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_same_losses_on_tensorflow_and_jax(name, other_backend_losses):
+    here = train_losses(*CASES[name]())
+    there = other_backend_losses[name]
+    np.testing.assert_allclose(here, there, rtol=1e-4, atol=1e-6, err_msg=f"{name}: {here} vs {there}")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fit_lowers_the_loss_then_save_and_load_round_trip(name, tmp_path):
+    """One compiled model per case: a short fit lowers the loss; .keras save/load and backbone export round-trip."""
+    model, batch = CASES[name]()
+    model(batch)
+    set_deterministic_weights(model, seed=1)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=True)
+    history = model.fit(batch, batch_size=len(batch["view_1"]), epochs=15, verbose=0)
+    losses = history.history["loss"]
+    assert np.all(np.isfinite(losses))
+    assert min(losses[-3:]) < losses[0], f"{name}: loss went from {losses[0]} to {losses[-3:]}"
+    assert "z_std" in history.history
+
+    path = str(tmp_path / f"{name}.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert type(loaded) is type(model)
+    drop_backbone = lambda config: {k: v for k, v in config.items() if k != "backbone"}  # noqa: E731
+    assert drop_backbone(loaded.get_config()) == drop_backbone(model.get_config())
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), err_msg=a.path)
+    before = keras.tree.flatten(model(batch, training=False))
+    after = keras.tree.flatten(loaded(batch, training=False))
+    for a, b in zip(before, after):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+    backbone_path = str(tmp_path / "backbone.keras")
+    model.export_backbone(backbone_path)
+    backbone = keras.models.load_model(backbone_path)
+    np.testing.assert_allclose(np.asarray(backbone(batch["view_1"])), np.asarray(model.backbone(batch["view_1"])),
+                               rtol=1e-5, atol=1e-5)
