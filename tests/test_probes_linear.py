@@ -20,7 +20,7 @@ def test_separable_features_reach_full_accuracy():
     result = linear_on_features(*train, *test, epochs=20)
     assert result["top1"] > 0.95
     assert result["top5"] >= result["top1"]
-    assert result["num_classes"] == 6 and result["epochs"] == 20
+    assert result["num_classes"] == 6 and result["epochs"] >= 20
 
 
 def test_random_features_stay_near_chance():

@@ -1,0 +1,120 @@
+"""The shared method machinery: EMA targets, schedules, input forms and their errors, heads."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from kerascl import heads
+from kerascl.methods import BYOL, SimSiam
+from tests.helpers import random_views, set_deterministic_weights, tiny_backbone
+
+
+def _tiny_byol(**kwargs):
+    return BYOL(tiny_backbone(), projection_dim=8, hidden_dim=16, prediction_hidden_dim=16, **kwargs)
+
+
+def _online_and_target(model):
+    online = [v for v in model.backbone.weights + model.projector.weights if v.trainable]
+    target_pairs = dict(model._ema_pairs)
+    target = [t for o_layer in (model.backbone, model.projector)
+              for o, t in zip(o_layer.weights, target_pairs[o_layer].weights) if o.trainable]
+    return [np.asarray(v).copy() for v in online], [np.asarray(v).copy() for v in target]
+
+
+def test_byol_target_follows_the_ema_rule_and_gets_no_gradient():
+    total = 10
+    model = _tiny_byol(total_steps=total, base_momentum=0.9)
+    batch = random_views()
+    model(batch)
+    set_deterministic_weights(model, seed=3)
+    model.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=True)
+    target_ids = {id(t) for _, t_layer in model._ema_pairs for t in t_layer.weights}
+    assert not target_ids & {id(v) for v in model.trainable_weights}, "target weights must not be trainable"
+
+    model.train_on_batch(batch)  # step 0: the target copies the online network
+    online_0, _ = _online_and_target(model)
+    for step in range(1, 4):
+        online_before, target_before = _online_and_target(model)
+        model.train_on_batch(batch)
+        _, target_after = _online_and_target(model)
+        m = 1.0 - (1.0 - 0.9) * (math.cos(math.pi * step / total) + 1.0) / 2.0
+        for o, t0, t1 in zip(online_before, target_before, target_after):
+            np.testing.assert_allclose(t1, m * t0 + (1 - m) * o, rtol=1e-5, atol=1e-6)
+    online_now, _ = _online_and_target(model)
+    assert any(np.abs(a - b).max() > 1e-4 for a, b in zip(online_0, online_now)), "online weights should train"
+
+
+def test_momentum_schedule_uses_the_planned_steps_from_fit():
+    model = _tiny_byol()
+    batch = random_views(batch=8)
+    model.compile(optimizer="sgd", jit_compile=True)
+    model.fit(batch, batch_size=4, epochs=3, verbose=0)
+    assert float(model.steps_per_epoch) == 2 and float(model.total_steps) == 6
+    assert float(model.global_step) == 6
+    assert float(model.epoch) == 3.0
+
+
+def test_tuple_views_are_accepted():
+    model = SimSiam(tiny_backbone(), projection_dim=8, hidden_dim=16, prediction_hidden_dim=4)
+    batch = random_views()
+    out = model((batch["view_1"], batch["view_2"]))
+    assert len(out["projections"]) == 2 and tuple(out["projections"][0].shape) == (8, 8)
+
+
+def test_bare_pair_dataset_gets_a_clear_error():
+    import tensorflow as tf
+
+    batch = random_views()
+    dataset = tf.data.Dataset.from_tensor_slices((batch["view_1"], batch["view_2"])).batch(4)
+    model = SimSiam(tiny_backbone(), projection_dim=8, hidden_dim=16, prediction_hidden_dim=4)
+    model.compile(optimizer="sgd")
+    with pytest.raises(Exception, match=r"\(\(v1, v2\),\)"):
+        model.fit(dataset, epochs=1, verbose=0)
+
+
+def test_bad_images_get_clear_errors():
+    model = SimSiam(tiny_backbone(), projection_dim=8, hidden_dim=16, prediction_hidden_dim=4)
+    batch = random_views()
+    with pytest.raises(TypeError, match="float images"):
+        model({"view_1": (batch["view_1"] * 255).astype("uint8"), "view_2": (batch["view_2"] * 255).astype("uint8")})
+    with pytest.raises(ValueError, match=r"\(batch, height, width, 3\)"):
+        model({"view_1": batch["view_1"][..., :1], "view_2": batch["view_2"][..., :1]})
+    with pytest.raises(ValueError, match="no 'view_1'"):
+        model({"images": batch["view_1"]})
+
+
+def test_backbone_without_pooling_is_rejected():
+    inputs = keras.Input((16, 16, 3))
+    no_pool = keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs))
+    model = SimSiam(no_pool, projection_dim=8, hidden_dim=16, prediction_hidden_dim=4)
+    with pytest.raises(ValueError, match="pooling"):
+        model(random_views())
+
+
+@pytest.mark.parametrize(
+    "head, dims",
+    [
+        (heads.BYOLProjectionHead(), (4096, 256)),
+        (heads.SimSiamProjectionHead(), (2048, 2048, 2048)),
+        (heads.SimSiamProjectionHead(num_layers=2), (2048, 2048)),
+        (heads.SimSiamPredictionHead(), (512, 2048)),
+        (heads.BarlowTwinsProjectionHead(), (8192, 8192, 8192)),
+        (heads.SimCLRProjectionHead(), (2048, 128)),
+    ],
+)
+def test_heads_have_paper_defaults_and_round_trip(head, dims):
+    assert tuple(b[0] for b in head.blocks) == dims
+    clone = head.__class__.from_config(head.get_config())
+    assert clone.blocks == head.blocks
+    small = head.__class__.from_config({**head.get_config(), "hidden_dim": 8, "output_dim": 4})
+    assert tuple(small(np.ones((2, 5), "float32")).shape) == (2, 4)
+
+
+def test_simsiam_projector_ends_with_plain_batch_norm():
+    head = heads.SimSiamProjectionHead(hidden_dim=8, output_dim=4)
+    last_bn = [l for l in head.stack if isinstance(l, keras.layers.BatchNormalization)][-1]
+    assert not last_bn.center and not last_bn.scale
