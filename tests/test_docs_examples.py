@@ -20,3 +20,13 @@ def test_write_your_own_method_page_runs():
     exec(compile(_python_blocks("write-your-own-method.md"), "write-your-own-method.md", "exec"), namespace)
     losses = namespace["history"].history["loss"]
     assert len(losses) == 2 and np.all(np.isfinite(losses))
+
+
+def test_getting_started_model_fit_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = _python_blocks("getting-started.md")
+    code = code.split("from kerascl.data import from_image_folder")[0]  # the folder example needs a folder
+    namespace: dict = {}
+    exec(compile(code, "getting-started.md", "exec"), namespace)
+    assert tuple(namespace["features"].shape) == (8, 64)
+    assert (tmp_path / "backbone.keras").exists()
