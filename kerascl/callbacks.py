@@ -11,6 +11,7 @@ kerascl method exposes, or an explicit `encoder`.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import warnings
@@ -338,7 +339,8 @@ def default_callbacks(
         knn_k: kNN neighbours. knn_temperature: kNN temperature.
         online_linear: add the epoch-end `OnlineLinearProbe`.
         linear_every: its period. linear_epochs: its classifier epochs.
-        tensorboard: add a `TensorBoard` callback.
+        tensorboard: add a `TensorBoard` callback (needs the `tensorboard` package; an
+            `ImportError` saying so is raised here, not mid-training, when it is missing).
         resume: add `BackupAndRestore` so an interrupted `fit` resumes.
         backbone_attribute: attribute of the trained model holding the backbone.
         encoder: explicit model to probe instead of the attribute.
@@ -351,6 +353,12 @@ def default_callbacks(
         >>> method.fit(views, epochs=100, callbacks=callbacks)
     """
     run_dir = os.fspath(run_dir)
+    if tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ImportError(
+            "default_callbacks(tensorboard=True) needs the `tensorboard` package, which is not "
+            "installed: `pip install tensorboard`, or pass tensorboard=False (history.csv is "
+            "written either way)."
+        )
     os.makedirs(run_dir, exist_ok=True)
     monitor_args = dict(encoder=encoder, backbone_attribute=backbone_attribute)
     callbacks: list[keras.callbacks.Callback] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 from keras import ops
@@ -119,7 +119,7 @@ class LARS(keras.optimizers.Optimizer):
 
     def __init__(
         self,
-        learning_rate=0.1,
+        learning_rate: float | keras.optimizers.schedules.LearningRateSchedule | Callable[[], float] = 0.1,
         momentum: float = 0.9,
         weight_decay: float = 0.0,
         eta: float = 0.001,
@@ -128,7 +128,7 @@ class LARS(keras.optimizers.Optimizer):
         exclude_from_weight_decay: ExcludeSpec = None,
         exclude_from_adaptation: ExcludeSpec = None,
         name: str = "lars",
-        **kwargs,
+        **kwargs: Any,
     ):
         # Keras's base-class `weight_decay` is decoupled (w -= lr * wd * w before the update); LARS needs it
         # inside the gradient, so the base class gets None and the coefficient is kept here.
@@ -247,8 +247,8 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     Example:
         >>> from kerascl.optimizers import WarmupCosineDecay
         >>> schedule = WarmupCosineDecay(peak=1.0, total_steps=100, warmup_steps=10)
-        >>> [round(float(schedule(s)), 4) for s in (0, 5, 10, 55, 100)]
-        [0.0, 0.5, 1.0, 0.5, 0.0]
+        >>> tuple(round(float(schedule(s)), 4) for s in (0, 5, 10, 55, 100))
+        (0.0, 0.5, 1.0, 0.5, 0.0)
     """
 
     def __init__(

@@ -212,7 +212,7 @@ def test_bad_arguments(tmp_path):
 
 @pytest.mark.slow
 def test_byol_fits_one_step_on_an_unlabeled_folder(tmp_path):
-    methods = pytest.importorskip("kerascl.methods")
+    import kerascl.methods as methods
     from tests.helpers import tiny_backbone
 
     ds = unlabeled_folder_dataset(tmp_path / "flat", count=8, image_size=16, batch_size=4)

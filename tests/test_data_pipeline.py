@@ -47,16 +47,7 @@ def test_augmenter_that_returns_no_views_is_reported():
         data.from_arrays(x, batch_size=2, augmenter=lambda images, training=True: images)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=tf.errors.InvalidArgumentError,
-    reason="kerascl.augment presets fail in tf.data when the batch size is static (drop_remainder=True): "
-    "'Incompatible shapes: [4,1] vs. [1,16,1]' in RandomResizedCrop. Remove this mark once that is fixed.",
-)
 def test_preset_name_is_resolved_lazily():
-    augment = pytest.importorskip("kerascl.augment")
-    if not hasattr(augment, "get_preset"):
-        pytest.skip("kerascl.augment.get_preset not available yet")
     ds = data.from_shapes(8, image_size=16, batch_size=4, augmenter="simclr")
     batch = next(ds.as_numpy_iterator())
     assert batch["view_1"].shape == (4, 16, 16, 3) and batch["params_1"].shape[0] == 4

@@ -56,10 +56,23 @@ def jitted(owner: Any, bk: Any, name: str, fn: Any, static_argnums: tuple = ()) 
         return fn
     import jax
 
-    cache = owner.__dict__.setdefault("_kerascl_jit_cache", {})
-    if name not in cache:
-        cache[name] = jax.jit(fn, static_argnums=static_argnums)
-    return cache[name]
+    # Shared between layers with the same configuration (the computation depends on nothing else), so that
+    # rebuilding a preset does not recompile it.
+    key = (type(owner).__name__, name, repr(_without_names(owner.get_config())))
+    if key not in _JIT_CACHE:
+        _JIT_CACHE[key] = jax.jit(fn, static_argnums=static_argnums)
+    return _JIT_CACHE[key]
+
+
+_JIT_CACHE: dict = {}
+
+
+def _without_names(value: Any) -> Any:
+    if isinstance(value, dict):
+        return sorted((k, _without_names(v)) for k, v in value.items() if k not in ("name", "seed"))
+    if isinstance(value, (list, tuple)):
+        return [_without_names(v) for v in value]
+    return value
 
 
 def check_probability(p: float, name: str = "p") -> float:

@@ -8,7 +8,7 @@ import keras
 from keras.src.layers.preprocessing.data_layer import DataLayer
 
 from kerascl.augment import _prng
-from kerascl.augment.base import check_images, jitted
+from kerascl.augment.base import _without_names, check_images, jitted
 from kerascl.augment.layout import PARAM_SIZE
 from kerascl.augment.view_augmentation import ViewAugmentation
 
@@ -97,17 +97,32 @@ class MultiViewAugmentation(DataLayer):
             out = {k: v[0] for k, v in out.items()}
         return out
 
+    def _view_groups(self) -> list[list[int]]:
+        """Indices of views with identical pipelines; each group runs as one batch of `len(group) * B` images."""
+        groups: dict[str, list[int]] = {}
+        for i, view in enumerate(self.views):
+            groups.setdefault(repr(_without_names(view.get_config())), []).append(i)
+        return list(groups.values())
+
     def _make_views(self, bk: Any, images: Any, seed: Any) -> dict:
         out = {}
-        key = None if seed is None else _prng.seed_key(bk, seed)
-        for i, view in enumerate(self.views, start=1):
-            if key is not None:
-                image, params = view._augment(bk, images, _prng.derive_key(bk, key, _VIEW_SALT * i))
-            else:
-                image, params = view._identity(bk, images)
-            out[f"view_{i}"] = image
-            out[f"params_{i}"] = params
-        return out
+        if seed is None:
+            for i, view in enumerate(self.views, start=1):
+                out[f"view_{i}"], out[f"params_{i}"] = view._identity(bk, images)
+            return out
+        key = _prng.seed_key(bk, seed)
+        batch = bk.core.shape(images)[0]
+        for group in self._view_groups():
+            # Views with the same pipeline are augmented together: one program, larger vectorised ops. Rows
+            # of the stacked batch draw from distinct counters, so every view of every image is independent.
+            stacked = images if len(group) == 1 else bk.numpy.concatenate([images] * len(group), axis=0)
+            views, params = self.views[group[0]]._augment(
+                bk, stacked, _prng.derive_key(bk, key, _VIEW_SALT * (group[0] + 1))
+            )
+            for j, i in enumerate(group):
+                out[f"view_{i + 1}"] = views[j * batch : (j + 1) * batch]
+                out[f"params_{i + 1}"] = params[j * batch : (j + 1) * batch]
+        return dict(sorted(out.items()))
 
     def apply_params(self, images: Any, params: Any, view: int = 1) -> Any:
         """Re-apply recorded parameters with the pipeline of view `view` (1-based); returns the views."""

@@ -19,10 +19,13 @@ def crop_coordinates(bk: Any, box: Any, in_height: int, in_width: int, out_heigh
 
     Half-pixel centres (`align_corners=False`), like torchvision's `resized_crop`.
     """
-    y0 = box[:, 0:1, None] * in_height
-    x0 = box[:, 1:2, None] * in_width
-    h = box[:, 2:3, None] * in_height
-    w = box[:, 3:4, None] * in_width
+    def column(i: int) -> Any:
+        return bk.numpy.reshape(box[:, i], (-1, 1, 1))
+
+    y0 = column(0) * in_height
+    x0 = column(1) * in_width
+    h = column(2) * in_height
+    w = column(3) * in_width
     rows = (bk.core.cast(bk.numpy.arange(out_height, dtype="int32"), "float32") + 0.5) / out_height
     cols = (bk.core.cast(bk.numpy.arange(out_width, dtype="int32"), "float32") + 0.5) / out_width
     ys = y0 + rows[None, :, None] * h - 0.5

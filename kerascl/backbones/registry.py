@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import difflib
-from typing import Callable
+from typing import Any, Callable
 
 import keras
 
-from kerascl.backbones.resnet import RESNET_STAGE_BLOCKS, VARIANTS, resnet
+from kerascl.backbones.resnet_backbone import RESNET_STAGE_BLOCKS, VARIANTS, resnet
 
 _REGISTRY: dict[str, Callable[..., keras.Model]] = {}
 
@@ -55,7 +55,7 @@ def available_backbones() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_backbone(name: str, **kwargs) -> keras.Model:
+def get_backbone(name: str, **kwargs: Any) -> keras.Model:
     """Builds a backbone from its registered name.
 
     Names: `resnet18`, `resnet34`, `resnet50` (CIFAR stem unless `variant="imagenet"` is passed) and the explicit
@@ -90,7 +90,7 @@ def get_backbone(name: str, **kwargs) -> keras.Model:
 
 
 def _resnet_builder(depth: int, fixed_variant: str | None) -> Callable[..., keras.Model]:
-    def build(**kwargs) -> keras.Model:
+    def build(**kwargs: Any) -> keras.Model:
         if fixed_variant is not None:
             requested = kwargs.pop("variant", fixed_variant)
             if str(requested).lower() != fixed_variant:

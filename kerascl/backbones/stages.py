@@ -34,8 +34,12 @@ def stage_outputs(backbone: keras.Model, names: Sequence[str] = DEFAULT_STAGE_NA
         >>> import numpy as np
         >>> from kerascl.backbones import ResNet18, stage_outputs
         >>> taps = stage_outputs(ResNet18(width=0.125))
-        >>> [tuple(t.shape) for t in taps(np.zeros((1, 32, 32, 3), "float32"))]
-        [(1, 32, 32, 8), (1, 16, 16, 16), (1, 8, 8, 32), (1, 4, 4, 64)]
+        >>> for tap in taps(np.zeros((1, 32, 32, 3), "float32")):
+        ...     print(tuple(tap.shape))
+        (1, 32, 32, 8)
+        (1, 16, 16, 16)
+        (1, 8, 8, 32)
+        (1, 4, 4, 64)
     """
     if not isinstance(backbone, keras.Model):
         raise TypeError(f"`backbone` must be a keras.Model, got {type(backbone).__name__}.")

@@ -167,7 +167,7 @@ def make_shapes(
 
     Example:
         >>> data = kerascl.data.make_shapes(1000, image_size=32, seed=0)
-        >>> data.images.shape, data.labels[:5], data.factors["hue"][:2]
+        >>> data.images.shape, data.labels.shape, sorted(data.factors)
     """
     if int(n) < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}.")

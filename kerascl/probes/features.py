@@ -7,6 +7,7 @@ forms into batches, runs the encoder with a Keras progress bar and checks the la
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable, Iterator
 
 import keras
@@ -30,11 +31,10 @@ class MissingLabelsError(ValueError):
 
 
 def _is_dataset(data: Any) -> bool:
-    try:
-        import tensorflow as tf
-    except ImportError:  # pragma: no cover - tensorflow is a dependency of kerascl
-        return False
-    return isinstance(data, tf.data.Dataset)
+    # A tf.data.Dataset can only exist once TensorFlow is imported; do not import it just to
+    # check (that costs seconds on the JAX backend).
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(data, tf.data.Dataset)
 
 
 def _split_batch(batch: Any) -> tuple[Any, Any]:
@@ -102,8 +102,6 @@ def iterate_batches(data: Any, batch_size: int = 256) -> Iterator[tuple[np.ndarr
 
 def _num_batches(data: Any, batch_size: int) -> int | None:
     if _is_dataset(data):
-        import tensorflow as tf
-
         cardinality = int(data.cardinality())
         return cardinality if cardinality >= 0 else None
     if isinstance(data, (tuple, list)) and len(data) >= 1:

@@ -42,6 +42,20 @@ def prototype_predict(support: np.ndarray, support_labels: np.ndarray, query: np
     return np.argmin(dist, axis=1)
 
 
+def _largest_gram_eigenvalue(x: np.ndarray, iterations: int = 50) -> float:
+    """Largest eigenvalue of `x^T x / n` by power iteration (an upper bound up to 1%)."""
+    n, dim = x.shape
+    v = np.ones(dim) / np.sqrt(dim)
+    value = 0.0
+    for _ in range(iterations):
+        w = x.T @ (x @ v) / n
+        value = float(np.linalg.norm(w))
+        if value == 0.0:
+            return 0.0
+        v = w / value
+    return value * 1.01
+
+
 def softmax_regression(
     x: np.ndarray,
     y: np.ndarray,
@@ -51,9 +65,10 @@ def softmax_regression(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit multinomial logistic regression by Nesterov-accelerated gradient descent.
 
-    Minimises `mean cross-entropy + l2 / 2 * ||W||^2` (bias not penalised). The step size is
-    `1 / L` with `L` the smoothness bound `max_i ||x_i||^2 / 2 + l2 + 1/2`, so it converges for
-    any feature scale.
+    Minimises `mean cross-entropy + l2 / 2 * ||W||^2` (bias not penalised), starting from zero.
+    The step size is `1 / L` with `L = lambda_max([x, 1]^T [x, 1] / n) / 2 + l2`, a bound on the
+    curvature of the loss, so it converges for any feature scale; the result does not depend on
+    the Keras backend.
 
     Args:
         x: `(N, C)` features.
@@ -65,16 +80,18 @@ def softmax_regression(
     Returns:
         `(W, b)` with shapes `(C, num_classes)` and `(num_classes,)`.
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float32)
     n, dim = x.shape
-    onehot = np.eye(num_classes)[y]
-    lipschitz = 0.5 * (float(np.max(np.sum(x**2, axis=1))) + 1.0) + l2
-    lr = 1.0 / lipschitz
-    w = np.zeros((dim, num_classes))
-    b = np.zeros(num_classes)
+    onehot = np.eye(num_classes, dtype=np.float32)[np.asarray(y, dtype=np.int64)]
+    augmented = np.concatenate([x, np.ones((n, 1), np.float32)], axis=1).astype(np.float64)
+    lipschitz = 0.5 * _largest_gram_eigenvalue(augmented) + l2
+    lr = np.float32(1.0 / lipschitz)
+    l2 = np.float32(l2)
+    w = np.zeros((dim, num_classes), np.float32)
+    b = np.zeros(num_classes, np.float32)
     w_prev, b_prev = w.copy(), b.copy()
     for t in range(1, steps + 1):
-        momentum = (t - 1) / (t + 2)
+        momentum = np.float32((t - 1) / (t + 2))
         w_look = w + momentum * (w - w_prev)
         b_look = b + momentum * (b - b_prev)
         logits = x @ w_look + b_look

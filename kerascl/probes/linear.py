@@ -70,7 +70,7 @@ def train_linear_classifier(
 ) -> LinearClassifier:
     """Train a linear softmax classifier on cached features with Keras `fit`.
 
-    Optimiser: AdamW with a cosine-decayed learning rate over all steps; the `Dense` layer
+    Optimiser: Adam (AdamW when `weight_decay > 0`) with a cosine-decayed learning rate over all steps; the `Dense` layer
     starts at zero (the problem is convex, so the start only matters for speed) and the data are
     shuffled with a fixed seed, so a run is repeatable on a given backend.
 
@@ -124,10 +124,14 @@ def train_linear_classifier(
     steps_per_epoch = -(-len(x) // batch_size)
     epochs = max(int(epochs), -(-int(min_steps) // steps_per_epoch))
     steps = epochs * steps_per_epoch
-    steps_per_execution = max(1, min(64, steps // 4))
+    steps_per_execution = max(1, min(32, steps_per_epoch))
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
     model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=weight_decay),
+        optimizer=(
+            keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
+            if weight_decay > 0
+            else keras.optimizers.Adam(schedule)
+        ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         steps_per_execution=steps_per_execution,
     )

@@ -27,7 +27,7 @@ from kerascl.probes.features import (
     encode_batch,
     num_classes_of,
 )
-from kerascl.probes.linear import train_linear_classifier
+from kerascl.probes.few_shot import softmax_regression
 
 KEYS = ("class_acc_content", "class_acc_style", "aug_r2_content", "aug_r2_style")
 
@@ -82,13 +82,16 @@ def separability_probe(
     aug_params: np.ndarray,
     test_fraction: float = 0.3,
     ridge: float = 1.0,
-    epochs: int = 50,
+    l2: float = 1e-4,
+    steps: int = 500,
     seed: int = 0,
 ) -> dict[str, float]:
     """Class accuracy and augmentation $R^2$ from the content and the style parts.
 
     One random split (seeded) of the samples is used for all four numbers: classifiers and
-    regressions are fitted on the training part and scored on the held-out part.
+    regressions are fitted on the training part and scored on the held-out part. The classifier
+    is a multinomial logistic regression on standardised features fitted in NumPy
+    (`kerascl.probes.few_shot.softmax_regression`), so the numbers are the same on every backend.
 
     Args:
         content_features: `(N, Cc)` content part of the representation.
@@ -98,8 +101,9 @@ def separability_probe(
             (`params_1` of a multi-view batch when the features come from `view_1`).
         test_fraction: held-out fraction (default 0.3).
         ridge: ridge penalty of the parameter regression.
-        epochs: epochs of the linear classifier (see `train_linear_classifier`).
-        seed: split and shuffling seed.
+        l2: L2 penalty of the linear classifier.
+        steps: gradient steps of the linear classifier.
+        seed: split seed.
 
     Returns:
         Exactly `{"class_acc_content", "class_acc_style", "aug_r2_content", "aug_r2_style"}`.
@@ -130,10 +134,12 @@ def separability_probe(
     num_classes = num_classes_of(labels)
     result: dict[str, float] = {}
     for part, feats in (("content", content), ("style", style)):
-        classifier = train_linear_classifier(
-            feats[train_idx], labels[train_idx], num_classes=num_classes, epochs=epochs, seed=seed
-        )
-        result[f"class_acc_{part}"] = classifier.evaluate(feats[test_idx], labels[test_idx])["top1"]
+        mean = feats[train_idx].mean(0, keepdims=True)
+        std = feats[train_idx].std(0, keepdims=True) + 1e-6
+        train_x, test_x = (feats[train_idx] - mean) / std, (feats[test_idx] - mean) / std
+        w, b = softmax_regression(train_x, labels[train_idx], num_classes, l2=l2, steps=steps)
+        predicted = np.argmax(test_x @ w + b, axis=1)
+        result[f"class_acc_{part}"] = float(np.mean(predicted == labels[test_idx]))
     for part, feats in (("content", content), ("style", style)):
         result[f"aug_r2_{part}"] = ridge_r2(
             feats[train_idx], params[train_idx], feats[test_idx], params[test_idx], ridge
@@ -174,7 +180,7 @@ def separability_probe_from_encoder(
             a function mapping the `(B, C)` feature array to `(content, style)`.
         view: which view's images and recorded parameters to use (default 1).
         verbose: 1 shows a progress bar.
-        **kwargs: passed to `separability_probe` (`test_fraction`, `ridge`, `epochs`, `seed`).
+        **kwargs: passed to `separability_probe` (`test_fraction`, `ridge`, `l2`, `steps`, `seed`).
 
     Returns:
         The four-key dict of `separability_probe`.

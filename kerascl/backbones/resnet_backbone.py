@@ -12,7 +12,7 @@ convolution, no max-pool) is the one used by the CIFAR experiments of SimCLR, BY
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import keras
 
@@ -206,7 +206,7 @@ def resnet(
         >>> import numpy as np
         >>> from kerascl.backbones import resnet
         >>> net = resnet(18, variant="cifar", width=0.125, input_shape=(16, 16, 3))
-        >>> net(np.zeros((2, 16, 16, 3), "float32")).shape
+        >>> tuple(net(np.zeros((2, 16, 16, 3), "float32")).shape)
         (2, 64)
     """
     if isinstance(depth, bool) or depth not in RESNET_STAGE_BLOCKS:
@@ -257,7 +257,9 @@ def resnet(
     return keras.Model(inputs, features, name=name or f"resnet{depth}_{variant}")
 
 
-def ResNet18(variant: str = "cifar", width: float = 1.0, input_shape=None, **kwargs) -> keras.Model:
+def ResNet18(
+    variant: str = "cifar", width: float = 1.0, input_shape: Sequence[int | None] | None = None, **kwargs: Any
+) -> keras.Model:
     """ResNet-18 backbone (basic blocks 2-2-2-2, 512 * width features). See `resnet` for every argument.
 
     Example:
@@ -268,7 +270,9 @@ def ResNet18(variant: str = "cifar", width: float = 1.0, input_shape=None, **kwa
     return resnet(18, variant=variant, width=width, input_shape=input_shape, **kwargs)
 
 
-def ResNet34(variant: str = "cifar", width: float = 1.0, input_shape=None, **kwargs) -> keras.Model:
+def ResNet34(
+    variant: str = "cifar", width: float = 1.0, input_shape: Sequence[int | None] | None = None, **kwargs: Any
+) -> keras.Model:
     """ResNet-34 backbone (basic blocks 3-4-6-3, 512 * width features). See `resnet` for every argument.
 
     Example:
@@ -279,7 +283,9 @@ def ResNet34(variant: str = "cifar", width: float = 1.0, input_shape=None, **kwa
     return resnet(34, variant=variant, width=width, input_shape=input_shape, **kwargs)
 
 
-def ResNet50(variant: str = "cifar", width: float = 1.0, input_shape=None, **kwargs) -> keras.Model:
+def ResNet50(
+    variant: str = "cifar", width: float = 1.0, input_shape: Sequence[int | None] | None = None, **kwargs: Any
+) -> keras.Model:
     """ResNet-50 backbone (bottleneck blocks 3-4-6-3, 2048 * width features). See `resnet` for every argument.
 
     Example:

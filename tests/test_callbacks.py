@@ -1,0 +1,186 @@
+"""Training callbacks: monitors log into `logs`, resume reproduces an uninterrupted run."""
+
+import csv
+import importlib.util
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from kerascl.callbacks import (
+    CollapseMonitor,
+    KNNMonitor,
+    OnlineLinearProbe,
+    default_callbacks,
+    effective_rank,
+    feature_std,
+    resume_callback,
+)
+from kerascl.probes import knn_probe
+
+
+def _labelled(n, seed):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    x = rng.uniform(0, 0.3, (n, 4, 4, 3)).astype("float32")
+    x[np.arange(n), :, :, y] += 0.6  # the class is the dominant colour channel
+    return x, y
+
+
+class WithBackbone(keras.Model):
+    """A supervised stand-in for a kerascl method: it exposes `backbone`."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = keras.Sequential(
+            [keras.Input((4, 4, 3)), keras.layers.Conv2D(4, 1, kernel_initializer=keras.initializers.GlorotUniform(0)),
+             keras.layers.GlobalAveragePooling2D()],
+            name="backbone",
+        )
+        self.head = keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(1))
+
+    def call(self, x):
+        return self.head(self.backbone(x))
+
+
+def _model():
+    model = WithBackbone()
+    model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model(np.zeros((1, 4, 4, 3), "float32"))
+    return model
+
+
+def test_knn_monitor_logs_into_history_and_csv(tmp_path):
+    train, test = _labelled(48, 0), _labelled(24, 1)
+    model = _model()
+    monitor = KNNMonitor(train, test, every=2, k=10)
+    csv_path = os.path.join(tmp_path, "history.csv")
+    history = model.fit(*train, epochs=3, batch_size=16, verbose=0,
+                        callbacks=[monitor, keras.callbacks.CSVLogger(csv_path)])
+    values = history.history["knn_top1"]
+    assert math.isnan(values[0]) and not math.isnan(values[1]) and not math.isnan(values[2])
+    # The last logged value is the kNN accuracy of the final backbone.
+    assert values[2] == pytest.approx(knn_probe(model.backbone, train, test, k=10, verbose=0)["top1"])
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and "knn_top1" in rows[0]
+    assert [r["epoch"] for r in monitor.results] == [2, 3]
+
+
+def test_online_linear_probe_logs_linear_top1():
+    train, test = _labelled(48, 0), _labelled(24, 1)
+    model = _model()
+    history = model.fit(*train, epochs=1, batch_size=16, verbose=0,
+                        callbacks=[OnlineLinearProbe(train, test, epochs=5)])
+    assert history.history["linear_top1"][0] > 0.9  # colour is linearly readable from the pooled conv
+
+
+def test_missing_backbone_attribute_is_explained():
+    train = _labelled(12, 0)
+    model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(AttributeError, match="encoder="):
+        model.fit(*train, epochs=1, verbose=0, callbacks=[KNNMonitor(train, train)])
+
+
+def test_feature_std_and_effective_rank():
+    rng = np.random.default_rng(0)
+    spread = rng.normal(size=(2000, 8))
+    assert feature_std(spread) == pytest.approx(1 / np.sqrt(8), rel=0.05)
+    assert feature_std(np.tile(rng.normal(size=(1, 8)), (50, 1))) == pytest.approx(0.0, abs=1e-6)
+    assert effective_rank(spread) == pytest.approx(8, rel=0.05)
+    rank_one = rng.normal(size=(50, 1)) @ rng.normal(size=(1, 8))
+    assert effective_rank(rank_one) == pytest.approx(1.0, abs=0.01)
+
+
+def test_collapse_monitor_warns_on_a_collapsed_backbone():
+    train = _labelled(16, 0)
+    collapsed = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(),
+                                  keras.layers.Dense(6, kernel_initializer="zeros", bias_initializer="ones")])
+    model = _model()
+    with pytest.warns(RuntimeWarning, match="collapsed"):
+        history = model.fit(*train, epochs=1, verbose=0,
+                            callbacks=[CollapseMonitor(train[0], encoder=collapsed)])
+    assert history.history["feature_std"][0] == pytest.approx(0.0, abs=1e-6)
+    assert history.history["effective_rank"][0] == pytest.approx(1.0, abs=0.01)
+    healthy = model.fit(*train, epochs=1, verbose=0, callbacks=[CollapseMonitor(train)])
+    assert healthy.history["feature_std"][0] > 0 and healthy.history["effective_rank"][0] > 1
+
+
+def _resume_model(seed):
+    init = keras.initializers.GlorotUniform
+    model = keras.Sequential([
+        keras.Input((6, 6, 3)),
+        keras.layers.Conv2D(4, 3, kernel_initializer=init(seed)),
+        keras.layers.BatchNormalization(),
+        keras.layers.ReLU(),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(3, kernel_initializer=init(seed + 1)),
+    ])
+    schedule = keras.optimizers.schedules.CosineDecay(0.1, decay_steps=24)
+    model.compile(keras.optimizers.SGD(schedule, momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def __init__(self, at_epoch):
+        super().__init__()
+        self.at_epoch = at_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.at_epoch:
+            raise RuntimeError("simulated interruption")
+
+
+def test_resume_matches_an_uninterrupted_run(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(32, 6, 6, 3)).astype("float32"), rng.integers(0, 3, 32)
+    fit_args = dict(batch_size=8, epochs=6, shuffle=False, verbose=0)
+
+    reference = _resume_model(seed=1)
+    reference.fit(x, y, **fit_args)
+
+    interrupted = _resume_model(seed=1)
+    with pytest.raises(RuntimeError, match="simulated"):
+        interrupted.fit(x, y, callbacks=[resume_callback(tmp_path), _Interrupt(2)], **fit_args)
+    assert os.path.exists(os.path.join(tmp_path, "backup", "latest.weights.h5"))
+
+    # A fresh process would build a fresh model: different initial weights on purpose.
+    resumed = _resume_model(seed=7)
+    history = resumed.fit(x, y, callbacks=[resume_callback(tmp_path)], **fit_args)
+    assert len(history.history["loss"]) == 3  # epochs 4..6 only
+    assert int(resumed.optimizer.iterations) == int(reference.optimizer.iterations) == 24
+    for got, want in zip(resumed.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert not os.path.exists(os.path.join(tmp_path, "backup"))  # deleted after completion
+
+
+def test_default_callbacks_order_and_run(tmp_path):
+    train, test = _labelled(24, 0), _labelled(12, 1)
+    callbacks = default_callbacks(tmp_path, train, test, knn_k=5, online_linear=True, linear_epochs=2)
+    names = [type(c).__name__ for c in callbacks]
+    assert names == ["KNNMonitor", "OnlineLinearProbe", "CollapseMonitor", "BackupAndRestore", "CSVLogger"]
+    model = _model()
+    model.fit(*train, epochs=2, batch_size=12, verbose=0, callbacks=callbacks)
+    with open(os.path.join(tmp_path, "history.csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2
+    assert {"knn_top1", "linear_top1", "feature_std", "effective_rank", "loss"} <= set(rows[0])
+    assert [type(c).__name__ for c in default_callbacks(tmp_path, resume=False)] == ["CSVLogger"]
+    with pytest.raises(ValueError, match="both"):
+        default_callbacks(tmp_path, train_data=train)
+
+
+def test_tensorboard_flag(tmp_path):
+    if importlib.util.find_spec("tensorboard") is None:
+        with pytest.raises(ImportError, match="pip install tensorboard"):
+            default_callbacks(tmp_path, tensorboard=True)
+        return
+    callbacks = default_callbacks(tmp_path, tensorboard=True)
+    assert type(callbacks[-1]).__name__ == "TensorBoard"
+    model = _model()
+    model.fit(*_labelled(12, 0), epochs=1, verbose=0, callbacks=callbacks)
+    assert os.path.isdir(os.path.join(tmp_path, "tensorboard"))
