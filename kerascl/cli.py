@@ -1,9 +1,15 @@
-"""The `kerascl` command line (click)."""
+"""The `kerascl` command line (click).
+
+Commands: `info`, `recipes`, `recipe NAME`, `probe BACKBONE.keras`, `compare NAME NAME ...`. Keras (and with it
+TensorFlow or JAX) is imported only inside the commands that need it, after `--backend` has set `KERAS_BACKEND`, so
+`kerascl --help` and `kerascl recipes` are fast.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the CLI output
@@ -11,6 +17,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 import click  # noqa: E402
 
 from kerascl import __version__  # noqa: E402
+
+BACKENDS = ("tensorflow", "jax")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,6 +74,144 @@ def _devices(backend: str) -> list[str]:
 
         return [d.name for d in tf.config.list_logical_devices()]
     return ["(unknown for this backend)"]
+
+
+# ------------------------------------------------------------------------------------------------- backend choice
+def _use_backend(backend: str | None) -> None:
+    """Makes Keras use `backend`: sets `KERAS_BACKEND` before Keras is imported; if this process already imported
+    Keras with another backend, runs the same command again in a fresh process with the variable set."""
+    if backend is None:
+        return
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = backend
+        return
+    import keras
+
+    if keras.backend.backend() == backend:
+        return
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    completed = subprocess.run([sys.executable, "-m", "kerascl.cli", *sys.argv[1:]], env=env)
+    raise SystemExit(completed.returncode)
+
+
+def _fail(error: BaseException) -> None:
+    raise click.ClickException(str(error)) from error
+
+
+# ------------------------------------------------------------------------------------------------------ recipes
+@main.command("recipes")
+def recipes_command() -> None:
+    """List the recipes, with one line each."""
+    from kerascl.recipe import all_recipes
+
+    table = all_recipes()
+    width = max(len(name) for name in table)
+    for name, recipe in table.items():
+        click.echo(f"{name:<{width}}  {recipe.description}")
+
+
+_RUN_OPTIONS = [
+    click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                 help="Image folder for cifar10 / folder recipes: DIR/train/<class>/*.jpg and DIR/test/<class>/*.jpg."),
+    click.option("--epochs", type=click.IntRange(min=1), default=None, help="Pretraining epochs."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=None,
+                 help="Global batch size (the learning rate follows the recipe's linear scaling rule)."),
+    click.option("--backend", type=click.Choice(BACKENDS), default=None,
+                 help="Keras backend (default: KERAS_BACKEND or Keras's config)."),
+    click.option("--limit", type=click.IntRange(min=1), default=None,
+                 help="Use only this many pretraining images (balanced over classes)."),
+    click.option("--seed", type=int, default=None, help="Seed of weights, data order and augmentations."),
+    click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                 help="Override any recipe setting, typed by the field, e.g. --set width=0.5 --set partition.size=0.25 "
+                      "(repeatable)."),
+]
+
+
+def _run_options(function):
+    for option in reversed(_RUN_OPTIONS):
+        function = option(function)
+    return function
+
+
+def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets):
+    from kerascl.recipe import get_recipe
+
+    try:
+        recipe = get_recipe(name)
+        return recipe.with_overrides(sets=sets, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
+                                     limit=limit, seed=seed)
+    except ValueError as error:
+        _fail(error)
+
+
+@main.command("recipe")
+@click.argument("name")
+@_run_options
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run folder (default runs/NAME); an interrupted run in it resumes.")
+def recipe_command(name, data_dir, epochs, batch_size, backend, limit, seed, sets, out) -> None:
+    """Run recipe NAME: pretrain, probe, and write the run folder (config, history, metrics, backbone, plots)."""
+    recipe = _configured(name, data_dir, epochs, batch_size, limit, seed, sets)
+    _use_backend(backend)
+    from kerascl.recipe_runner import run_recipe
+
+    try:
+        result = run_recipe(recipe, out)
+    except (FileNotFoundError, ValueError) as error:
+        _fail(error)
+    click.echo(f"\nRun folder: {result.run_dir}")
+
+
+@main.command("probe")
+@click.argument("backbone", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data-dir", type=click.Path(file_okay=False), required=True,
+              help="Labelled image folder: DIR/train/<class>/* (probe training split) and DIR/test/<class>/*.")
+@click.option("--image-size", type=click.IntRange(min=8), default=None,
+              help="Image side (default: the backbone's input size, else 32).")
+@click.option("--limit", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Training images for the probes.")
+@click.option("--test-limit", type=click.IntRange(min=1), default=None, help="Test images (default: all).")
+@click.option("--robustness/--no-robustness", default=True, show_default=True,
+              help="Also run the robustness probe (linear accuracy under distortions).")
+@click.option("--linear-epochs", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--backend", type=click.Choice(BACKENDS), default=None, help="Keras backend.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the results to this JSON file.")
+def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness, linear_epochs, backend, out) -> None:
+    """Run every probe (kNN, linear, few-shot, robustness) on an exported BACKBONE (.keras) and print the table."""
+    _use_backend(backend)
+    from kerascl.recipe_runner import probe_backbone
+
+    try:
+        probe_backbone(backbone, data_dir, image_size=image_size, limit=limit, test_limit=test_limit,
+                       robustness=robustness, linear_epochs=linear_epochs, out=out)
+    except (FileNotFoundError, ValueError) as error:
+        _fail(error)
+
+
+@main.command("compare")
+@click.argument("names", nargs=-1, required=True)
+@_run_options
+@click.option("--out", type=click.Path(file_okay=False), default="runs/compare", show_default=True,
+              help="Folder for the runs, comparison.md and comparison.png.")
+def compare_command(names, data_dir, epochs, batch_size, backend, limit, seed, sets, out) -> None:
+    """Run recipes NAMES at one budget and write a markdown table and a plot of their probes.
+
+    A name may carry its own overrides after '@' (repeatable), e.g. the prior ablation of decoupled uniformity:
+    `kerascl compare shapes-decoupled-uniformity shapes-decoupled-uniformity@prior=none`.
+    """
+    if len(names) < 2:
+        raise click.UsageError("compare needs at least two recipe names.")
+    runs = []
+    for entry in names:
+        name, *extra_sets = entry.split("@")
+        runs.append((entry, _configured(name, data_dir, epochs, batch_size, limit, seed, list(sets) + extra_sets)))
+    _use_backend(backend)
+    from kerascl.recipe_comparison import compare_recipes
+
+    try:
+        compare_recipes(runs, out)
+    except (FileNotFoundError, ValueError) as error:
+        _fail(error)
 
 
 if __name__ == "__main__":  # pragma: no cover

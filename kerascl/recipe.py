@@ -1,0 +1,579 @@
+"""Recipes: a method's whole training line with its numbers pinned, and the registry that finds them.
+
+A recipe is a `Recipe`: a name, a one-line description, the source of its hyperparameters, a `RecipeConfig` (data,
+backbone, optimiser, schedule, probes: the settings every recipe shares), an `options` dict (the method's own
+keyword arguments) and a `build(backbone, config, options)` function returning the method (a `keras.Model`).
+Each recipe lives in its own file of the repository's `recipes/` folder (installed as `kerascl.recipes`), which
+defines a module-level `RECIPE`.
+
+The command line only finds a recipe (`get_recipe`), applies overrides (`Recipe.with_overrides`, from
+`--set KEY=VALUE` strings typed by the field they replace) and runs it (`kerascl.recipe_runner.run_recipe`).
+
+This module imports neither Keras nor TensorFlow, so listing recipes is fast and the Keras backend can still be
+chosen afterwards.
+
+Example:
+    >>> from kerascl.recipe import get_recipe
+    >>> recipe = get_recipe("shapes-partitioned")
+    >>> recipe = recipe.with_overrides(epochs=1, sets=["width=0.125", "partition.size=0.25"])
+    >>> recipe.config.epochs, recipe.options["partition"]["size"]
+    (1, 0.25)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import importlib.util
+import json
+import os
+import pkgutil
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+#: Data sets a recipe can name in `RecipeConfig.dataset`.
+DATASETS = ("cifar10", "shapes", "folder")
+#: Optimisers a recipe can name in `RecipeConfig.optimizer`.
+OPTIMIZERS = ("sgd", "lars", "adam", "adamw")
+
+
+@dataclasses.dataclass
+class RecipeConfig:
+    """The settings every recipe shares. Every field can be overridden with `--set FIELD=VALUE`.
+
+    Attributes:
+        dataset: `"cifar10"` (an image folder given with `--data-dir`, laid out `train/<class>/*` and
+            `test/<class>/*`, or tfds's `cifar10` when prepared locally), `"shapes"` (the synthetic shapes set of
+            `kerascl.data.shapes`, generated offline) or `"folder"` (any image folder with the same layout).
+        data_dir: The image folder (cifar10 / folder).
+        image_size: Side of the square images fed to the backbone.
+        limit: Pretraining images to use (the first `limit` files of the balanced listing; for shapes the number of
+            images generated). None uses all (shapes: `shapes_train`).
+        shapes_train: Shapes images generated for pretraining and the probes' training split.
+        shapes_test: Shapes images generated (another seed) for the probes' test split.
+        augmenter: Preset name of `kerascl.augment.get_preset` making the views (a recipe may replace it with its
+            own view maker, see `Recipe.augmenter`).
+        backbone: Name for `kerascl.backbones.get_backbone` (`resnet18` is the CIFAR-stem ResNet-18).
+        width: Backbone width multiplier (1.0 = the standard ResNet-18, 512-d output).
+        epochs: Pretraining epochs.
+        batch_size: Global batch size of pretraining.
+        optimizer: `"sgd"`, `"lars"`, `"adam"` or `"adamw"`.
+        learning_rate: Base learning rate at `lr_reference_batch`; the peak rate is
+            `learning_rate * batch_size / lr_reference_batch` (linear scaling rule; 0 disables scaling).
+        lr_reference_batch: Batch size the base learning rate refers to.
+        momentum: SGD / LARS momentum.
+        weight_decay: Weight decay (LARS: in the gradient, biases and norms excluded; SGD / AdamW: Keras's
+            decoupled form).
+        warmup_epochs: Linear warm-up epochs before the cosine decay (shortened to a tenth of the run when it
+            would be as long as the run).
+        end_learning_rate: Learning rate at the end of the cosine decay.
+        seed: Seed of Keras, NumPy, the data order and the augmentations.
+        knn_every: Epochs between kNN-monitor evaluations during training (0 disables the monitor).
+        monitor_samples: Labelled images in the kNN monitor's memory bank (half as many are classified).
+        knn_k: k of the kNN probe and monitor.
+        knn_temperature: Temperature of the weighted kNN vote.
+        probe_train_limit: Training images for the offline probes (None: as many as the pretraining set).
+        probe_test_limit: Test images for the offline probes (None: all).
+        linear_epochs: Epochs of the offline linear probe (on cached features).
+        few_shot_shots: The K of each 5-way K-shot setting.
+        few_shot_episodes: Episodes per few-shot setting.
+        robustness: Run the robustness probe (DDCL's table: linear accuracy under jitter, flip, rotation, elastic).
+        separability: Run the content / style separability probe (partitioned models).
+        embedding_plot: `"auto"` (t-SNE when scikit-learn is installed, else PCA), `"pca"`, `"tsne"` or `"none"`.
+        embedding_samples: Test images drawn in the 2-D embedding pictures.
+        verbose: Keras verbosity (1: progress bars).
+    """
+
+    dataset: str = "cifar10"
+    data_dir: str | None = None
+    image_size: int = 32
+    limit: int | None = None
+    shapes_train: int = 10_000
+    shapes_test: int = 2_000
+    augmenter: str = "simclr"
+    backbone: str = "resnet18"
+    width: float = 1.0
+    epochs: int = 200
+    batch_size: int = 256
+    optimizer: str = "sgd"
+    learning_rate: float = 0.06
+    lr_reference_batch: int = 256
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: int = 0
+    end_learning_rate: float = 0.0
+    seed: int = 0
+    knn_every: int = 1
+    monitor_samples: int = 1000
+    knn_k: int = 200
+    knn_temperature: float = 0.1
+    probe_train_limit: int | None = 10_000
+    probe_test_limit: int | None = None
+    linear_epochs: int = 50
+    few_shot_shots: tuple[int, ...] = (1, 5)
+    few_shot_episodes: int = 600
+    robustness: bool = False
+    separability: bool = False
+    embedding_plot: str = "auto"
+    embedding_samples: int = 1000
+    verbose: int = 1
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raises `ValueError` naming the field when a setting is out of range."""
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset={self.dataset!r} is not known; choose one of {', '.join(DATASETS)}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer={self.optimizer!r} is not known; choose one of {', '.join(OPTIMIZERS)}.")
+        for name in ("image_size", "epochs", "batch_size", "shapes_train", "shapes_test", "few_shot_episodes",
+                     "knn_k", "embedding_samples"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)!r}.")
+        for name in ("limit", "probe_train_limit", "probe_test_limit"):
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise ValueError(f"{name} must be a positive integer or None; got {value!r}.")
+        if self.width <= 0:
+            raise ValueError(f"width must be positive; got {self.width!r}.")
+        if self.learning_rate < 0 or self.weight_decay < 0 or self.end_learning_rate < 0:
+            raise ValueError("learning_rate, end_learning_rate and weight_decay must be >= 0.")
+        if self.warmup_epochs < 0 or self.knn_every < 0 or self.linear_epochs < 0:
+            raise ValueError("warmup_epochs, knn_every and linear_epochs must be >= 0.")
+        if self.embedding_plot not in ("auto", "pca", "tsne", "none"):
+            raise ValueError(f"embedding_plot must be 'auto', 'pca', 'tsne' or 'none'; got {self.embedding_plot!r}.")
+        if not self.few_shot_shots or any(int(k) < 1 for k in self.few_shot_shots):
+            raise ValueError(f"few_shot_shots must list positive integers; got {self.few_shot_shots!r}.")
+
+    def peak_learning_rate(self) -> float:
+        """The peak learning rate after the linear scaling rule."""
+        if not self.lr_reference_batch:
+            return float(self.learning_rate)
+        return float(self.learning_rate) * self.batch_size / self.lr_reference_batch
+
+
+BuildFn = Callable[[Any, RecipeConfig, dict], Any]
+
+
+@dataclasses.dataclass
+class Recipe:
+    """A named, pinned training line: data, views, backbone, method, optimiser, probes.
+
+    Attributes:
+        name: The recipe name used on the command line (e.g. `cifar10-byol`).
+        description: One line, shown by `kerascl recipes`.
+        method: The method's name (e.g. `BYOL`), for tables.
+        source: Where the hyperparameters come from (paper, official code or peer recipe), cited.
+        config: The shared settings.
+        options: The method's keyword arguments (nested dicts allowed, e.g. `partition`).
+        build: `build(backbone, config, options) -> keras.Model`, the method to pretrain.
+        reported: The figure the source reports, with the budget it needs (text for the docs table).
+        augmenter: Optional `augmenter(config, options) -> callable` replacing the preset named in
+            `config.augmenter` (e.g. the hierarchical method's four view pairs).
+        partitioned: The model has content and style parts (`embed_parts`), so the separability probe and the
+            content / style picture apply.
+        extras: Optional `extras(model, run) -> dict` run after the probes (e.g. the VAE's swap grid); its dict is
+            merged into `metrics.json` under `extras`.
+    """
+
+    name: str
+    description: str
+    method: str
+    source: str
+    config: RecipeConfig
+    build: BuildFn
+    options: dict = dataclasses.field(default_factory=dict)
+    reported: str = "not found"
+    augmenter: Callable[[RecipeConfig, dict], Any] | None = None
+    partitioned: bool = False
+    extras: Callable[[Any, Any], dict] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or self.name != self.name.strip() or " " in self.name:
+            raise ValueError(f"A recipe name must be one word without spaces; got {self.name!r}.")
+        if not callable(self.build):
+            raise TypeError(f"Recipe {self.name!r}: build must be callable.")
+
+    def with_overrides(self, sets: Sequence[str] = (), **fields: Any) -> "Recipe":
+        """A copy with `--set KEY=VALUE` strings and typed keyword overrides applied (None values are skipped).
+
+        Args:
+            sets: `KEY=VALUE` strings; `KEY` is a `RecipeConfig` field or a key of `options` (dotted for nested
+                dicts, e.g. `partition.size`); `VALUE` is parsed to the type of the value it replaces.
+            **fields: `RecipeConfig` fields given as Python values (the CLI's typed options: `epochs`, `limit`, ...).
+
+        Returns:
+            A new `Recipe`; this one is unchanged.
+
+        Raises:
+            ValueError: unknown key (with close matches) or a value that does not parse as the field's type.
+        """
+        config = dataclasses.replace(self.config)
+        options = json.loads(json.dumps(self.options)) if _jsonable(self.options) else _deep_copy(self.options)
+        config_fields = {f.name for f in dataclasses.fields(RecipeConfig)}
+        for key, value in fields.items():
+            if value is None:
+                continue
+            if key not in config_fields:
+                raise ValueError(f"Unknown recipe setting {key!r}.{_suggest(key, config_fields)}")
+            setattr(config, key, value)
+        for item in sets:
+            key, raw = parse_set(item)
+            if key in config_fields:
+                setattr(config, key, parse_value(raw, _config_type(key), getattr(config, key), key))
+            else:
+                _set_option(options, key, raw, known=sorted(config_fields) + _option_keys(options))
+        config.validate()
+        return dataclasses.replace(self, config=config, options=options)
+
+    def resolved(self) -> dict:
+        """The resolved settings as a JSON-ready dict (what `config.json` holds)."""
+        return {
+            "recipe": self.name,
+            "method": self.method,
+            "description": self.description,
+            "source": self.source,
+            "config": _to_json(dataclasses.asdict(self.config)),
+            "options": _to_json(self.options),
+        }
+
+
+# ----------------------------------------------------------------------------------------------------- overrides
+def parse_set(item: str) -> tuple[str, str]:
+    """Splits `KEY=VALUE` (the value may itself contain `=`).
+
+    Raises:
+        ValueError: no `=` or an empty key.
+    """
+    if not isinstance(item, str) or "=" not in item:
+        raise ValueError(f"--set expects KEY=VALUE, e.g. --set epochs=5 or --set partition.size=0.25; got {item!r}.")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ValueError(f"--set {item!r} has an empty key.")
+    return key, raw.strip()
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+_NONE = {"none", "null", ""}
+
+
+def parse_value(raw: str, annotation: Any = None, current: Any = None, key: str = "value") -> Any:
+    """Parses the string `raw` to the type given by `annotation` (or, without one, by the `current` value).
+
+    Booleans read `true/false/yes/no/on/off/1/0`; `none`/`null` gives None where the field allows it; tuples and
+    lists are comma-separated; a field holding None or a dict without a type reads the value as JSON when it
+    parses, else keeps the string.
+
+    Args:
+        raw: The text after `=`.
+        annotation: A type or typing annotation (`int`, `float | None`, `tuple[int, ...]`, ...).
+        current: The value being replaced (its type is used when `annotation` is None).
+        key: The field name, for error messages.
+
+    Returns:
+        The parsed value.
+
+    Raises:
+        ValueError: the text does not parse as the type, naming the key and the type.
+    """
+    if annotation is None:
+        annotation = _type_of_value(current)
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        allows_none = type(None) in args
+        if allows_none and raw.lower() in _NONE:
+            return None
+        errors = []
+        for arg in [a for a in args if a is not type(None)]:
+            try:
+                return parse_value(raw, arg, current, key)
+            except ValueError as error:
+                errors.append(str(error))
+        raise ValueError(errors[0] if errors else f"{key}: cannot parse {raw!r}.")
+    if origin in (tuple, list) or annotation in (tuple, list):
+        element = args[0] if args else None
+        parts = [p.strip() for p in raw.strip("()[]").split(",") if p.strip()]
+        if element is None and current:
+            element = type(next(iter(current)))
+        values = [parse_value(p, element, None, key) for p in parts]
+        return tuple(values) if (origin or annotation) is tuple else values
+    if annotation is bool:
+        lowered = raw.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError(f"{key} is a boolean; write true or false, not {raw!r}.")
+    if annotation is int:
+        try:
+            return int(raw)
+        except ValueError:
+            try:
+                as_float = float(raw)
+            except ValueError:
+                as_float = None
+            if as_float is not None and as_float.is_integer():
+                return int(as_float)
+            raise ValueError(f"{key} is an integer; got {raw!r}.") from None
+    if annotation is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{key} is a number; got {raw!r}.") from None
+    if annotation is str:
+        return raw
+    # Unknown type (the current value is None or a dict): JSON when it parses, else the plain string.
+    if raw.lower() in _NONE:
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _type_of_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return bool
+    if isinstance(value, int):
+        return int
+    if isinstance(value, float):
+        return float | int
+    if isinstance(value, str):
+        return str
+    if isinstance(value, tuple):
+        return tuple
+    if isinstance(value, list):
+        return list
+    return None
+
+
+def _config_type(name: str) -> Any:
+    return typing.get_type_hints(RecipeConfig)[name]
+
+
+def _option_keys(options: Mapping, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in options.items():
+        keys.append(prefix + key)
+        if isinstance(value, Mapping):
+            keys.extend(_option_keys(value, prefix + key + "."))
+    return keys
+
+
+def _set_option(options: dict, key: str, raw: str, known: Sequence[str]) -> None:
+    parts = key.split(".")
+    node = options
+    for depth, part in enumerate(parts[:-1]):
+        if not isinstance(node.get(part), dict):
+            raise ValueError(f"Unknown recipe setting {key!r}.{_suggest(key, known)}")
+        node = node[part]
+    last = parts[-1]
+    if last not in node:
+        raise ValueError(
+            f"Unknown recipe setting {key!r}.{_suggest(key, known)} Settings of this recipe: {', '.join(known)}."
+        )
+    node[last] = parse_value(raw, None, node[last], key)
+
+
+def _suggest(name: str, names: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(names), n=3, cutoff=0.5)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+# ------------------------------------------------------------------------------------------------------ registry
+#: The package recipes are installed as (the repository's `recipes/` folder, see pyproject.toml).
+RECIPES_PACKAGE = "kerascl.recipes"
+
+
+def checkout_recipes_dir() -> Path:
+    """The `recipes/` folder of a source checkout: next to the `kerascl` package folder."""
+    return Path(__file__).resolve().parent.parent / "recipes"
+
+
+def _recipes_from_module(module: types.ModuleType) -> list[Recipe]:
+    found = []
+    recipe = getattr(module, "RECIPE", None)
+    if recipe is not None:
+        found.append(recipe)
+    found.extend(getattr(module, "RECIPES", ()))
+    for item in found:
+        if not isinstance(item, Recipe):
+            raise TypeError(f"{module.__name__}: RECIPE / RECIPES must hold kerascl.recipe.Recipe objects.")
+    return found
+
+
+def _load_package(package_name: str) -> list[Recipe] | None:
+    """Recipes of an importable package (every module's `RECIPE`), or None when the package is missing."""
+    try:
+        package = importlib.import_module(package_name)
+    except ModuleNotFoundError as error:
+        if error.name and package_name.startswith(error.name):
+            return None
+        raise
+    paths = getattr(package, "__path__", None)
+    if not paths:
+        return None
+    recipes: list[Recipe] = []
+    for info in sorted(pkgutil.iter_modules(paths), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        recipes.extend(_recipes_from_module(importlib.import_module(f"{package_name}.{info.name}")))
+    return recipes
+
+
+def _load_directory(directory: str | os.PathLike) -> list[Recipe] | None:
+    """Recipes of the `*.py` files of a folder, imported by path, or None when the folder is missing."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return None
+    recipes: list[Recipe] = []
+    for file in sorted(directory.glob("*.py")):
+        if file.name.startswith("_"):
+            continue
+        module_name = f"_kerascl_recipes_{abs(hash(str(directory)))}.{file.stem}"
+        if module_name in sys.modules:
+            module = sys.modules[module_name]
+        else:
+            spec = importlib.util.spec_from_file_location(module_name, file)
+            if spec is None or spec.loader is None:  # pragma: no cover - a .py file always has a loader
+                continue
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[module_name]
+                raise
+        recipes.extend(_recipes_from_module(module))
+    return recipes
+
+
+_REGISTERED: dict[str, Recipe] = {}
+_CACHE: dict[str, Recipe] | None = None
+
+
+def register_recipe(recipe: Recipe, overwrite: bool = False) -> None:
+    """Adds a recipe defined in user code to the registry (so `get_recipe` and the CLI find it).
+
+    Raises:
+        ValueError: the name is taken and `overwrite` is False.
+    """
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"register_recipe expects a kerascl.recipe.Recipe, got {type(recipe).__name__}.")
+    if not overwrite and recipe.name in all_recipes():
+        raise ValueError(f"A recipe named {recipe.name!r} exists; pass overwrite=True to replace it.")
+    _REGISTERED[recipe.name] = recipe
+
+
+def discover_recipes(
+    package: str | None = RECIPES_PACKAGE,
+    directory: str | os.PathLike | None = None,
+) -> dict[str, Recipe]:
+    """Finds the shipped recipes: the installed package first, then the checkout's `recipes/` folder by path.
+
+    After a (non-editable) `pip install`, the repository's `recipes/` folder is the package `kerascl.recipes`; in a
+    source checkout where that package is not importable, the files of `<checkout>/recipes/` are imported by path.
+
+    Args:
+        package: Package to read first (None skips it).
+        directory: Folder to read when the package is missing (default `checkout_recipes_dir()`).
+
+    Returns:
+        `{name: Recipe}` sorted by name.
+
+    Raises:
+        FileNotFoundError: neither the package nor the folder exists.
+        ValueError: two recipes share a name.
+    """
+    recipes = _load_package(package) if package else None
+    if recipes is None:
+        recipes = _load_directory(directory if directory is not None else checkout_recipes_dir())
+    if recipes is None:
+        raise FileNotFoundError(
+            f"No recipes found: the package {package!r} is not installed and the folder "
+            f"{os.fspath(directory or checkout_recipes_dir())!r} does not exist. Reinstall kerascl "
+            "(pip install kerascl) or run from a source checkout."
+        )
+    table: dict[str, Recipe] = {}
+    for recipe in recipes:
+        if recipe.name in table:
+            raise ValueError(f"Two recipes are named {recipe.name!r}.")
+        table[recipe.name] = recipe
+    return dict(sorted(table.items()))
+
+
+def all_recipes() -> dict[str, Recipe]:
+    """Every known recipe (shipped and registered), `{name: Recipe}` sorted by name."""
+    global _CACHE
+    if _CACHE is None:
+        _CACHE = discover_recipes()
+    return dict(sorted({**_CACHE, **_REGISTERED}.items()))
+
+
+def list_recipes() -> list[str]:
+    """The names of every known recipe, sorted."""
+    return list(all_recipes())
+
+
+class UnknownRecipeError(ValueError):
+    """A recipe name that is not in the registry; the message lists close matches."""
+
+
+def suggest_recipes(name: str, names: Sequence[str] | None = None, n: int = 3) -> list[str]:
+    """Close matches of `name` among the recipe names (difflib, then substring matches)."""
+    names = list(names if names is not None else list_recipes())
+    close = difflib.get_close_matches(name, names, n=n, cutoff=0.5)
+    for candidate in names:
+        if len(close) >= n:
+            break
+        if name and name in candidate and candidate not in close:
+            close.append(candidate)
+    return close
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called `name`.
+
+    Raises:
+        UnknownRecipeError: no such recipe; the message suggests close names and says how to list them.
+    """
+    recipes = all_recipes()
+    if name in recipes:
+        return recipes[name]
+    close = suggest_recipes(name, list(recipes))
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise UnknownRecipeError(f"Unknown recipe {name!r}.{hint} Run `kerascl recipes` to list them all.")

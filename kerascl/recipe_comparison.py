@@ -1,0 +1,102 @@
+"""Side-by-side runs of several recipes at one budget: a markdown table and a bar chart of their probes.
+
+`kerascl compare NAME NAME ... --epochs E --limit N` runs each recipe into `OUT/<name>` (a name may carry its own
+overrides after `@`, e.g. `shapes-decoupled-uniformity@prior=none`), then writes `OUT/comparison.md` and
+`OUT/comparison.png`. Typical comparisons: `cifar10-byol cifar10-partitioned` (linear and few-shot),
+`cifar10-simsiam@augmenter=ddcl_caug cifar10-ddcl` (robustness table), `shapes-decoupled-uniformity
+shapes-decoupled-uniformity@prior=none` (with and without the prior).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from typing import Any, Mapping, Sequence
+
+from kerascl.recipe import Recipe
+
+
+def headline_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The numbers a comparison shows, flattened from a run's `metrics.json` dict.
+
+    Returns:
+        `{"knn.top1", "linear.top1", "few_shot.<setting>", "robustness.<distortion>", "separability.<key>"}` where
+        the run has them (accuracies as fractions).
+    """
+    probes = metrics.get("probes", {}) or {}
+    row: dict[str, float] = {}
+    for probe in ("knn", "linear"):
+        value = (probes.get(probe) or {}).get("top1")
+        if isinstance(value, (int, float)):
+            row[f"{probe}.top1"] = float(value)
+    for setting, result in (probes.get("few_shot") or {}).items():
+        if isinstance(result, Mapping):
+            value = result.get("accuracy", result.get("mean"))
+            if isinstance(value, (int, float)):
+                row[f"few_shot.{setting}"] = float(value)
+    for name, value in (probes.get("robustness") or {}).items():
+        if isinstance(value, (int, float)):
+            row[f"robustness.{name}"] = float(value)
+    for name, value in (probes.get("separability") or {}).items():
+        if isinstance(value, (int, float)):
+            row[f"separability.{name}"] = float(value)
+    return row
+
+
+def comparison_table(rows: Mapping[str, Mapping[str, float]], budget: str = "") -> str:
+    """A markdown table: one row per run, one column per metric (missing values as `-`)."""
+    columns: list[str] = []
+    for values in rows.values():
+        columns.extend(c for c in values if c not in columns)
+    lines = []
+    if budget:
+        lines += [budget, ""]
+    lines.append("| run | " + " | ".join(columns) + " |")
+    lines.append("|---|" + "---|" * len(columns))
+    for name, values in rows.items():
+        cells = []
+        for column in columns:
+            value = values.get(column)
+            cells.append("-" if value is None or not math.isfinite(value) else f"{value:.4f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _folder_name(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
+
+
+def compare_recipes(runs: Sequence[tuple[str, Recipe]], out_dir: str | os.PathLike) -> dict:
+    """Runs each recipe into `out_dir/<label>` and writes `comparison.md` and `comparison.png`.
+
+    Args:
+        runs: `(label, recipe)` pairs, overrides already applied (the same budget for all).
+        out_dir: The comparison folder.
+
+    Returns:
+        `{"rows": {label: metrics}, "table": markdown, "files": {...}}`.
+    """
+    from kerascl import plots
+    from kerascl.recipe_runner import run_recipe
+
+    if len(runs) < 2:
+        raise ValueError("A comparison needs at least two runs.")
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    rows: dict[str, dict[str, float]] = {}
+    budgets = set()
+    for label, recipe in runs:
+        result = run_recipe(recipe, os.path.join(out_dir, _folder_name(label)))
+        rows[label] = headline_metrics(result.metrics)
+        c = recipe.config
+        budgets.add(f"{c.epochs} epochs, batch {c.batch_size}, limit {c.limit}, width {c.width}, seed {c.seed}")
+    budget = "Budget: " + "; ".join(sorted(budgets))
+    table = comparison_table(rows, budget)
+    with open(os.path.join(out_dir, "comparison.md"), "w") as handle:
+        handle.write(table + "\n")
+    plots.plot_comparison(rows, os.path.join(out_dir, "comparison.png"), title=" vs ".join(rows))
+    print()
+    print(table)
+    print(f"\nWrote {os.path.join(out_dir, 'comparison.md')} and comparison.png")
+    return {"rows": rows, "table": table, "files": {"table": "comparison.md", "plot": "comparison.png"}}

@@ -1,0 +1,553 @@
+"""Runs a recipe end to end: data, views, pretraining, probes, and the run folder.
+
+`run_recipe(recipe, out_dir)` pretrains the recipe's method with `model.fit`, exports the backbone, runs the
+probes, draws the pictures and writes everything into one folder:
+
+| file | what |
+|---|---|
+| `config.json` | the resolved recipe: every setting after overrides, the source of the hyperparameters |
+| `history.csv` | one row per epoch: losses, method metrics, kNN monitor, collapse monitor (Keras `CSVLogger`) |
+| `metrics.json` | probe results under `probes`, timing, backend, images/s (schema on the Recipes page) |
+| `backbone.keras` | the pretrained backbone, loadable with `keras.models.load_model` |
+| `curves.png` | loss and kNN-monitor curves |
+| `embedding.png` | 2-D picture of the backbone features of test images, coloured by class |
+| `content_style.png` | partitioned models: content part and style part side by side |
+| `backup/` | while training: the last epoch's state; an interrupted run resumes from it |
+
+The Keras backend is whatever Keras was imported with; the CLI sets `KERAS_BACKEND` before importing it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import time
+from typing import Any
+
+import numpy as np
+
+from kerascl.recipe import Recipe, RecipeConfig
+
+#: Layout an image-folder recipe expects, shown in error messages.
+FOLDER_LAYOUT = (
+    "DIR/train/<class>/*.jpg (or .png) for pretraining and the probes' training split, and "
+    "DIR/test/<class>/*.jpg for the probes' test split"
+)
+
+
+@dataclasses.dataclass
+class RunData:
+    """The data of a run.
+
+    Attributes:
+        train: batched multi-view `tf.data.Dataset` for pretraining.
+        num_train: pretraining images.
+        probe_train: `(images, labels)` arrays for the probes' training split, or None without labels.
+        probe_test: `(images, labels)` arrays for the probes' test split, or None.
+        separability: multi-view dict batches of test images with recorded parameters and labels, or None.
+        class_names: class names, or None.
+        missing_labels: why the probes are skipped, or None.
+    """
+
+    train: Any
+    num_train: int
+    probe_train: tuple[np.ndarray, np.ndarray] | None
+    probe_test: tuple[np.ndarray, np.ndarray] | None
+    separability: Any
+    class_names: list[str] | None
+    missing_labels: str | None = None
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What `run_recipe` returns: the run folder, the metrics dict (as in `metrics.json`) and the trained model."""
+
+    run_dir: str
+    metrics: dict
+    model: Any = None
+
+
+# ------------------------------------------------------------------------------------------------------- data
+def _arrays(dataset, limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    images, labels = [], []
+    count = 0
+    for batch in dataset:
+        if isinstance(batch, (tuple, list)):
+            x, y = batch[0], batch[1]
+            labels.append(np.asarray(y).reshape(-1))
+        else:
+            x = batch
+        images.append(np.asarray(x, np.float32))
+        count += len(images[-1])
+        if limit is not None and count >= limit:
+            break
+    if not images:
+        raise ValueError("The data set produced no images.")
+    x = np.concatenate(images)[:limit]
+    y = np.concatenate(labels).astype(np.int32)[:limit] if labels else None
+    return x, y
+
+
+def _views_of(dataset_arrays, augmenter, batch_size: int):
+    from kerascl.data import from_arrays
+
+    images, labels = dataset_arrays
+    return from_arrays(images, labels, batch_size=batch_size, views=True, augmenter=augmenter, shuffle=False,
+                       drop_remainder=False)
+
+
+def make_augmenter(recipe: Recipe):
+    """The recipe's view maker: its own `augmenter` function, or the preset named in `config.augmenter`."""
+    config = recipe.config
+    if recipe.augmenter is not None:
+        return recipe.augmenter(config, recipe.options)
+    from kerascl.augment import get_preset
+
+    return get_preset(config.augmenter, image_size=config.image_size, seed=config.seed)
+
+
+def _folder_dirs(config: RecipeConfig) -> tuple[str, str | None]:
+    root = os.fspath(config.data_dir)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"--data-dir {root!r} is not a folder. Expected layout: {FOLDER_LAYOUT}.")
+    train = os.path.join(root, "train")
+    test = os.path.join(root, "test")
+    if not os.path.isdir(train):
+        raise FileNotFoundError(
+            f"--data-dir {root!r} has no 'train' subfolder. Expected layout: {FOLDER_LAYOUT}. (The shared CIFAR-10 "
+            "copy unpacks to cifar10/train and cifar10/test: pass the cifar10 folder.)"
+        )
+    return train, (test if os.path.isdir(test) else None)
+
+
+def load_data(recipe: Recipe, augmenter) -> RunData:
+    """Builds the pretraining pipeline and the probe arrays of a recipe (see `RecipeConfig` for the settings).
+
+    Raises:
+        FileNotFoundError: a cifar10 / folder recipe without a usable `data_dir` (the message names `--data-dir`
+            and the folder layout).
+    """
+    config = recipe.config
+    batch = config.batch_size
+    if config.dataset == "shapes":
+        from kerascl.data import from_shapes, make_shapes
+
+        n_train = config.limit or config.shapes_train
+        train = from_shapes(n_train, image_size=config.image_size, seed=config.seed, batch_size=batch,
+                            views=True, augmenter=augmenter, shuffle_seed=config.seed)
+        data = train.shapes_data
+        n_probe = min(n_train, config.probe_train_limit or n_train)
+        test = make_shapes(config.probe_test_limit or config.shapes_test, image_size=config.image_size,
+                           seed=config.seed + 1)
+        probe_train = (data.images[:n_probe], data.labels[:n_probe])
+        probe_test = (test.images, test.labels)
+        return RunData(train, n_train, probe_train, probe_test, _views_of(probe_test, augmenter, 256),
+                       list(data.class_names))
+
+    from kerascl.data import from_image_folder
+
+    if config.data_dir is None:
+        return _load_tfds(recipe, augmenter)
+    train_dir, test_dir = _folder_dirs(config)
+    train = from_image_folder(train_dir, image_size=config.image_size, batch_size=batch, views=True,
+                              augmenter=augmenter, limit=config.limit, seed=config.seed, cache=True)
+    n_train = int(train.num_examples)
+    names = train.class_names
+    if names is None:
+        return RunData(train, n_train, None, None, None, None,
+                       missing_labels=f"{train_dir!r} holds no class subfolders, so there are no labels")
+    if test_dir is None:
+        return RunData(train, n_train, None, None, None, names,
+                       missing_labels=f"{config.data_dir!r} has no 'test' subfolder ({FOLDER_LAYOUT})")
+    probe_limit = config.probe_train_limit
+    if config.limit is not None:
+        probe_limit = min(probe_limit or config.limit, config.limit)
+    probe_train = _arrays(from_image_folder(train_dir, image_size=config.image_size, batch_size=256, views=False,
+                                            limit=probe_limit, validate="none"))
+    probe_test = _arrays(from_image_folder(test_dir, image_size=config.image_size, batch_size=256, views=False,
+                                           limit=config.probe_test_limit, class_names=names))
+    separability = _views_of(probe_test, augmenter, 256) if recipe.partitioned else None
+    return RunData(train, n_train, probe_train, probe_test, separability, names)
+
+
+def _load_tfds(recipe: Recipe, augmenter) -> RunData:
+    config = recipe.config
+    if config.dataset != "cifar10":
+        raise FileNotFoundError(f"dataset={config.dataset!r} needs --data-dir. Expected layout: {FOLDER_LAYOUT}.")
+    from kerascl.data import DatasetUnavailableError, from_tfds
+
+    try:
+        train = from_tfds("cifar10", "train", image_size=config.image_size, batch_size=config.batch_size,
+                          views=True, augmenter=augmenter, limit=config.limit, seed=config.seed)
+        probe_limit = min(config.probe_train_limit or 50_000, config.limit or 50_000)
+        probe_train = _arrays(from_tfds("cifar10", "train", image_size=config.image_size, batch_size=256,
+                                        views=False, limit=probe_limit))
+        probe_test = _arrays(from_tfds("cifar10", "test", image_size=config.image_size, batch_size=256,
+                                       views=False, limit=config.probe_test_limit))
+    except (DatasetUnavailableError, FileNotFoundError) as error:
+        raise FileNotFoundError(
+            f"Recipe {recipe.name!r} needs CIFAR-10 and tensorflow-datasets cannot provide it here (no network and "
+            f"no prepared copy). Pass the images with --data-dir DIR, laid out as {FOLDER_LAYOUT}. "
+            f"(tfds said: {str(error).splitlines()[0]})"
+        ) from error
+    n_train = int(getattr(train, "num_examples", 0) or len(probe_train[0]))
+    names = list(getattr(train, "class_names", None) or [str(i) for i in range(10)])
+    separability = _views_of(probe_test, augmenter, 256) if recipe.partitioned else None
+    return RunData(train, n_train, probe_train, probe_test, separability, names)
+
+
+# ------------------------------------------------------------------------------------------------ optimisation
+def make_optimizer(config: RecipeConfig, steps_per_epoch: int):
+    """The recipe's optimiser with a linear warm-up + cosine schedule over the whole run.
+
+    The peak learning rate follows the linear scaling rule (`RecipeConfig.peak_learning_rate`). A warm-up as long
+    as the run (short test runs) is cut to a tenth of the run.
+    """
+    import keras
+
+    from kerascl.optimizers import LARS, WarmupCosineDecay
+
+    total = max(1, config.epochs * steps_per_epoch)
+    warmup = config.warmup_epochs * steps_per_epoch
+    if warmup >= total:
+        warmup = total // 10
+    peak = config.peak_learning_rate()
+    schedule = WarmupCosineDecay(peak=peak, total_steps=total, warmup_steps=warmup,
+                                 end_value=min(config.end_learning_rate, peak))
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(schedule, momentum=config.momentum,
+                                    weight_decay=config.weight_decay or None)
+    if config.optimizer == "lars":
+        return LARS(schedule, momentum=config.momentum, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+    return keras.optimizers.Adam(schedule)
+
+
+def build_model(recipe: Recipe):
+    """The backbone (from `config.backbone` and `config.width`) and the recipe's method around it."""
+    from kerascl.backbones import get_backbone
+
+    config = recipe.config
+    backbone = get_backbone(config.backbone, width=config.width,
+                            input_shape=(config.image_size, config.image_size, 3))
+    return recipe.build(backbone, config, recipe.options)
+
+
+# ------------------------------------------------------------------------------------------------------ running
+def _json_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _write_json(path: str, payload: dict) -> None:
+    with open(path, "w") as handle:
+        json.dump(payload, handle, indent=2, default=_json_default)
+        handle.write("\n")
+
+
+def _device_summary() -> str:
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "jax":
+            import jax
+
+            return ", ".join(sorted({d.device_kind for d in jax.devices()}))
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_logical_devices("GPU")
+            return ", ".join(d.name for d in gpus) if gpus else f"CPU ({os.cpu_count()} cores)"
+    except Exception as error:  # reporting only
+        return f"unknown ({error})"
+    return "unknown"
+
+
+def _last_epoch(history_path: str) -> int:
+    if not os.path.exists(history_path):
+        return 0
+    with open(history_path) as handle:
+        return max(0, sum(1 for line in handle if line.strip()) - 1)
+
+
+def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_table: bool = True) -> RunResult:
+    """Pretrains a recipe's method, runs its probes and writes the run folder.
+
+    An existing `out_dir/backup` (left by an interrupted run of the same recipe) is restored and training continues
+    from the last completed epoch; `history.csv` then keeps the earlier epochs.
+
+    Args:
+        recipe: The recipe, overrides applied (`Recipe.with_overrides`).
+        out_dir: The run folder (default `runs/<recipe name>`).
+        print_table: Print the probe table at the end.
+
+    Returns:
+        A `RunResult` (run folder, metrics dict, trained model).
+
+    Example:
+        >>> from kerascl.recipe import get_recipe
+        >>> result = run_recipe(get_recipe("shapes-partitioned").with_overrides(epochs=1), "runs/quick")
+        >>> result.metrics["probes"]["separability"]["class_acc_content"]
+    """
+    import keras
+
+    from kerascl.callbacks import default_callbacks
+    from kerascl.probes import format_table, run_all_probes
+
+    config = recipe.config
+    run_dir = os.fspath(out_dir or os.path.join("runs", recipe.name))
+    os.makedirs(run_dir, exist_ok=True)
+    backup_dir = os.path.join(run_dir, "backup")
+    history_path = os.path.join(run_dir, "history.csv")
+    resuming = os.path.isdir(backup_dir) and os.listdir(backup_dir)
+    if resuming:
+        done = _last_epoch(history_path)
+        print(f"Resuming {recipe.name} in {run_dir} from its backup ({done} epoch(s) in history.csv).")
+        previous = os.path.join(run_dir, "config.json")
+        if os.path.exists(previous):
+            with open(previous) as handle:
+                before = json.load(handle)
+            if before.get("recipe") != recipe.name:
+                raise ValueError(
+                    f"{run_dir!r} holds an interrupted run of {before.get('recipe')!r}, not {recipe.name!r}; "
+                    "choose another --out or delete the folder."
+                )
+    else:
+        done = 0
+        for stale in ("history.csv", "metrics.json"):
+            if os.path.exists(os.path.join(run_dir, stale)):
+                os.remove(os.path.join(run_dir, stale))
+    _write_json(os.path.join(run_dir, "config.json"), {**recipe.resolved(), "backend": keras.backend.backend()})
+
+    start = time.perf_counter()
+    keras.utils.set_random_seed(config.seed)
+    augmenter = make_augmenter(recipe)
+    data = load_data(recipe, augmenter)
+    steps = int(data.num_train // config.batch_size)
+    if steps < 1:
+        raise ValueError(
+            f"batch_size={config.batch_size} is larger than the {data.num_train} pretraining images; lower "
+            "--batch-size or raise --limit."
+        )
+    model = build_model(recipe)
+    model.compile(optimizer=make_optimizer(config, steps))
+    # BackupAndRestore needs built weights (and a built optimizer) to restore into: run one batch through the model
+    # in inference mode, which creates every variable without training anything.
+    model(next(iter(data.train)), training=False)
+    model.optimizer.build(model.trainable_variables)
+
+    monitor_train = monitor_test = None
+    if data.probe_train is not None and config.knn_every > 0:
+        n = min(config.monitor_samples, len(data.probe_train[0]))
+        monitor_train = (data.probe_train[0][:n], data.probe_train[1][:n])
+        m = max(1, min(config.monitor_samples // 2, len(data.probe_test[0])))
+        monitor_test = (data.probe_test[0][:m], data.probe_test[1][:m])
+    collapse = data.probe_train[0][:512] if data.probe_train is not None else None
+    callbacks = default_callbacks(
+        run_dir,
+        train_data=monitor_train,
+        test_data=monitor_test,
+        collapse_data=collapse,
+        knn_every=max(1, config.knn_every),
+        knn_k=min(config.knn_k, len(monitor_train[0])) if monitor_train else config.knn_k,
+        knn_temperature=config.knn_temperature,
+        resume=True,
+    )
+    setup_seconds = time.perf_counter() - start
+    fit_start = time.perf_counter()
+    history = model.fit(data.train, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose)
+    pretrain_seconds = time.perf_counter() - fit_start
+    epochs_now = len(history.epoch)
+    images_seen = epochs_now * steps * config.batch_size
+
+    backbone_path = os.path.join(run_dir, "backbone.keras")
+    model.backbone.save(backbone_path)
+    files = {"config": "config.json", "history": "history.csv", "metrics": "metrics.json", "backbone": "backbone.keras"}
+
+    probe_start = time.perf_counter()
+    probes: dict[str, Any] = {}
+    if data.probe_train is None:
+        message = f"Skipping probes: {data.missing_labels}."
+        print(message)
+        probes = {"skipped": message}
+    else:
+        knn_k = min(config.knn_k, len(data.probe_train[0]))
+        probes.update(run_all_probes(
+            model.backbone, data.probe_train, data.probe_test,
+            knn={"k": knn_k, "temperature": config.knn_temperature},
+            linear={"epochs": config.linear_epochs, "seed": config.seed},
+            few_shot={"episodes": config.few_shot_episodes, "seed": config.seed},
+            few_shot_shots=tuple(int(k) for k in config.few_shot_shots),
+            verbose=config.verbose,
+        ))
+        if config.robustness:
+            from kerascl.probes import robustness_probe
+
+            probes["robustness"] = robustness_probe(model.backbone, data.probe_train, data.probe_test,
+                                                    epochs=config.linear_epochs, seed=config.seed,
+                                                    verbose=config.verbose)
+        if recipe.partitioned and config.separability and data.separability is not None:
+            from kerascl.probes import separability_probe_from_encoder
+
+            probes["separability"] = separability_probe_from_encoder(
+                _representation(model), data.separability, split=model.split_features, verbose=config.verbose,
+                seed=config.seed,
+            )
+    probe_seconds = time.perf_counter() - probe_start
+
+    files.update(_draw(recipe, model, data, run_dir, history_path))
+    extras = recipe.extras(model, {"run_dir": run_dir, "data": data, "config": config}) if recipe.extras else {}
+    files.update(extras.pop("files", {}) if isinstance(extras, dict) else {})
+
+    final = {k: float(v[-1]) for k, v in history.history.items() if v}
+    metrics = {
+        "recipe": recipe.name,
+        "method": recipe.method,
+        "backend": keras.backend.backend(),
+        "keras_version": keras.__version__,
+        "device": _device_summary(),
+        "python": platform.python_version(),
+        "dataset": config.dataset,
+        "epochs": config.epochs,
+        "epochs_this_session": epochs_now,
+        "resumed_from_epoch": config.epochs - epochs_now if resuming else 0,
+        "batch_size": config.batch_size,
+        "steps_per_epoch": steps,
+        "train_images": data.num_train,
+        "probe_train_images": 0 if data.probe_train is None else len(data.probe_train[0]),
+        "probe_test_images": 0 if data.probe_test is None else len(data.probe_test[0]),
+        "final": final,
+        "timing": {
+            "setup_seconds": round(setup_seconds, 3),
+            "pretrain_seconds": round(pretrain_seconds, 3),
+            "probe_seconds": round(probe_seconds, 3),
+            "total_seconds": round(time.perf_counter() - start, 3),
+            "images_per_second": round(images_seen / pretrain_seconds, 2) if pretrain_seconds > 0 else None,
+        },
+        "probes": probes,
+        "extras": extras,
+        "files": files,
+    }
+    _write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    if print_table:
+        print()
+        print(format_table(probes, title=f"{recipe.name}: probes ({config.epochs} epochs, batch "
+                                          f"{config.batch_size}, {keras.backend.backend()}) -> {run_dir}"))
+    if os.path.isdir(backup_dir) and not os.listdir(backup_dir):
+        shutil.rmtree(backup_dir, ignore_errors=True)
+    return RunResult(run_dir=run_dir, metrics=metrics, model=model)
+
+
+def _representation(model):
+    """The features at the partition's split point as a callable (a method of the model)."""
+    return lambda images: model.representation(images, training=False)
+
+
+def _draw(recipe: Recipe, model, data: RunData, run_dir: str, history_path: str) -> dict:
+    from kerascl import plots
+    from kerascl.probes import extract_features
+
+    config = recipe.config
+    files = {}
+    if os.path.exists(history_path):
+        history = plots.read_history(history_path)
+        if "loss" in history:
+            files["curves"] = os.path.basename(plots.plot_history(
+                history, os.path.join(run_dir, "curves.png"), title=recipe.name))
+    if config.embedding_plot == "none" or data.probe_test is None:
+        return files
+    n = min(config.embedding_samples, len(data.probe_test[0]))
+    images, labels = data.probe_test[0][:n], data.probe_test[1][:n]
+    features, _ = extract_features(model.backbone, (images, labels), verbose=0)
+    files["embedding"] = os.path.basename(plots.plot_embedding(
+        features, labels, os.path.join(run_dir, "embedding.png"), method=config.embedding_plot,
+        class_names=data.class_names, title=f"{recipe.name}: backbone features", seed=config.seed))
+    if recipe.partitioned and hasattr(model, "embed_parts"):
+        contents, styles = [], []
+        for begin in range(0, n, 256):
+            parts = model.embed_parts(images[begin:begin + 256], training=False)
+            contents.append(np.asarray(parts["content"]))
+            styles.append(np.asarray(parts["style"]))
+        files["content_style"] = os.path.basename(plots.plot_content_style(
+            np.concatenate(contents), np.concatenate(styles), labels, os.path.join(run_dir, "content_style.png"),
+            method=config.embedding_plot, class_names=data.class_names, seed=config.seed))
+    return files
+
+
+# ------------------------------------------------------------------------------------------------ probe command
+def probe_backbone(
+    backbone_path: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    image_size: int | None = None,
+    limit: int | None = 10_000,
+    test_limit: int | None = None,
+    robustness: bool = True,
+    linear_epochs: int = 50,
+    knn_k: int = 200,
+    knn_temperature: float = 0.1,
+    few_shot_episodes: int = 600,
+    out: str | os.PathLike | None = None,
+    verbose: int = 1,
+) -> dict:
+    """Every probe on an exported backbone over a labelled image folder; prints the table.
+
+    Args:
+        backbone_path: a `.keras` file written by a recipe run (`backbone.keras`) or any saved image -> features
+            model.
+        data_dir: `DIR/train/<class>/*` (probe training split) and `DIR/test/<class>/*` (test split).
+        image_size: image side (default: the backbone's input size, else 32).
+        limit: training images used. test_limit: test images used (None: all).
+        robustness: also run the robustness probe.
+        linear_epochs: linear probe epochs. knn_k, knn_temperature: kNN settings.
+        few_shot_episodes: episodes per few-shot setting.
+        out: optional JSON file for the results.
+        verbose: 1 shows progress bars.
+
+    Returns:
+        `{"knn", "linear", "few_shot", ["robustness"]}` as in `metrics.json`'s `probes`.
+
+    Raises:
+        FileNotFoundError: missing backbone file or data folder (with the expected layout).
+    """
+    import keras
+
+    from kerascl.data import from_image_folder
+    from kerascl.probes import format_table, robustness_probe, run_all_probes
+
+    backbone_path = os.fspath(backbone_path)
+    if not os.path.exists(backbone_path):
+        raise FileNotFoundError(f"No backbone file at {backbone_path!r} (a recipe run writes RUN/backbone.keras).")
+    train_dir, test_dir = _folder_dirs(RecipeConfig(dataset="folder", data_dir=os.fspath(data_dir)))
+    if test_dir is None:
+        raise FileNotFoundError(f"{os.fspath(data_dir)!r} has no 'test' subfolder. Expected layout: {FOLDER_LAYOUT}.")
+    backbone = keras.models.load_model(backbone_path, compile=False)
+    if image_size is None:
+        shape = getattr(backbone, "input_shape", None)
+        image_size = shape[1] if shape and len(shape) == 4 and shape[1] else 32
+    train_ds = from_image_folder(train_dir, image_size=image_size, batch_size=256, views=False, limit=limit)
+    if train_ds.class_names is None:
+        message = f"Skipping probes: {train_dir!r} holds no class subfolders, so there are no labels."
+        print(message)
+        return {"skipped": message}
+    train = _arrays(train_ds)
+    test = _arrays(from_image_folder(test_dir, image_size=image_size, batch_size=256, views=False, limit=test_limit,
+                                     class_names=train_ds.class_names))
+    results = run_all_probes(backbone, train, test, knn={"k": min(knn_k, len(train[0])), "temperature": knn_temperature},
+                             linear={"epochs": linear_epochs}, few_shot={"episodes": few_shot_episodes},
+                             verbose=verbose)
+    if robustness:
+        results["robustness"] = robustness_probe(backbone, train, test, epochs=linear_epochs, verbose=verbose)
+    print()
+    print(format_table(results, title=f"probes of {backbone_path} on {os.fspath(data_dir)} "
+                                      f"({len(train[0])} train / {len(test[0])} test images)"))
+    if out:
+        _write_json(os.fspath(out), {"backbone": backbone_path, "data_dir": os.fspath(data_dir), "probes": results})
+    return results

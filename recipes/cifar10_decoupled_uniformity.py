@@ -1,0 +1,47 @@
+"""cifar10-decoupled-uniformity: decoupled uniformity (optionally with a kernel prior) on CIFAR-10, ResNet-18.
+
+Dufumier, Barbano, Louiset, Duchesnay & Gori, "Integrating Prior Knowledge in Contrastive Learning with Kernel",
+ICML 2023 (arXiv:2206.01646); official code Duplums/contrastive-decoupled-uniformity (README commands and
+`main_decoupled_unif.py` defaults for CIFAR-10): ResNet-18, batch 256, SGD learning rate 0.3 x batch / 256,
+momentum 0, weight decay 0, 400 epochs, cosine to 1e-3; BN-free head 2048 -> 256, t = 2; views: crop (0.08-1) +
+flip + colour distortion s = 1, no blur. CIFAR-10 has no weak attributes, so the default is no prior; a prior
+representation can be given as a saved encoder, e.g. `--set prior=runs/cifar10-byol/backbone.keras --set sigma=...`
+(the paper uses a generative model's encoder the same way). See `shapes-decoupled-uniformity` for the attribute prior.
+"""
+
+from kerascl.recipe import Recipe, RecipeConfig
+
+
+def build(backbone, config, options):
+    from kerascl.methods.decoupled_uniformity import DecoupledUniformity
+
+    options = dict(options)
+    prior = options.get("prior")
+    if isinstance(prior, str) and prior.endswith(".keras"):
+        import keras
+
+        options["prior"] = keras.models.load_model(prior, compile=False)
+    return DecoupledUniformity(backbone, **options)
+
+
+RECIPE = Recipe(
+    name="cifar10-decoupled-uniformity",
+    description="Decoupled uniformity (Dufumier et al.), ResNet-18, the official CIFAR-10 settings; no prior by default.",
+    method="Decoupled uniformity",
+    source="Duplums/contrastive-decoupled-uniformity README and main_decoupled_unif.py; Dufumier et al. ICML 2023",
+    reported="not found (the official README gives commands only; the figures are in the paper, not readable here)",
+    config=RecipeConfig(
+        dataset="cifar10",
+        augmenter="decoupled_uniformity",
+        epochs=400,
+        batch_size=256,
+        optimizer="sgd",
+        learning_rate=0.3,
+        lr_reference_batch=256,
+        momentum=0.0,
+        weight_decay=0.0,
+        end_learning_rate=1e-3,
+    ),
+    options={"hidden_dim": 2048, "projection_dim": 256, "t": 2.0, "prior": None, "sigma": None, "lam": 0.01},
+    build=build,
+)

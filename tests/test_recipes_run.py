@@ -1,0 +1,53 @@
+"""Every recipe completes one epoch on a tiny data set and writes its whole run folder (run on each backend)."""
+
+import json
+import os
+
+import pytest
+
+from kerascl.recipe import get_recipe, list_recipes
+from kerascl.recipe_runner import run_recipe
+from tests.recipe_helpers import make_image_folder, tiny_sets
+
+RUN_FILES = ("config.json", "history.csv", "metrics.json", "backbone.keras", "curves.png", "embedding.png")
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    return make_image_folder(str(tmp_path_factory.mktemp("tiny_cifar")))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list_recipes())
+def test_recipe_runs_one_epoch(name, image_folder, tmp_path, capsys):
+    import keras
+
+    recipe = get_recipe(name)
+    sets = tiny_sets(recipe)
+    if recipe.config.dataset != "shapes":
+        sets.append(f"data_dir={image_folder}")
+    recipe = recipe.with_overrides(sets=sets)
+    result = run_recipe(recipe, tmp_path / "run")
+    for file in RUN_FILES:
+        assert os.path.exists(tmp_path / "run" / file), file
+    with open(tmp_path / "run" / "metrics.json") as handle:
+        metrics = json.load(handle)
+    assert metrics == json.loads(json.dumps(result.metrics, default=str))
+    assert metrics["backend"] == keras.backend.backend()
+    assert metrics["recipe"] == name and metrics["epochs_this_session"] == 1
+    assert metrics["timing"]["images_per_second"] > 0
+    probes = metrics["probes"]
+    assert 0.0 <= probes["knn"]["top1"] <= 1.0 and 0.0 <= probes["linear"]["top1"] <= 1.0
+    assert "5way_1shot" in probes["few_shot"]
+    if recipe.config.robustness:
+        assert set(probes["robustness"]) >= {"none", "jitter"}
+    if recipe.partitioned and recipe.config.separability:
+        assert set(probes["separability"]) == {"class_acc_content", "class_acc_style", "aug_r2_content",
+                                               "aug_r2_style"}
+        assert os.path.exists(tmp_path / "run" / "content_style.png")
+    with open(tmp_path / "run" / "config.json") as handle:
+        config = json.load(handle)
+    assert config["recipe"] == name and config["config"]["epochs"] == 1
+    assert "| knn | top1 |" in capsys.readouterr().out
+    backbone = keras.models.load_model(tmp_path / "run" / "backbone.keras", compile=False)
+    assert backbone.output_shape[-1] >= 1
