@@ -359,3 +359,20 @@ def test_register_backbone():
         register_backbone("test_tiny_flatten", tiny)
     with pytest.raises(TypeError):
         register_backbone("not_callable", 3)
+
+
+def test_convnet_has_named_stages_and_round_trips(tmp_path):
+    import numpy as np
+
+    from kerascl.backbones import ConvNet, get_backbone, stage_outputs
+
+    model = ConvNet(width=0.25, input_shape=(16, 16, 3))
+    assert model.output_shape == (None, 64)
+    taps = stage_outputs(model)
+    assert [tuple(o.shape[1:3]) for o in taps.outputs] == [(16, 16), (8, 8), (4, 4), (2, 2)]
+    assert get_backbone("convnet", width=0.25, input_shape=(16, 16, 3)).output_shape == (None, 64)
+    images = np.random.default_rng(0).random((2, 16, 16, 3), dtype=np.float32)
+    path = str(tmp_path / "convnet.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(model(images)), rtol=1e-5, atol=1e-6)

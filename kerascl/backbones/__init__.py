@@ -3,12 +3,14 @@
 A backbone is any `keras.Model` mapping an image batch `(B, H, W, 3)` float32 in [0, 1] to `(B, features)`.
 """
 
+from kerascl.backbones.convnet import ConvNet
 from kerascl.backbones.checks import check_backbone, feature_dim
 from kerascl.backbones.registry import available_backbones, get_backbone, register_backbone
 from kerascl.backbones.resnet_backbone import NORMALIZATION_STATS, ResNet18, ResNet34, ResNet50, resnet
 from kerascl.backbones.stages import DEFAULT_STAGE_NAMES, stage_outputs
 
 __all__ = [
+    "ConvNet",
     "DEFAULT_STAGE_NAMES",
     "NORMALIZATION_STATS",
     "ResNet18",

@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import keras
 
+from kerascl.backbones.convnet import ConvNet
 from kerascl.backbones.resnet_backbone import RESNET_STAGE_BLOCKS, VARIANTS, resnet
 
 _REGISTRY: dict[str, Callable[..., keras.Model]] = {}
@@ -59,7 +60,8 @@ def get_backbone(name: str, **kwargs: Any) -> keras.Model:
     """Builds a backbone from its registered name.
 
     Names: `resnet18`, `resnet34`, `resnet50` (CIFAR stem unless `variant="imagenet"` is passed) and the explicit
-    `resnet{18,34,50}_cifar` / `resnet{18,34,50}_imagenet`, plus anything added with `register_backbone`.
+    `resnet{18,34,50}_cifar` / `resnet{18,34,50}_imagenet`, `convnet` (the small `ConvNet`), plus anything added
+    with `register_backbone`.
     Names are case-insensitive.
 
     Args:
@@ -108,3 +110,5 @@ for _depth in RESNET_STAGE_BLOCKS:
     register_backbone(f"resnet{_depth}", _resnet_builder(_depth, None))
     for _variant in VARIANTS:
         register_backbone(f"resnet{_depth}_{_variant}", _resnet_builder(_depth, _variant))
+
+register_backbone("convnet", lambda **kwargs: ConvNet(**{k: v for k, v in kwargs.items() if k != "variant"}))
