@@ -6,12 +6,21 @@ returns a scalar. Where a paper stops the gradient, it is stopped at the first a
 
 from kerascl.losses.barlow_twins import BarlowTwinsLoss
 from kerascl.losses.byol import BYOLLoss
+from kerascl.losses.decoupled_uniformity import DecoupledUniformityLoss
+from kerascl.losses.distortion_disentangled import DistortionDisentangledLoss
+from kerascl.losses.feature_clustering import FeatureClusteringLoss
 from kerascl.losses.info_nce import InfoNCELoss
 from kerascl.losses.negative_cosine import NegativeCosineSimilarity
+from kerascl.losses.style import AugmentationPredictionLoss, LatentPartitionLoss
 
 __all__ = [
+    "AugmentationPredictionLoss",
+    "DistortionDisentangledLoss",
+    "LatentPartitionLoss",
     "BYOLLoss",
     "BarlowTwinsLoss",
+    "DecoupledUniformityLoss",
+    "FeatureClusteringLoss",
     "InfoNCELoss",
     "NegativeCosineSimilarity",
 ]

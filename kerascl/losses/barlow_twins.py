@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerascl.distribute import gather_global_batch
 from kerascl.losses._utils import check_pair
 
 
@@ -65,6 +66,7 @@ class BarlowTwinsLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         check_pair(y_true, y_pred, type(self).__name__, min_batch=2)
+        y_true, y_pred = gather_global_batch(y_true, y_pred)  # the global batch on every replica, float32
         c = cross_correlation(y_true, y_pred, self.epsilon)
         diagonal = ops.diagonal(c)
         on_diag = ops.sum(ops.square(1.0 - diagonal))

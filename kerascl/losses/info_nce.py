@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerascl.distribute import gather_global_batch
 from kerascl.losses._utils import check_pair, l2_normalize
 
 
@@ -43,6 +44,7 @@ class InfoNCELoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         check_pair(y_true, y_pred, type(self).__name__, min_batch=2)
+        y_true, y_pred = gather_global_batch(y_true, y_pred)  # negatives from the global batch, float32
         n = ops.shape(y_true)[0]
         u = l2_normalize(ops.concatenate([y_true, y_pred], axis=0))
         logits = ops.matmul(u, ops.transpose(u)) / self.temperature

@@ -6,7 +6,8 @@ import keras
 
 from kerascl.heads import BarlowTwinsProjectionHead
 from kerascl.losses import BarlowTwinsLoss
-from kerascl.methods.base import SiameseMethod, collapse_std, mean_over_view_pairs
+from kerascl.methods.base import SiameseMethod, mean_over_view_pairs
+from kerascl.methods.partition import Partition
 
 
 @keras.saving.register_keras_serializable(package="kerascl")
@@ -27,6 +28,9 @@ class BarlowTwins(SiameseMethod):
         lambda_offdiag: Weight of the off-diagonal term (5e-3).
         scale_loss: Overall loss factor (1).
         augmentation: Optional on-device view maker (see `SiameseMethod`).
+        partition: Optional `Partition` for content/style parts (the content part gets this method's loss, the
+            style part the partition's style objective; with no predictor, `orthogonal` compares the two views'
+            style projections directly, without stop-gradient).
         **kwargs: Passed to `keras.Model`.
 
     Example:
@@ -43,26 +47,21 @@ class BarlowTwins(SiameseMethod):
         lambda_offdiag: float = 5e-3,
         scale_loss: float = 1.0,
         augmentation: keras.layers.Layer | None = None,
+        partition: Partition | dict | None = None,
         **kwargs,
     ):
-        super().__init__(backbone, augmentation=augmentation, **kwargs)
+        super().__init__(backbone, augmentation=augmentation, partition=partition, **kwargs)
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
         self.num_projector_layers = num_projector_layers
         self.lambda_offdiag = lambda_offdiag
         self.scale_loss = scale_loss
-        self.projector = BarlowTwinsProjectionHead(hidden_dim, projection_dim, num_projector_layers, name="projector")
+        self.setup_heads(BarlowTwinsProjectionHead(hidden_dim, projection_dim, num_projector_layers, name="projector"))
         self.loss_fn = BarlowTwinsLoss(lambda_offdiag=lambda_offdiag, scale_loss=scale_loss)
 
-    def build_heads(self, feature_shape):
-        self.projector.build(feature_shape)
-
-    def forward(self, views, params, training=False):
-        return {"projections": [self.projector(self.backbone(v, training=training), training=training) for v in views]}
-
-    def loss_and_metrics(self, outputs):
-        z = outputs["projections"]
-        return mean_over_view_pairs(self.loss_fn, z), {"z_std": collapse_std(z[0])}
+    def objective(self, outputs):
+        """The loss averaged over every unordered pair of views (the loss itself for two views)."""
+        return mean_over_view_pairs(self.loss_fn, outputs["projections"])
 
     def get_config(self):
         return {

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from kerascl.heads import BYOLPredictionHead, BYOLProjectionHead
 from kerascl.losses import BYOLLoss
-from kerascl.methods.base import SiameseMethod, collapse_std, mean_over_pairs
+from kerascl.methods.base import SiameseMethod, mean_over_pairs
+from kerascl.methods.partition import Partition
 
 
 @keras.saving.register_keras_serializable(package="kerascl")
@@ -33,6 +33,11 @@ class BYOL(SiameseMethod):
         final_momentum: EMA momentum at the end of training (1.0).
         total_steps: Planned training steps for the schedule; by default taken from `fit`.
         augmentation: Optional on-device view maker (see `SiameseMethod`).
+        partition: Optional `Partition` for content/style parts. Paper 1's reconstruction (Lee & Choi,
+            "Partitioning Image Representation in Contrastive Learning", arXiv:2203.10454) is
+            `Partition(where="projector", size=0.5, heads="shared", style_objective="repel")`: `z` is split into
+            `z_c`, `z_s` (128 + 128 of 256), the predictor sees the full `z`, and
+            `L = L_c + lambda_s * L_s` with `L_s` the sign-flipped BYOL loss on the style parts.
         **kwargs: Passed to `keras.Model`.
 
     Example:
@@ -55,9 +60,10 @@ class BYOL(SiameseMethod):
         final_momentum: float = 1.0,
         total_steps: int | None = None,
         augmentation: keras.layers.Layer | None = None,
+        partition: Partition | dict | None = None,
         **kwargs,
     ):
-        super().__init__(backbone, augmentation=augmentation, **kwargs)
+        super().__init__(backbone, augmentation=augmentation, partition=partition, **kwargs)
         if not 0.0 <= base_momentum <= final_momentum <= 1.0:
             raise ValueError(
                 f"Need 0 <= base_momentum <= final_momentum <= 1; got {base_momentum} and {final_momentum}."
@@ -70,35 +76,23 @@ class BYOL(SiameseMethod):
         self.planned_steps = total_steps
         if total_steps:
             self.total_steps.assign(float(total_steps))
-        self.projector = BYOLProjectionHead(hidden_dim, projection_dim, name="projector")
-        self.predictor = BYOLPredictionHead(prediction_hidden_dim, projection_dim, name="predictor")
+        self.setup_heads(
+            BYOLProjectionHead(hidden_dim, projection_dim, name="projector"),
+            BYOLPredictionHead(prediction_hidden_dim, projection_dim, name="predictor"),
+            use_target=True,
+        )
         self.loss_fn = BYOLLoss()
 
     def set_training_plan(self, steps_per_epoch, epochs) -> None:
         if not self.planned_steps:
             super().set_training_plan(steps_per_epoch, epochs)
 
-    def build_heads(self, feature_shape):
-        self.projector.build(feature_shape)
-        self.predictor.build(self.projector.compute_output_shape(feature_shape))
-        self.target_backbone = self.make_target(self.backbone, None)
-        self.target_projector = self.make_target(self.projector, feature_shape)
+    def target_momentum(self):
+        return self.cosine_momentum(self.base_momentum, self.final_momentum)
 
-    def forward(self, views, params, training=False):
-        momentum = self.cosine_momentum(self.base_momentum, self.final_momentum)
-        if training:
-            self.update_targets(momentum)
-        projections = [self.projector(self.backbone(v, training=training), training=training) for v in views]
-        predictions = [self.predictor(z, training=training) for z in projections]
-        targets = [
-            ops.stop_gradient(self.target_projector(self.target_backbone(v, training=training), training=training))
-            for v in views
-        ]
-        return {"projections": projections, "predictions": predictions, "targets": targets}
-
-    def loss_and_metrics(self, outputs):
-        loss = mean_over_pairs(self.loss_fn, outputs["targets"], outputs["predictions"])
-        return loss, {"z_std": collapse_std(outputs["projections"][0])}
+    def objective(self, outputs):
+        """`byol(p1, sg(z'2)) + byol(p2, sg(z'1))` (averaged over ordered pairs for more views)."""
+        return mean_over_pairs(self.loss_fn, outputs["targets"], outputs["predictions"])
 
     def get_config(self):
         return {

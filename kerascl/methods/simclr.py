@@ -6,7 +6,8 @@ import keras
 
 from kerascl.heads import SimCLRProjectionHead
 from kerascl.losses import InfoNCELoss
-from kerascl.methods.base import SiameseMethod, collapse_std, mean_over_view_pairs
+from kerascl.methods.base import SiameseMethod, mean_over_view_pairs
+from kerascl.methods.partition import Partition
 
 
 @keras.saving.register_keras_serializable(package="kerascl")
@@ -24,6 +25,9 @@ class SimCLR(SiameseMethod):
         hidden_dim: Projector hidden width (2048).
         temperature: NT-Xent temperature (0.5 for CIFAR-10; 0.1 for ImageNet with large batches).
         augmentation: Optional on-device view maker (see `SiameseMethod`).
+        partition: Optional `Partition` for content/style parts (the content part gets this method's loss, the
+            style part the partition's style objective; with no predictor, `orthogonal` compares the two views'
+            style projections directly, without stop-gradient).
         **kwargs: Passed to `keras.Model`.
 
     Example:
@@ -38,24 +42,19 @@ class SimCLR(SiameseMethod):
         hidden_dim: int = 2048,
         temperature: float = 0.5,
         augmentation: keras.layers.Layer | None = None,
+        partition: Partition | dict | None = None,
         **kwargs,
     ):
-        super().__init__(backbone, augmentation=augmentation, **kwargs)
+        super().__init__(backbone, augmentation=augmentation, partition=partition, **kwargs)
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
         self.temperature = temperature
-        self.projector = SimCLRProjectionHead(hidden_dim, projection_dim, name="projector")
+        self.setup_heads(SimCLRProjectionHead(hidden_dim, projection_dim, name="projector"))
         self.loss_fn = InfoNCELoss(temperature=temperature)
 
-    def build_heads(self, feature_shape):
-        self.projector.build(feature_shape)
-
-    def forward(self, views, params, training=False):
-        return {"projections": [self.projector(self.backbone(v, training=training), training=training) for v in views]}
-
-    def loss_and_metrics(self, outputs):
-        z = outputs["projections"]
-        return mean_over_view_pairs(self.loss_fn, z), {"z_std": collapse_std(z[0])}
+    def objective(self, outputs):
+        """The loss averaged over every unordered pair of views (the loss itself for two views)."""
+        return mean_over_view_pairs(self.loss_fn, outputs["projections"])
 
     def get_config(self):
         return {

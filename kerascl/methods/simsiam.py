@@ -6,7 +6,8 @@ import keras
 
 from kerascl.heads import SimSiamPredictionHead, SimSiamProjectionHead
 from kerascl.losses import NegativeCosineSimilarity
-from kerascl.methods.base import SiameseMethod, collapse_std, mean_over_pairs
+from kerascl.methods.base import SiameseMethod, mean_over_pairs
+from kerascl.methods.partition import Partition
 
 
 @keras.saving.register_keras_serializable(package="kerascl")
@@ -27,6 +28,8 @@ class SimSiam(SiameseMethod):
         prediction_hidden_dim: Predictor bottleneck width (512).
         num_projector_layers: 3 in the paper (2 in its CIFAR experiments).
         augmentation: Optional on-device view maker (see `SiameseMethod`).
+        partition: Optional `Partition` for content/style parts (the content part gets SimSiam's loss, the style
+            part the partition's style objective; see `kerascl.methods.partition`).
         **kwargs: Passed to `keras.Model`.
 
     Example:
@@ -43,30 +46,24 @@ class SimSiam(SiameseMethod):
         prediction_hidden_dim: int = 512,
         num_projector_layers: int = 3,
         augmentation: keras.layers.Layer | None = None,
+        partition: Partition | dict | None = None,
         **kwargs,
     ):
-        super().__init__(backbone, augmentation=augmentation, **kwargs)
+        super().__init__(backbone, augmentation=augmentation, partition=partition, **kwargs)
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
         self.prediction_hidden_dim = prediction_hidden_dim
         self.num_projector_layers = num_projector_layers
-        self.projector = SimSiamProjectionHead(hidden_dim, projection_dim, num_projector_layers, name="projector")
-        self.predictor = SimSiamPredictionHead(prediction_hidden_dim, projection_dim, name="predictor")
+        self.setup_heads(
+            SimSiamProjectionHead(hidden_dim, projection_dim, num_projector_layers, name="projector"),
+            SimSiamPredictionHead(prediction_hidden_dim, projection_dim, name="predictor"),
+        )
         self.loss_fn = NegativeCosineSimilarity()
 
-    def build_heads(self, feature_shape):
-        self.projector.build(feature_shape)
-        self.predictor.build(self.projector.compute_output_shape(feature_shape))
-
-    def forward(self, views, params, training=False):
-        projections = [self.projector(self.backbone(v, training=training), training=training) for v in views]
-        predictions = [self.predictor(z, training=training) for z in projections]
-        return {"projections": projections, "predictions": predictions}
-
-    def loss_and_metrics(self, outputs):
+    def objective(self, outputs):
+        """`0.5 * D(p1, sg(z2)) + 0.5 * D(p2, sg(z1))` (averaged over ordered pairs for more views)."""
         # mean_over_pairs gives D(p1,z2) + D(p2,z1); SimSiam averages the two terms.
-        loss = 0.5 * mean_over_pairs(self.loss_fn, outputs["projections"], outputs["predictions"])
-        return loss, {"z_std": collapse_std(outputs["projections"][0])}
+        return 0.5 * mean_over_pairs(self.loss_fn, outputs["projections"], outputs["predictions"])
 
     def get_config(self):
         return {

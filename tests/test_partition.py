@@ -1,0 +1,226 @@
+"""Partition config, partitioned siamese methods and DDCL against NumPy references of their losses."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from kerascl.methods import BYOL, DDCL, BarlowTwins, DDCLBarlowTwins, Partition, SimCLR, SimSiam
+from tests.grad_utils import gradients
+from tests.helpers import random_views, set_deterministic_weights, tiny_backbone
+
+
+def _np(x):
+    return np.asarray(keras.ops.convert_to_numpy(x), np.float64)
+
+
+def _cos(a, b):
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return np.sum(a * b, axis=1)
+
+
+def _byol(p, z):
+    return np.mean(2.0 - 2.0 * _cos(p, z))
+
+
+def _built(model, batch):
+    model(batch)
+    set_deterministic_weights(model, seed=3)
+    return model
+
+
+# ------------------------------------------------------------------------------------------------ Partition
+def test_unknown_names_raise_with_suggestions():
+    with pytest.raises(ValueError, match="Did you mean 'orthogonal'"):
+        Partition(style_objective="orthogonl")
+    with pytest.raises(ValueError, match="Did you mean 'encoder'"):
+        Partition(where="encodr")
+    with pytest.raises(ValueError, match="Did you mean 'color_jitter'"):
+        Partition(style_objective="predict_augmentation", predict_params=["colour_jitter"])
+    with pytest.raises(ValueError, match="style objective"):
+        SimSiam(tiny_backbone(), projection_dim=8, hidden_dim=8, partition={"style_objective": "nope"})
+
+
+def test_sizes_and_config_round_trip():
+    assert Partition(size=0.5).content_dims(256) == 128
+    assert Partition(where="encoder", size=0.8).content_dims(2048) == 1638  # DDCL's round(2048 * 0.8)
+    assert Partition(size=3).content_dims(8) == 3
+    with pytest.raises(ValueError, match="at least one dim"):
+        Partition(size=8).content_dims(8)
+    with pytest.raises(ValueError, match="fraction"):
+        Partition(size=1.5)
+    with pytest.raises(ValueError, match="separate"):
+        Partition(heads="shared", head_balance=0.1)
+    p = Partition(where="encoder", size=0.25, heads="separate", style_objective=None, head_balance=0.1)
+    assert Partition.from_config(p.get_config()) == p
+    assert Partition.from_any(p.get_config()) == p
+    assert keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(p)) == p
+
+
+# ----------------------------------------------------------------------------------- partitioned BYOL (paper 1)
+def test_partitioned_byol_matches_numpy_reconstruction():
+    """Split z at the projector output, predictor on the full z, L = L_c + lambda_s * (-byol on the style parts)."""
+    batch = random_views()
+    model = _built(BYOL(tiny_backbone(), projection_dim=8, hidden_dim=16, prediction_hidden_dim=16,
+                        partition=Partition(size=0.5, style_objective="repel", style_weight=0.7)), batch)
+    out = model(batch, training=False)
+    # The predictor sees the full z: its output, split, is what forward reports.
+    z1 = model.projector(model.backbone(batch["view_1"]))
+    np.testing.assert_allclose(_np(out["content"]["predictions"][0]), _np(model.predictor(z1))[:, :4], atol=1e-5)
+    c, s = out["content"], out["style"]
+    p1c, p2c, t1c, t2c = (_np(x) for x in (*c["predictions"], *c["targets"]))
+    p1s, p2s, t1s, t2s = (_np(x) for x in (*s["predictions"], *s["targets"]))
+    content = _byol(p1c, t2c) + _byol(p2c, t1c)
+    style = -(_byol(p1s, t2s) + _byol(p2s, t1s))
+    loss, metrics = model.loss_and_metrics(out)
+    np.testing.assert_allclose(float(metrics["loss_content"]), content, rtol=1e-4)
+    np.testing.assert_allclose(float(metrics["loss_style"]), style, rtol=1e-4)
+    np.testing.assert_allclose(float(loss), content + 0.7 * style, rtol=1e-4)
+
+
+@pytest.mark.parametrize("objective", ["repel", "orthogonal"])
+def test_byol_style_targets_get_no_gradient(objective):
+    model = BYOL(tiny_backbone(), projection_dim=8, hidden_dim=16, prediction_hidden_dim=16,
+                 partition=Partition(style_objective=objective))
+    rng = np.random.default_rng(0)
+    p1, p2, t1, t2 = (rng.normal(size=(8, 4)).astype("float32") for _ in range(4))
+    fn = lambda a, b, c, d: model.style_loss({"predictions": [a, b], "targets": [c, d], "projections": [c, d]})  # noqa
+    grads = gradients(fn, p1, p2, t1, t2)
+    assert np.abs(grads[0]).max() > 0 and np.abs(grads[1]).max() > 0
+    assert np.all(grads[2] == 0) and np.all(grads[3] == 0)
+
+
+def test_orthogonal_without_predictor_has_no_stop_gradient():
+    model = BarlowTwins(tiny_backbone(), projection_dim=8, hidden_dim=16,
+                        partition=Partition(style_objective="orthogonal"))
+    rng = np.random.default_rng(1)
+    z1, z2 = (rng.normal(size=(8, 4)).astype("float32") for _ in range(2))
+    g1, g2 = gradients(lambda a, b: model.style_loss({"projections": [a, b]}), z1, z2)
+    assert np.abs(g1).max() > 0 and np.abs(g2).max() > 0
+    value = float(model.style_loss({"projections": [z1, z2]}))
+    np.testing.assert_allclose(value, abs(np.mean(_cos(z1, z2))), rtol=1e-5)
+
+
+def test_predict_augmentation_regresses_the_views_params():
+    batch = random_views(num_params=5)
+    model = _built(SimSiam(tiny_backbone(), projection_dim=8, hidden_dim=16, prediction_hidden_dim=8,
+                           partition=Partition(size=4, heads="separate",
+                                               style_objective="predict_augmentation")), batch)
+    out = model(batch, training=False)
+    style = out["style"]
+    np.testing.assert_allclose(_np(style["param_targets"][1]), batch["params_2"], atol=1e-6)
+    z2 = _np(model.projector(model.backbone(batch["view_2"])))
+    kernel, bias = (_np(w) for w in model.param_head.weights)
+    np.testing.assert_allclose(_np(style["param_predictions"][1]), z2[:, 4:] @ kernel + bias, atol=1e-4)
+    expected = np.mean([np.mean((_np(q) - _np(t)) ** 2) for q, t in zip(style["param_predictions"],
+                                                                         style["param_targets"])])
+    np.testing.assert_allclose(float(model.loss_and_metrics(out)[1]["loss_style"]), expected, rtol=1e-4)
+    # Separate heads at the projector: the content predictor maps the 4 content dims to 4 dims.
+    assert tuple(out["content"]["predictions"][0].shape) == (8, 4)
+
+
+def test_predict_augmentation_needs_params():
+    model = SimSiam(tiny_backbone(), projection_dim=8, hidden_dim=16,
+                    partition=Partition(style_objective="predict_augmentation"))
+    with pytest.raises(ValueError, match="params_1"):
+        model(random_views())
+    named = SimSiam(tiny_backbone(), projection_dim=8, hidden_dim=16,
+                    partition=Partition(style_objective="predict_augmentation", predict_params=["crop"]))
+    with pytest.raises(ValueError, match="columns"):
+        named(random_views(num_params=5))
+
+
+def test_shared_heads_at_the_encoder_need_equal_parts():
+    model = SimCLR(tiny_backbone(), projection_dim=8, hidden_dim=16,
+                   partition=Partition(where="encoder", size=0.25, heads="shared", style_objective="repel"))
+    with pytest.raises(ValueError, match="equal"):
+        model(random_views())
+
+
+def test_parts_for_probes_and_content_only_objective():
+    batch = random_views()
+    model = _built(SimCLR(tiny_backbone(), projection_dim=8, hidden_dim=16,
+                          partition=Partition(where="encoder", size=0.5, style_objective=None)), batch)
+    parts = model.embed_parts(batch["view_1"])
+    features = _np(model.backbone(batch["view_1"]))
+    np.testing.assert_allclose(_np(parts["content"]), features[:, model.content_slice], atol=1e-6)
+    np.testing.assert_allclose(_np(parts["style"]), features[:, model.style_slice], atol=1e-6)
+    loss, metrics = model.loss_and_metrics(model(batch, training=False))
+    assert float(metrics["loss_style"]) == 0.0
+    np.testing.assert_allclose(float(loss), float(metrics["loss_content"]), rtol=1e-6)
+    with pytest.raises(ValueError, match="without a partition"):
+        SimCLR(tiny_backbone()).embed_parts(batch["view_1"])
+
+
+# ------------------------------------------------------------------------------------------------------ DDCL
+def test_ddcl_matches_the_official_formula():
+    batch = random_views()
+    model = _built(DDCL(tiny_backbone(), projection_dim=8, hidden_dim=16, prediction_hidden_dim=8), batch)
+    assert model.content_slice == slice(0, 13)  # round(16 * 0.8), the 80/20 split of the encoder output
+    out = model(batch, training=False)
+    y1 = model.backbone(batch["view_1"])
+    z_v1 = model.style_projector(y1[:, 13:])
+    np.testing.assert_allclose(_np(out["style"]["projections"][0]), _np(z_v1), atol=1e-5)
+    np.testing.assert_allclose(_np(out["style"]["predictions"][0]), _np(model.style_predictor(z_v1)), atol=1e-5)
+    np.testing.assert_allclose(_np(out["content"]["projections"][0]), _np(model.projector(y1[:, :13])), atol=1e-5)
+    zi1, zi2 = (_np(x) for x in out["content"]["projections"])
+    pi1, pi2 = (_np(x) for x in out["content"]["predictions"])
+    zv1, zv2 = (_np(x) for x in out["style"]["projections"])
+    pv1, pv2 = (_np(x) for x in out["style"]["predictions"])
+    l_dir = 0.5 * -np.mean(_cos(pi1, zi2)) + 0.5 * -np.mean(_cos(pi2, zi1))
+    l_ddl = abs(0.5 * np.mean(_cos(pv1, zv2)) + 0.5 * np.mean(_cos(pv2, zv1)))
+    loss, metrics = model.loss_and_metrics(out)
+    np.testing.assert_allclose(float(metrics["loss_content"]), l_dir, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(float(metrics["loss_style"]), l_ddl, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(float(loss), l_dir + l_ddl, rtol=1e-4, atol=1e-6)
+
+
+def test_ddcl_style_targets_get_no_gradient():
+    model = DDCL(tiny_backbone(), projection_dim=8, hidden_dim=16, prediction_hidden_dim=8)
+    rng = np.random.default_rng(2)
+    z1, z2, p1, p2 = (rng.normal(size=(8, 8)).astype("float32") for _ in range(4))
+    grads = gradients(lambda a, b, c, d: model.style_loss({"projections": [a, b], "predictions": [c, d]}),
+                      z1, z2, p1, p2)
+    assert np.all(grads[0] == 0) and np.all(grads[1] == 0)
+    assert np.abs(grads[2]).max() > 0 and np.abs(grads[3]).max() > 0
+
+
+def test_ddcl_clever_reg_and_dir_only():
+    batch = random_views()
+    model = _built(DDCL(tiny_backbone(), projection_dim=8, hidden_dim=16, prediction_hidden_dim=8, clever_reg=0.01),
+                   batch)
+    out = model(batch, training=False)
+    sq = lambda layer: sum(float(np.sum(_np(w) ** 2)) for w in layer.trainable_weights)  # noqa: E731
+    expected = 0.5 * (abs(sq(model.projector) - sq(model.style_projector))
+                      + abs(sq(model.predictor) - sq(model.style_predictor)))
+    np.testing.assert_allclose(float(out["head_balance"]), expected, rtol=1e-4)
+    loss, metrics = model.loss_and_metrics(out)
+    np.testing.assert_allclose(float(loss), float(metrics["loss_content"]) + float(metrics["loss_style"])
+                               + 0.01 * expected, rtol=1e-4)
+    ablation = _built(DDCL(tiny_backbone(), projection_dim=8, hidden_dim=16, prediction_hidden_dim=8, dir_only=True),
+                      batch)
+    assert ablation.style_projector is None and ablation.style_predictor is None
+    loss, metrics = ablation.loss_and_metrics(ablation(batch, training=False))
+    assert float(metrics["loss_style"]) == 0.0
+    with pytest.raises(TypeError, match="fixes its own partition"):
+        DDCL(tiny_backbone(), partition=Partition())
+
+
+def test_ddcl_barlow_twins_matches_numpy():
+    batch = random_views()
+    model = _built(DDCLBarlowTwins(tiny_backbone(), projection_dim=8, hidden_dim=16), batch)
+    out = model(batch, training=False)
+    zi1, zi2 = (_np(x) for x in out["content"]["projections"])
+    zv1, zv2 = (_np(x) for x in out["style"]["projections"])
+    std = lambda z: (z - z.mean(0)) / np.sqrt(z.var(0) + 1e-5)  # noqa: E731
+    c = std(zi1).T @ std(zi2) / len(zi1)
+    bt = np.sum((1 - np.diag(c)) ** 2) + 5e-3 * (np.sum(c**2) - np.sum(np.diag(c) ** 2))
+    ddl = abs(np.mean(_cos(zv1, zv2)))
+    loss, metrics = model.loss_and_metrics(out)
+    np.testing.assert_allclose(float(metrics["loss_content"]), bt, rtol=1e-4)
+    np.testing.assert_allclose(float(metrics["loss_style"]), ddl, rtol=1e-4)
+    np.testing.assert_allclose(float(loss), bt + ddl, rtol=1e-4)
+    restored = DDCLBarlowTwins.from_config(model.get_config())
+    assert restored.get_config()["dir_fraction"] == 0.8 and "partition" not in restored.get_config()
