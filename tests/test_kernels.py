@@ -1,0 +1,117 @@
+"""Kernel priors (kerascl.kernels) against NumPy, and their errors."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from kerascl import kernels
+from tests.grad_utils import gradients
+
+RNG = np.random.default_rng(7)
+W = RNG.normal(size=(9, 4)).astype("float32")
+V = RNG.normal(size=(5, 4)).astype("float32")
+
+
+def np_rbf(x, y, sigma):
+    out = np.empty((len(x), len(y)))
+    for i in range(len(x)):
+        for j in range(len(y)):
+            out[i, j] = np.exp(-np.sum((x[i].astype(float) - y[j]) ** 2) / (2 * sigma**2))
+    return out
+
+
+def np_cosine(x, y):
+    out = np.empty((len(x), len(y)))
+    for i in range(len(x)):
+        for j in range(len(y)):
+            out[i, j] = x[i] @ y[j] / (np.linalg.norm(x[i]) * np.linalg.norm(y[j]))
+    return out
+
+
+@pytest.mark.parametrize("sigma", [0.5, 2.0, 20.0])
+def test_rbf_kernel_matches_numpy(sigma):
+    k = kernels.RBFKernel(sigma)
+    np.testing.assert_allclose(np.asarray(k(W)), np_rbf(W, W, sigma), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(k(W, V)), np_rbf(W, V, sigma), rtol=1e-5, atol=1e-6)
+
+
+def test_cosine_kernel_matches_numpy():
+    k = kernels.CosineKernel()
+    np.testing.assert_allclose(np.asarray(k(W)), np_cosine(W, W), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(k(W, V)), np_cosine(W, V), rtol=1e-5, atol=1e-6)
+
+
+def test_one_dimensional_and_integer_priors_become_columns():
+    labels = np.array([0, 1, 1, 2])
+    k = np.asarray(kernels.RBFKernel(1.0)(labels))
+    np.testing.assert_allclose(k, np_rbf(labels[:, None].astype(float), labels[:, None].astype(float), 1.0), rtol=1e-6)
+
+
+def test_pairwise_squared_distances_match_numpy():
+    expected = ((W[:, None, :].astype(float) - V[None, :, :]) ** 2).sum(-1)
+    np.testing.assert_allclose(np.asarray(kernels.pairwise_squared_distances(W, V)), expected, rtol=1e-4, atol=1e-5)
+    assert np.all(np.asarray(kernels.pairwise_squared_distances(W)) >= 0.0)
+
+
+@pytest.mark.parametrize("lam", [0.01, 0.5, None])
+def test_conditional_mean_weights_match_numpy_solve(lam):
+    k = np_rbf(W, W, 2.0)
+    lam_value = 1.0 / np.sqrt(len(W)) if lam is None else lam
+    expected = np.linalg.inv(k + lam_value * np.eye(len(W))) @ k
+    alpha = np.asarray(kernels.conditional_mean_weights(k.astype("float32"), lam))
+    np.testing.assert_allclose(alpha, expected, rtol=1e-3, atol=1e-4)
+
+
+def test_conditional_mean_weights_of_identity_kernel_without_ridge_is_identity():
+    alpha = np.asarray(kernels.conditional_mean_weights(np.eye(5, dtype="float32"), 0.0))
+    np.testing.assert_allclose(alpha, np.eye(5), atol=1e-6)
+
+
+def test_conditional_mean_weights_carry_no_gradient():
+    k = np_rbf(W, W, 2.0).astype("float32")
+    (grad,) = gradients(lambda m: keras.ops.sum(kernels.conditional_mean_weights(m, 0.01) ** 2), k)
+    assert np.all(grad == 0.0)
+
+
+def test_get_kernel_names_objects_and_errors():
+    assert isinstance(kernels.get_kernel("rbf", sigma=3.0), kernels.RBFKernel)
+    assert isinstance(kernels.get_kernel("cosine"), kernels.CosineKernel)
+    assert kernels.get_kernel(None) is None
+    own = kernels.CosineKernel()
+    assert kernels.get_kernel(own) is own
+    with pytest.raises(ValueError, match="sigma"):
+        kernels.get_kernel("rbf")
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        kernels.get_kernel("laplace")
+    with pytest.raises(ValueError, match="positive bandwidth"):
+        kernels.RBFKernel(0.0)
+    with pytest.raises(ValueError, match="square"):
+        kernels.conditional_mean_weights(np.ones((3, 4), "float32"))
+    with pytest.raises(ValueError, match="shape"):
+        kernels.RBFKernel(1.0)(np.ones((2, 3, 4), "float32"))
+
+
+def test_kernels_serialize_round_trip():
+    for k in (kernels.RBFKernel(4.0), kernels.CosineKernel()):
+        restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(k))
+        assert type(restored) is type(k) and restored.get_config() == k.get_config()
+
+
+def _tiny_encoder():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Flatten()(inputs)
+    mean = keras.layers.Dense(3, name="mean")(x)
+    log_var = keras.layers.Dense(3, name="log_var")(x)
+    return keras.Model(inputs, [mean, log_var])
+
+
+def test_encoder_features_take_the_first_output_and_encode_prior_batches():
+    encoder = _tiny_encoder()
+    images = RNG.random((5, 8, 8, 3)).astype("float32")
+    feats = np.asarray(kernels.encoder_features(encoder, images))
+    np.testing.assert_allclose(feats, np.asarray(encoder(images)[0]), rtol=1e-6)
+    np.testing.assert_allclose(kernels.encode_prior(encoder, images, batch_size=2), feats, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="images of shape"):
+        kernels.encode_prior(encoder, images[0])

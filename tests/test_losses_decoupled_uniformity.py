@@ -1,0 +1,158 @@
+"""Decoupled uniformity: the loss against a NumPy reference of the paper's formula, the stop-gradient at alpha, the
+batch-size error, and the method's prior options (attributes, frozen encoder, fc layer)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from kerascl.kernels import CosineKernel
+from kerascl.losses.decoupled_uniformity import DecoupledUniformityLoss
+from kerascl.methods.decoupled_uniformity import DecoupledUniformity
+from tests.grad_utils import gradients
+from tests.helpers import random_views, tiny_backbone
+
+RNG = np.random.default_rng(11)
+Z = RNG.normal(size=(10, 2, 6)).astype("float32")
+Z3 = RNG.normal(size=(10, 3, 6)).astype("float32")
+W = RNG.random((10, 4)).astype("float32")
+
+
+def ref_decoupled_uniformity(z, w=None, kernel=None, sigma=None, lam=0.01, t=2.0):
+    """Per-pair loops: centroids of the normalised views, kernel conditional means, log-mean-exp over i < j."""
+    z = z.astype(np.float64)
+    b = z.shape[0]
+    mu = np.stack([np.mean([v / np.linalg.norm(v) for v in z[i]], axis=0) for i in range(b)])
+    if kernel is not None:
+        w = w.astype(np.float64)
+        k = np.empty((b, b))
+        for i in range(b):
+            for j in range(b):
+                if kernel == "rbf":
+                    k[i, j] = np.exp(-np.sum((w[i] - w[j]) ** 2) / (2 * sigma**2))
+                else:
+                    k[i, j] = w[i] @ w[j] / (np.linalg.norm(w[i]) * np.linalg.norm(w[j]))
+        lam = 1.0 / np.sqrt(b) if lam is None else lam
+        mu = np.linalg.inv(k + lam * np.eye(b)) @ k @ mu
+    values = [np.exp(-t * np.sum((mu[i] - mu[j]) ** 2)) for i in range(b) for j in range(i + 1, b)]
+    return np.log(np.mean(values))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"t": 1.0},
+        {"kernel": "rbf", "sigma": 0.5},
+        {"kernel": "rbf", "sigma": 2.0, "lam": 0.1},
+        {"kernel": "rbf", "sigma": 1.0, "lam": None},
+        {"kernel": "cosine"},
+    ],
+)
+def test_loss_matches_numpy_reference(kwargs):
+    loss = DecoupledUniformityLoss(**kwargs)
+    prior = W if "kernel" in kwargs else None
+    np.testing.assert_allclose(float(loss(prior, Z)), ref_decoupled_uniformity(Z, W, **kwargs), rtol=2e-4, atol=2e-5)
+
+
+def test_more_than_two_views_and_list_input():
+    loss = DecoupledUniformityLoss(kernel="rbf", sigma=1.0)
+    expected = ref_decoupled_uniformity(Z3, W, kernel="rbf", sigma=1.0)
+    np.testing.assert_allclose(float(loss(W, Z3)), expected, rtol=2e-4, atol=2e-5)
+    views = [Z3[:, v] for v in range(3)]
+    np.testing.assert_allclose(float(loss(W, views)), expected, rtol=2e-4, atol=2e-5)
+
+
+def test_kernel_object_and_serialization():
+    loss = DecoupledUniformityLoss(kernel=CosineKernel(), lam=0.05)
+    restored = DecoupledUniformityLoss.from_config(loss.get_config())
+    np.testing.assert_allclose(float(restored(W, Z)), float(loss(W, Z)), rtol=1e-6)
+    np.testing.assert_allclose(float(loss(W, Z)), ref_decoupled_uniformity(Z, W, "cosine", lam=0.05), rtol=2e-4)
+
+
+def test_perfectly_aligned_spread_views_reach_the_lower_value():
+    # Views that agree and centroids far apart give a lower loss than random views.
+    basis = np.eye(6, dtype="float32")[:6]
+    aligned = np.stack([basis, basis], axis=1)
+    assert float(DecoupledUniformityLoss()(None, aligned)) < float(DecoupledUniformityLoss()(None, Z[:6]))
+    np.testing.assert_allclose(float(DecoupledUniformityLoss()(None, aligned)), -4.0, rtol=1e-5)  # ||e_i-e_j||^2 = 2
+
+
+def test_gradient_flows_to_embeddings_not_to_the_prior():
+    loss = DecoupledUniformityLoss(kernel="rbf", sigma=0.5)
+    grad_w, grad_z = gradients(lambda w, z: loss(w, z), W, Z)
+    assert np.all(grad_w == 0.0)
+    assert np.abs(grad_z).sum() > 0
+    # alpha enters as a constant: the gradient equals that of the no-prior loss on pre-mixed centroids.
+    k = np.exp(-((W[:, None] - W[None]) ** 2).sum(-1) / (2 * 0.25))
+    alpha = (np.linalg.inv(k + 0.01 * np.eye(10)) @ k).astype("float32")
+    plain = DecoupledUniformityLoss()
+
+    def premixed(z):
+        mu = keras.ops.mean(z / keras.ops.sqrt(keras.ops.sum(z * z, -1, keepdims=True) + 1e-12), axis=1)
+        return plain.uniformity(keras.ops.matmul(alpha, mu))
+
+    (expected,) = gradients(premixed, Z)
+    np.testing.assert_allclose(grad_z, expected, rtol=1e-2, atol=1e-5)
+
+
+def test_batch_without_two_images_is_an_error():
+    with pytest.raises(ValueError, match="at least 2 distinct images"):
+        DecoupledUniformityLoss()(None, Z[:1])
+    with pytest.raises(ValueError, match="at least 2 views"):
+        DecoupledUniformityLoss()(None, Z[:, :1])
+    with pytest.raises(ValueError, match="no prior"):
+        DecoupledUniformityLoss(kernel="cosine")(None, Z)
+    with pytest.raises(ValueError, match="sigma"):
+        DecoupledUniformityLoss(kernel="rbf")
+
+
+def test_method_rejects_a_batch_of_one_and_a_missing_attribute_key():
+    model = DecoupledUniformity(tiny_backbone(), hidden_dim=8, projection_dim=4, prior="attributes", sigma=1.0)
+    batch = random_views(batch=4)
+    model.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match="'attributes' key"):
+        model.train_on_batch(batch)
+    one = {k: v[:1] for k, v in random_views(batch=4).items()}
+    one["attributes"] = W[:1]
+    model = DecoupledUniformity(tiny_backbone(), hidden_dim=8, projection_dim=4)
+    model.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match="at least 2 distinct images"):
+        model.train_on_batch(one)
+    with pytest.raises(ValueError, match="prior must be"):
+        DecoupledUniformity(tiny_backbone(), prior="labels")
+    with pytest.raises(ValueError, match="needs a kernel"):
+        DecoupledUniformity(tiny_backbone(), prior="attributes", kernel=None)
+
+
+def _frozen_encoder():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(3, name="prior_dense")(x), name="prior_encoder")
+
+
+def test_frozen_encoder_prior_and_fc_layer_train_save_and_export(tmp_path):
+    encoder = _frozen_encoder()
+    frozen = [np.asarray(w) for w in encoder.weights]
+    model = DecoupledUniformity(tiny_backbone(), hidden_dim=8, projection_dim=4, fc_dim=6, prior=encoder,
+                                kernel="cosine")
+    batch = random_views(batch=8)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    history = model.fit(batch, batch_size=8, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"])) and "align" in history.history
+    assert -1.0 - 1e-5 <= history.history["align"][-1] <= 0.0
+    for before, after in zip(frozen, encoder.weights):  # the prior encoder is not trained
+        np.testing.assert_array_equal(before, np.asarray(after))
+    assert tuple(model.embed(batch["view_1"]).shape) == (8, 6)
+
+    path = str(tmp_path / "du.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.fc_dim == 6 and isinstance(loaded.prior_encoder, keras.Model)
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), err_msg=a.path)
+    export = str(tmp_path / "encoder.keras")
+    model.export_backbone(export)
+    np.testing.assert_allclose(np.asarray(keras.models.load_model(export)(batch["view_1"])),
+                               np.asarray(model.embed(batch["view_1"])), rtol=1e-5, atol=1e-5)

@@ -1,0 +1,191 @@
+"""ICCL's loss against a NumPy reference of the paper's formulas (with and without its options), its stop-gradient
+sites (targets q and assignments m), and the curriculum s(e) inside the compiled step."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from kerascl.losses.feature_clustering import FeatureClusteringLoss
+from kerascl.methods.iccl import SimilarityClustering, curriculum_weight
+from tests.grad_utils import gradients
+from tests.helpers import random_views, tiny_backbone
+
+RNG = np.random.default_rng(5)
+Q = RNG.normal(size=(12, 2, 7)).astype("float32")  # targets (B, V, D)
+P = RNG.normal(size=(12, 2, 7)).astype("float32")  # predictions
+
+
+def _n(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _softmax(x):
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def _pca(q1, q2, p1, p2, k):
+    """PCA by SVD of the centred stacked targets; each direction's largest-magnitude entry made positive."""
+    x = np.concatenate([q1, q2])
+    mean = x.mean(0)
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    basis = vt[:k].T
+    basis = basis * np.sign(basis[np.argmax(np.abs(basis), axis=0), np.arange(k)])
+    return [_n((t - mean) @ basis) for t in (q1, q2, p1, p2)]
+
+
+def ref_terms(q, p, similarity="byol", tau1=0.1, tau2=0.07, adaptive=False, clip=True, pca_dim=None):
+    """The paper's terms for two views, sample by sample."""
+    q, p = q.astype(np.float64), p.astype(np.float64)
+    q1, q2, p1, p2 = q[:, 0], q[:, 1], p[:, 0], p[:, 1]
+    b, d = q1.shape
+    if similarity == "byol":
+        sim = np.mean(np.sum((_n(p1) - _n(q2)) ** 2, 1)) + np.mean(np.sum((_n(p2) - _n(q1)) ** 2, 1))
+    else:
+        sim = 0.5 * -np.mean(np.sum(_n(p1) * _n(q2), 1)) + 0.5 * -np.mean(np.sum(_n(p2) * _n(q1), 1))
+    if pca_dim:
+        c1, c2, e1, e2 = _pca(q1, q2, p1, p2, pca_dim)
+        d = pca_dim
+    else:
+        c1, c2, e1, e2 = _n(q1), _n(q2), _n(p1), _n(p2)
+    ce, n1s, n2s = 0.0, [], []
+    for i in range(b):
+        m1, m2 = _softmax(c1[i] / tau2), _softmax(c2[i] / tau2)
+        t1 = t2 = tau1
+        if adaptive:  # p1 is matched to m2, p2 to m1
+            t1, t2 = np.linalg.norm(m2), np.linalg.norm(m1)
+            if clip:
+                t1, t2 = min(t1, tau1), min(t2, tau1)
+        n1, n2 = _softmax(e1[i] / t1), _softmax(e2[i] / t2)
+        ce += -0.5 * (np.sum(m1 * np.log(n2)) + np.sum(m2 * np.log(n1))) / b
+        n1s.append(n1)
+        n2s.append(n2)
+    pbar = 0.5 * (np.mean(n1s, 0) + np.mean(n2s, 0))
+    uniform = np.mean(np.log((1.0 / d) / pbar))  # KL(uniform || pbar)
+    return {"sim": sim, "ce": ce, "uniform": uniform}
+
+
+OPTIONS = [
+    {},
+    {"similarity": "cosine"},
+    {"tau1": 0.2, "tau2": 0.5},
+    {"adaptive": True, "tau1": 0.5, "tau2": 0.3},  # the clip is active for some samples
+    {"adaptive": True, "adaptive_clip": False, "tau2": 0.3},
+    {"pca_dim": 5},
+    {"pca_dim": 7, "similarity": "cosine", "adaptive": True, "adaptive_clip": False},
+]
+
+
+@pytest.mark.parametrize("kwargs", OPTIONS)
+def test_terms_match_numpy_reference(kwargs):
+    ref_kwargs = {("clip" if k == "adaptive_clip" else k): v for k, v in kwargs.items()}
+    expected = ref_terms(Q, P, **ref_kwargs)
+    got = FeatureClusteringLoss(**kwargs).terms(Q, P)
+    for key in ("sim", "ce", "uniform"):
+        np.testing.assert_allclose(float(got[key]), expected[key], rtol=2e-4, atol=2e-5, err_msg=key)
+
+
+@pytest.mark.parametrize("mix, r", [(0.0, 5.0), (1.0, 5.0), (0.3, 1.0)])
+def test_call_mixes_the_terms(mix, r):
+    t = ref_terms(Q, P)
+    expected = mix * (r * t["uniform"] + t["ce"]) + (1 - mix) * t["sim"]
+    loss = FeatureClusteringLoss(uniform_weight=r, mix=mix)
+    np.testing.assert_allclose(float(loss(Q, P)), expected, rtol=2e-4, atol=2e-5)
+    views = ([Q[:, 0], Q[:, 1]], [P[:, 0], P[:, 1]])
+    np.testing.assert_allclose(float(loss(*views)), expected, rtol=2e-4, atol=2e-5)
+
+
+def test_uniform_term_is_zero_for_a_uniform_marginal_and_positive_otherwise():
+    # Predictions that put each sample on a different feature, evenly: pbar is uniform.
+    eye = np.eye(7, dtype="float32")
+    p = np.stack([eye, eye], axis=1)
+    assert abs(float(FeatureClusteringLoss().terms(p, p)["uniform"])) < 1e-5
+    collapsed = np.repeat(p[:1], 7, axis=0)
+    assert float(FeatureClusteringLoss().terms(collapsed, collapsed)["uniform"]) > 0.5
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"pca_dim": 5, "adaptive": True}, {"similarity": "cosine"}])
+def test_no_gradient_reaches_the_targets(kwargs):
+    grad_q, grad_p = gradients(lambda q, p: FeatureClusteringLoss(mix=0.5, **kwargs)(q, p), Q, P)
+    assert np.all(grad_q == 0.0)
+    assert np.abs(grad_p).sum() > 0
+
+
+def test_assignments_are_stopped_even_without_the_target_stop_gradient():
+    # Clustering only: q reaches the loss only through m = softmax(q / tau2), which is always stopped.
+    (grad_q,) = gradients(lambda q: FeatureClusteringLoss(mix=1.0, stop_gradient=False)(q, P), Q)
+    assert np.all(grad_q == 0.0)
+    # Similarity only, no stop-gradient: the gradient reaches q.
+    (grad_q,) = gradients(lambda q: FeatureClusteringLoss(mix=0.0, stop_gradient=False)(q, P), Q)
+    assert np.abs(grad_q).sum() > 0
+
+
+def test_config_round_trip_and_errors():
+    loss = FeatureClusteringLoss(similarity="cosine", pca_dim=4, adaptive=True, adaptive_clip=False, mix=0.2)
+    restored = FeatureClusteringLoss.from_config(loss.get_config())
+    np.testing.assert_allclose(float(restored(Q, P)), float(loss(Q, P)), rtol=1e-6)
+    with pytest.raises(ValueError, match="similarity"):
+        FeatureClusteringLoss(similarity="l2")
+    with pytest.raises(ValueError, match="mix"):
+        FeatureClusteringLoss(mix=1.5)
+    with pytest.raises(ValueError, match="pca_dim"):
+        FeatureClusteringLoss(pca_dim=9)(Q, P)
+    with pytest.raises(ValueError, match="at least 2 views"):
+        FeatureClusteringLoss()(Q[:, :1], P[:, :1])
+
+
+@pytest.mark.parametrize(
+    "epoch, expected",
+    [(0, 0.0), (149, 0.0), (150, 0.0), (165, 0.5), (171, 0.7), (180, 1.0), (299, 1.0)],
+)
+def test_curriculum_schedule_below_inside_and_after_the_ramp(epoch, expected):
+    np.testing.assert_allclose(float(curriculum_weight(epoch, 150, 180)), expected, atol=1e-6)
+
+
+def test_curriculum_step_when_the_ramp_is_empty():
+    assert float(curriculum_weight(9, 10, 10)) == 0.0
+    assert float(curriculum_weight(10, 10, 10)) == 1.0
+
+
+def test_curriculum_runs_inside_the_compiled_step_from_the_epoch_counter():
+    """One step per epoch, ramp from epoch 1 to 3: s per epoch is 0, 0, 0.5, 1, 1; the loss follows s."""
+    model = SimilarityClustering(tiny_backbone(image_size=8, width=2), variant="plain", projection_dim=4,
+                                 hidden_dim=4, prediction_hidden_dim=4, num_projector_layers=1, e0=1, e1=3)
+    batch = random_views(batch=4, image_size=8)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=True)  # lr 0: the terms stay fixed
+    history = model.fit(batch, batch_size=4, epochs=5, verbose=0).history
+    np.testing.assert_allclose(history["s"], [0.0, 0.0, 0.5, 1.0, 1.0], atol=1e-6)
+    for e in range(5):
+        s = history["s"][e]
+        mixed = s * (5.0 * history["loss_uniform"][e] + history["loss_ce"][e]) + (1 - s) * history["loss_sim"][e]
+        np.testing.assert_allclose(history["loss"][e], mixed, rtol=1e-4, atol=1e-5)
+    assert history["loss_sim"][0] != history["loss_ce"][0]
+
+
+def test_small_data_config_and_variant_errors():
+    model = SimilarityClustering.small_data(tiny_backbone(image_size=8, width=2), e0=50, e1=60)
+    config = model.get_config()
+    assert config["variant"] == "plain" and config["pca_dim"] == 512 and config["adaptive"] is True
+    assert config["adaptive_clip"] is False and config["uniform_weight"] == 1.0 and config["e0"] == 50
+    assert model.loss_fn.similarity == "cosine"
+    with pytest.raises(ValueError, match="variant"):
+        SimilarityClustering(tiny_backbone(), variant="ema")
+    with pytest.raises(ValueError, match="pca_dim"):
+        SimilarityClustering(tiny_backbone(), projection_dim=8, pca_dim=16)
+
+
+def test_curriculum_warns_when_the_epoch_length_is_unknown():
+    model = SimilarityClustering(tiny_backbone(), projection_dim=8, hidden_dim=8, prediction_hidden_dim=8)
+    with pytest.warns(UserWarning, match="every step as an epoch"):
+        model.set_training_plan(None, 3)
+    model.set_training_plan(5, 3)
+    assert float(keras.ops.convert_to_numpy(model.steps_per_epoch)) == 5.0
+
+
+def test_partition_is_rejected_rather_than_ignored():
+    from kerascl.methods.partition import Partition
+
+    with pytest.raises(ValueError, match="does not support partition"):
+        SimilarityClustering(tiny_backbone(), partition=Partition())
