@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerascl.distribute import gather_global_batch
 from kerascl.losses._utils import check_pair, cosine_similarity
 
 READINGS = ("abs_of_mean", "mean_of_abs")
@@ -61,6 +62,7 @@ class DistortionDisentangledLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         check_pair(y_true, y_pred, type(self).__name__)
+        y_true, y_pred = gather_global_batch(y_true, y_pred)  # |mean| is batch-wide: the global batch, float32
         target = ops.stop_gradient(y_true) if self.stop_gradient else y_true
         cos = cosine_similarity(y_pred, target)
         if self.reading == "abs_of_mean":

@@ -10,6 +10,7 @@ import numpy as np
 from keras import ops
 from keras.src.utils import backend_utils
 
+from kerascl import distribute
 from kerascl.augment import _prng
 from kerascl.losses.style import content_pull, style_push, STYLE_TERMS
 from kerascl.methods.base import SiameseMethod, collapse_std
@@ -193,10 +194,17 @@ class PartitionedVAE(SiameseMethod):
         return slice(self.content_dim, None)
 
     def _normal(self, shape):
-        """Standard normals, identical on every backend (Box-Muller on counter-based uniforms)."""
+        """Standard normals, identical on every backend (Box-Muller on counter-based uniforms).
+
+        Under `tf.distribute` each replica takes its own rows of the global batch's noise, so N replicas draw the
+        same numbers as one device.
+        """
         bk = backend_utils.DynamicBackend()
         key = _prng.seed_key(bk, self.seed_generator.next())
-        u = _prng.uniform(bk, key, shape[0], 2 * shape[1])
+        replicas = distribute.num_replicas_in_sync()
+        u = _prng.uniform(bk, key, shape[0] * replicas, 2 * shape[1])
+        if replicas > 1:
+            u = ops.slice(u, [distribute.replica_id() * shape[0], 0], [shape[0], 2 * shape[1]])
         u1 = 1.0 - u[:, : shape[1]]  # in (0, 1]
         u2 = u[:, shape[1]:]
         return ops.sqrt(-2.0 * ops.log(u1)) * ops.cos(2.0 * math.pi * u2)
