@@ -133,7 +133,7 @@ class HierarchicalAugmentationInvariance(SiameseMethod):
 
     Args:
         backbone: A functional `keras.Model` mapping images to `(B, C)` features whose stages are named layers,
-            e.g. `kerascl.backbones.ResNet50()`.
+            e.g. `kerascl.backbones.ResNet50()` or `kerascl.backbones.ConvNet()`.
         stage_names: Names of the stage layers, shallowest first; their number is the number of stages `K`
             (>= 2). The last one must be the backbone's last stage: its pair uses the pooled output.
         base_method: `"simsiam"` (default), `"byol"` or `"barlow_twins"`.
@@ -163,9 +163,9 @@ class HierarchicalAugmentationInvariance(SiameseMethod):
 
     Example:
         >>> import keras, numpy as np
-        >>> from kerascl.backbones import ResNet18
+        >>> from kerascl.backbones import ConvNet
         >>> model = HierarchicalAugmentationInvariance(
-        ...     ResNet18(width=0.125, input_shape=(16, 16, 3)), projection_dim=16, hidden_dim=16,
+        ...     ConvNet(width=0.125, input_shape=(16, 16, 3)), projection_dim=16, hidden_dim=16,
         ...     prediction_hidden_dim=8, embedding_dim=8, augmentation=hierarchical_views(4, image_size=16))
         >>> model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
         >>> images = np.random.rand(16, 16, 16, 3).astype("float32")
@@ -204,6 +204,11 @@ class HierarchicalAugmentationInvariance(SiameseMethod):
             )
         self.num_stages = len(self.stage_names)
         super().__init__(backbone, augmentation=augmentation, **kwargs)
+        if self.partition is not None:
+            raise ValueError(
+                f"{type(self).__name__} does not take a partition: its per-stage heads are its own. Use a partition "
+                "with SimSiam, BYOL or BarlowTwins."
+            )
         if base_method not in BASE_METHODS:
             raise ValueError(f"base_method must be one of {BASE_METHODS}; got {base_method!r}.")
         self.base_method = base_method
