@@ -16,7 +16,8 @@ Example:
     >>> from kerascl.recipe import get_recipe
     >>> recipe = get_recipe("shapes-partitioned")
     >>> recipe = recipe.with_overrides(epochs=1, sets=["width=0.125", "partition.size=0.25"])
-    >>> recipe.config.epochs, recipe.options["partition"]["size"]
+    >>> partition = recipe.options["partition"]
+    >>> recipe.config.epochs, partition.get("size")
     (1, 0.25)
 """
 

@@ -295,7 +295,8 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
     Example:
         >>> from kerascl.recipe import get_recipe
         >>> result = run_recipe(get_recipe("shapes-partitioned").with_overrides(epochs=1), "runs/quick")
-        >>> result.metrics["probes"]["separability"]["class_acc_content"]
+        >>> probes = result.metrics["probes"]
+        >>> probes.get("separability")
     """
     import keras
 

@@ -164,7 +164,11 @@ class DDCLBarlowTwins(_DDCLArgs, BarlowTwins):
 
     Args:
         backbone: A `keras.Model` mapping images to `(B, C)` features.
-        dir_fraction, ddl_weight, ddl_reading, dir_only, clever_reg: As in `DDCL`.
+        dir_fraction: As in `DDCL`.
+        ddl_weight: As in `DDCL`.
+        ddl_reading: As in `DDCL`.
+        dir_only: As in `DDCL`.
+        clever_reg: As in `DDCL`.
         projection_dim: Projector output width (8192).
         hidden_dim: Projector hidden width (8192).
         num_projector_layers: 3.
