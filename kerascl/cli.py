@@ -149,14 +149,16 @@ def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets):
 @_run_options
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run folder (default runs/NAME); an interrupted run in it resumes.")
-def recipe_command(name, data_dir, epochs, batch_size, backend, limit, seed, sets, out) -> None:
+@click.option("--devices", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train data-parallel on N local devices (GPUs, or TPU cores); --batch-size stays global.")
+def recipe_command(name, data_dir, epochs, batch_size, backend, limit, seed, sets, out, devices) -> None:
     """Run recipe NAME: pretrain, probe, and write the run folder (config, history, metrics, backbone, plots)."""
     recipe = _configured(name, data_dir, epochs, batch_size, limit, seed, sets)
     _use_backend(backend)
     from kerascl.recipe_runner import run_recipe
 
     try:
-        result = run_recipe(recipe, out)
+        result = run_recipe(recipe, out, devices=devices)
     except (FileNotFoundError, ValueError) as error:
         _fail(error)
     click.echo(f"\nRun folder: {result.run_dir}")

@@ -278,7 +278,8 @@ def _last_epoch(history_path: str) -> int:
         return max(0, sum(1 for line in handle if line.strip()) - 1)
 
 
-def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_table: bool = True) -> RunResult:
+def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_table: bool = True,
+               devices: int = 1) -> RunResult:
     """Pretrains a recipe's method, runs its probes and writes the run folder.
 
     An existing `out_dir/backup` (left by an interrupted run of the same recipe) is restored and training continues
@@ -288,6 +289,8 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
         recipe: The recipe, overrides applied (`Recipe.with_overrides`).
         out_dir: The run folder (default `runs/<recipe name>`).
         print_table: Print the probe table at the end.
+        devices: Train data-parallel on this many local devices (`kerascl.distribute.configure_devices`); the
+            recipe's batch size stays the global batch.
 
     Returns:
         A `RunResult` (run folder, metrics dict, trained model).
@@ -338,8 +341,12 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
             f"batch_size={config.batch_size} is larger than the {data.num_train} pretraining images; lower "
             "--batch-size or raise --limit."
         )
-    model = build_model(recipe)
-    model.compile(optimizer=make_optimizer(config, steps))
+    from kerascl.distribute import configure_devices
+
+    setup = configure_devices(devices)  # data-parallel over `devices` (global batch); one device: a no-op scope
+    with setup.scope():
+        model = build_model(recipe)
+        model.compile(optimizer=make_optimizer(config, steps))
     # BackupAndRestore needs built weights (and a built optimizer) to restore into: run one batch through the model
     # in inference mode, which creates every variable without training anything.
     model(next(iter(data.train)), training=False)

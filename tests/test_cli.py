@@ -94,3 +94,8 @@ def test_probe_reports_a_missing_test_split(tmp_path):
     result = CliRunner().invoke(main, ["probe", str(backbone), "--data-dir", folder])
     assert result.exit_code != 0
     assert "no 'test' subfolder" in result.output
+
+
+def test_devices_must_be_positive():
+    result = CliRunner().invoke(main, ["recipe", "shapes-partitioned", "--devices", "0"])
+    assert result.exit_code != 0 and "--devices" in result.output
