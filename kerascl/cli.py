@@ -216,5 +216,13 @@ def compare_command(names, data_dir, epochs, batch_size, backend, limit, seed, s
         _fail(error)
 
 
+def _register_bench() -> None:
+    from kerascl.bench import bench_command
+
+    main.add_command(bench_command, name="bench")
+
+
+_register_bench()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

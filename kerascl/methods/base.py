@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import keras
 from keras import ops
+from keras.src.backend.common.variables import AutocastScope
 
 from kerascl.distribute import scale_loss_for_replicas
 from kerascl.losses._utils import l2_normalize
@@ -329,11 +330,14 @@ class SiameseMethod(keras.Model):
 
         At `global_step == 0` the momentum is taken as 0, which copies the online weights into the target.
         """
-        momentum = ops.where(self.global_step > 0, momentum, 0.0)
-        for online, target in self._ema_pairs:
-            for o, t in zip(online.weights, target.weights):
-                if o.trainable:
-                    t.assign(momentum * t + (1.0 - momentum) * ops.stop_gradient(ops.cast(o, t.dtype)))
+        momentum = ops.cast(ops.where(self.global_step > 0, momentum, 0.0), "float32")
+        # Read the float32 weights as they are: under a mixed precision policy Keras would autocast them to the
+        # half-precision compute dtype inside `call`, and an EMA in half precision loses the small (1 - m) updates.
+        with AutocastScope(None):
+            for online, target in self._ema_pairs:
+                for o, t in zip(online.weights, target.weights):
+                    if o.trainable:
+                        t.assign(momentum * t.value + (1.0 - momentum) * ops.stop_gradient(ops.cast(o.value, t.dtype)))
 
     def cosine_momentum(self, base: float, final: float = 1.0):
         """BYOL's schedule: `final - (final - base) * (cos(pi * progress) + 1) / 2`."""
@@ -429,8 +433,9 @@ class SiameseMethod(keras.Model):
         for content_head, style_head in pairs:
             if content_head is None or style_head is None:
                 continue
-            sq_c = sum(ops.sum(ops.square(w)) for w in content_head.trainable_weights)
-            sq_s = sum(ops.sum(ops.square(w)) for w in style_head.trainable_weights)
+            with AutocastScope(None):  # the float32 weights, not their half-precision autocast
+                sq_c = sum(ops.sum(ops.square(w.value)) for w in content_head.trainable_weights)
+                sq_s = sum(ops.sum(ops.square(w.value)) for w in style_head.trainable_weights)
             total = total + ops.abs(sq_c - sq_s)
         return 0.5 * total
 

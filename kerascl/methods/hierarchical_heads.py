@@ -183,7 +183,10 @@ class StageSideBranch(keras.layers.Layer):
         reduced_shape = shape
         if self.attention:
             self.attention_conv = SeparableConvBlock(c, name="attention_sepconv")
-            self.attention_upsample = keras.layers.UpSampling2D(2, interpolation="bilinear", name="attention_upsample")
+            # float32: TensorFlow's XLA gradient of a half-precision bilinear resize mixes precisions and fails to
+            # compile under mixed precision policies; the upsampling is cheap, so it runs in float32 everywhere.
+            self.attention_upsample = keras.layers.UpSampling2D(2, interpolation="bilinear", dtype="float32",
+                                                                name="attention_upsample")
             self.attention_batch_norm = _batch_norm("attention_batch_norm")
             self.attention_conv.build(reduced_shape)
             half = self.attention_conv.compute_output_shape(reduced_shape)

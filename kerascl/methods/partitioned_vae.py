@@ -216,7 +216,7 @@ class PartitionedVAE(SiameseMethod):
             mu, logvar = self.encode(view, training=training)
             z = mu
             if training:
-                z = mu + ops.exp(0.5 * logvar) * self._normal(ops.shape(mu))
+                z = mu + ops.exp(0.5 * logvar) * ops.cast(self._normal(ops.shape(mu)), mu.dtype)
             outputs["logits"].append(self.decoder(z, training=training))
             outputs["mu"].append(mu)
             outputs["logvar"].append(logvar)

@@ -1,0 +1,677 @@
+"""End-to-end pretraining throughput of kerascl, and of the same setup in lightly on PyTorch (`kerascl bench`).
+
+One *configuration* is a method (`byol`, `simsiam`), a CIFAR ResNet-18 of a given width, an image size, a batch
+size, a Keras backend and an augmentation placement (`host`: views made in `tf.data`; `device`: views made inside
+the compiled train step). For each configuration the benchmark trains for `warmup_steps + steps` steps with
+`model.fit` from an in-memory uint8 image array (the data loading, uint8 -> float conversion, augmentation and the
+train step are all inside the timed loop), and prints one JSON line:
+
+| key | meaning |
+|---|---|
+| `images_per_second` | `batch_size * steps / seconds` over the timed steps (warm-up excluded) |
+| `step_seconds` | mean wall time of one timed step |
+| `compile_seconds` | wall time of the warm-up steps (tracing, XLA compilation, first batches) |
+| `peak_memory_mb` | peak resident set size of the process (host memory, `resource.getrusage`) |
+| `device_peak_memory_mb` | peak accelerator memory where the backend reports it (GPU), else absent |
+
+With `compare="lightly"` the same configuration (backbone, heads, batch, BYOL / SimSiam views via lightly's
+transforms at the same image size, SGD with the same settings) runs in lightly on PyTorch, and the line gains
+`lightly_images_per_second`, `lightly_step_seconds`, `lightly_peak_memory_mb` and `ratio` (kerascl / lightly).
+
+Every configuration runs in its own subprocess (a Keras backend is fixed per process, and per-process peak memory
+is only meaningful that way); the command therefore needs one Python environment that holds kerascl's
+dependencies and, for the comparison, `pip install -e ".[bench]"` (lightly, torch, torchvision).
+
+Heads follow lightly's CIFAR-10 benchmark (`docs/source/getting_started/benchmarks/cifar10_benchmark.py`):
+BYOL projector 512w -> 1024 -> 256 and predictor 256 -> 1024 -> 256; SimSiam projector 512w -> 512 -> 128 (three
+layers) and predictor 128 -> 64 -> 128. The optimiser is SGD, learning rate `0.06 * batch / 128`, momentum 0.9,
+weight decay 5e-4.
+
+Example:
+    >>> from kerascl.bench import BenchConfig, run_in_subprocess
+    >>> line = run_in_subprocess(BenchConfig(method="byol", backend="jax", width=0.125, image_size=16,
+    ...                                      batch_size=8, steps=2, warmup_steps=1, num_images=32))
+    >>> line["images_per_second"] > 0
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from typing import Any, Iterable, Sequence
+
+METHODS = ("byol", "simsiam")
+BACKENDS = ("tensorflow", "jax")
+PLACEMENTS = ("host", "device")
+
+#: Keys every result line carries.
+REQUIRED_KEYS = ("method", "backend", "batch_size", "image_size", "images_per_second", "peak_memory_mb")
+
+#: Head sizes of lightly's CIFAR-10 benchmark, per method: (projector hidden, projection, predictor hidden).
+HEAD_SIZES = {"byol": (1024, 256, 1024), "simsiam": (512, 128, 64)}
+
+LIGHTLY_SMALL_IMAGE_SIZE = 64
+LIGHTLY_SMALL_JITTER_STRENGTH = 0.5
+
+BASE_LEARNING_RATE = 0.06
+"""SGD learning rate at batch 128 (scaled linearly with the batch), as in lightly's CIFAR-10 benchmark."""
+
+
+@dataclasses.dataclass
+class BenchConfig:
+    """One benchmark configuration.
+
+    Args:
+        method: `"byol"` or `"simsiam"`.
+        backend: Keras backend, `"tensorflow"` or `"jax"`.
+        width: ResNet-18 width multiplier (1.0 is the standard 64-128-256-512 network).
+        image_size: square image side in pixels (the data are made at this size).
+        batch_size: images per step.
+        placement: `"host"` (views made in `tf.data`) or `"device"` (views made in the compiled step).
+        steps: timed steps.
+        warmup_steps: steps run before timing starts (compilation, pipeline warm-up).
+        num_images: size of the in-memory image array the pipeline reads (cycled).
+        jit_compile: `"auto"` (Keras's choice: XLA on JAX; on TensorFlow only where a GPU is present), True or False.
+        intra_op_threads: TensorFlow / PyTorch intra-op threads (None: library default); under JAX,
+            `run_in_subprocess` also sets XLA:CPU's thread pool through `XLA_FLAGS`.
+        inter_op_threads: TensorFlow / PyTorch inter-op threads (None: library default).
+        data_threads: threads of the `tf.data` pipeline's private pool (None: TensorFlow's shared pool).
+        lightly_workers: `DataLoader` workers for the lightly run (0: load in the training process).
+        lightly_threads: torch intra-op threads of the lightly run (None: `intra_op_threads`, else torch's default).
+            On an oversubscribed CPU one thread is much faster than torch's default.
+        data_dir: optional image folder (e.g. CIFAR-10 `train/`) whose first `num_images` images are used instead
+            of random pixels; both libraries then read the same decoded images from memory.
+        mixed_precision: use `mixed_float16` (Keras) / autocast (PyTorch), for GPUs.
+        seed: random seed.
+    """
+
+    method: str = "byol"
+    backend: str = "tensorflow"
+    width: float = 0.25
+    image_size: int = 32
+    batch_size: int = 128
+    placement: str = "host"
+    steps: int = 10
+    warmup_steps: int = 2
+    num_images: int = 2048
+    jit_compile: Any = "auto"
+    intra_op_threads: int | None = None
+    inter_op_threads: int | None = None
+    data_threads: int | None = None
+    lightly_workers: int = 1
+    lightly_threads: int | None = None
+    data_dir: str | None = None
+    mixed_precision: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}.")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}; got {self.backend!r}.")
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"placement must be 'host' (tf.data) or 'device' (in the step); got {self.placement!r}.")
+        for name in ("image_size", "batch_size", "steps", "num_images"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)!r}.")
+        if int(self.image_size) < 8:
+            raise ValueError(f"image_size must be at least 8 pixels; got {self.image_size}.")
+        if int(self.warmup_steps) < 1:
+            raise ValueError("warmup_steps must be at least 1: the first step compiles and is never timed.")
+        if self.jit_compile not in ("auto", True, False):
+            raise ValueError(f"jit_compile must be 'auto', True or False; got {self.jit_compile!r}.")
+        if self.data_dir is not None and not os.path.isdir(self.data_dir):
+            raise FileNotFoundError(f"data_dir {self.data_dir!r} is not a folder; pass an image folder such as "
+                                    "<unpacked>/cifar10/train.")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "BenchConfig":
+        return cls(**json.loads(text))
+
+
+# ------------------------------------------------------------------------------------------------------ helpers
+def machine_info() -> dict:
+    """CPU model, core count, platform and date, for the first line of a benchmark run."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"machine": platform.platform(), "cpu": model, "cpus": os.cpu_count(),
+            "load_average_1min": load, "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def peak_rss_mb(children: bool = False) -> float:
+    """Peak resident set size in MiB of this process, or with `children=True` of its largest finished child."""
+    scale = 1024.0 if sys.platform != "darwin" else 1024.0 * 1024.0  # ru_maxrss: KiB on Linux, bytes on macOS
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    return round(resource.getrusage(who).ru_maxrss / scale, 1)
+
+
+def load_images(config: BenchConfig):
+    """The uint8 `(num_images, S, S, 3)` array both libraries read: random pixels, or the first files of a folder."""
+    import numpy as np
+
+    n, size = int(config.num_images), int(config.image_size)
+    if config.data_dir is None:
+        return np.random.RandomState(config.seed).randint(0, 256, size=(n, size, size, 3), dtype=np.uint8)
+    from PIL import Image
+
+    files = []
+    for root, _, names in sorted(os.walk(config.data_dir)):
+        files += [os.path.join(root, f) for f in sorted(names) if f.lower().endswith((".jpg", ".jpeg", ".png"))]
+    if not files:
+        raise FileNotFoundError(f"No .jpg/.png images under {config.data_dir!r}.")
+    files = [files[i] for i in np.random.RandomState(config.seed).permutation(len(files))[:n]]
+    out = np.stack([np.asarray(Image.open(f).convert("RGB").resize((size, size), Image.BILINEAR)) for f in files])
+    return np.resize(out, (n, size, size, 3)) if len(out) < n else out
+
+
+class _StepTimer:
+    """Keras callback: wall-clock time at the end of the warm-up and of the last step (synchronised on the loss)."""
+
+    def __init__(self, warmup_steps: int, total_steps: int):
+        import keras
+
+        timer = self
+
+        class Callback(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                timer.start = time.perf_counter()
+
+            def on_train_batch_end(self, batch, logs=None):
+                step = timer.seen = timer.seen + 1
+                if step == warmup_steps or step == total_steps:
+                    float(logs["loss"])  # waits for the step (JAX dispatches asynchronously)
+                    if step == warmup_steps:
+                        timer.warm = time.perf_counter()
+                    if step == total_steps:
+                        timer.end = time.perf_counter()
+
+        self.callback = Callback()
+        self.seen = 0
+        self.start = self.warm = self.end = None
+
+
+def _device_peak_mb(backend: str) -> float | None:
+    try:
+        if backend == "jax":
+            import jax
+
+            device = jax.devices()[0]
+            if device.platform == "cpu":
+                return None
+            stats = device.memory_stats() or {}
+            return round(stats.get("peak_bytes_in_use", 0) / 2**20, 1) or None
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            return None
+        return round(tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20, 1)
+    except Exception:  # memory statistics are best effort: not every device or version reports them
+        return None
+
+
+def build_method(config: BenchConfig, augmentation=None):
+    """The kerascl method of a configuration: CIFAR ResNet-18 of `config.width` plus lightly's CIFAR head sizes."""
+    from kerascl.backbones import ResNet18
+    from kerascl.methods import BYOL, SimSiam
+
+    backbone = ResNet18(variant="cifar", width=config.width, input_shape=(config.image_size, config.image_size, 3))
+    hidden, projection, predictor_hidden = HEAD_SIZES[config.method]
+    if config.method == "byol":
+        return BYOL(backbone, projection_dim=projection, hidden_dim=hidden, prediction_hidden_dim=predictor_hidden,
+                    augmentation=augmentation)
+    return SimSiam(backbone, projection_dim=projection, hidden_dim=hidden, prediction_hidden_dim=predictor_hidden,
+                   num_projector_layers=3, augmentation=augmentation)
+
+
+def learning_rate(batch_size: int) -> float:
+    """`0.06 * batch_size / 128`."""
+    return BASE_LEARNING_RATE * batch_size / 128
+
+
+# ------------------------------------------------------------------------------------------------------ kerascl
+def run_kerascl(config: BenchConfig, images=None) -> dict:
+    """Times one configuration in this process with kerascl; the Keras backend must already be `config.backend`.
+
+    Args:
+        config: the configuration.
+        images: optional uint8 array to read instead of `load_images(config)`.
+
+    Returns:
+        `{"images_per_second", "step_seconds", "compile_seconds", "peak_memory_mb", "device_peak_memory_mb"?}`.
+    """
+    import keras
+    import tensorflow as tf
+
+    if keras.backend.backend() != config.backend:
+        raise RuntimeError(f"This process runs Keras on {keras.backend.backend()!r}, the configuration asks for "
+                           f"{config.backend!r}; use run_in_subprocess, or set KERAS_BACKEND before importing keras.")
+    if config.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(int(config.intra_op_threads))
+    if config.inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(int(config.inter_op_threads))
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.utils.set_random_seed(config.seed)
+    from kerascl.augment import get_preset
+    from kerascl.data import from_arrays
+
+    images = load_images(config) if images is None else images
+    augmenter = get_preset(config.method, image_size=config.image_size, seed=config.seed)
+    dataset = from_arrays(
+        images, batch_size=config.batch_size, views=config.placement,
+        augmenter=augmenter if config.placement == "host" else None, seed=config.seed,
+    ).repeat()
+    if config.data_threads:
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = int(config.data_threads)
+        dataset = dataset.with_options(options)
+    model = build_method(config, augmentation=augmenter if config.placement == "device" else None)
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate(config.batch_size), momentum=0.9, weight_decay=5e-4),
+        jit_compile=config.jit_compile,
+    )
+    total = int(config.warmup_steps) + int(config.steps)
+    timer = _StepTimer(int(config.warmup_steps), total)
+    model.fit(dataset, epochs=1, steps_per_epoch=total, callbacks=[timer.callback], verbose=0, shuffle=False)
+    seconds = timer.end - timer.warm
+    out = {
+        "images_per_second": round(config.batch_size * config.steps / seconds, 2),
+        "step_seconds": round(seconds / config.steps, 4),
+        "compile_seconds": round(timer.warm - timer.start, 2),
+        "peak_memory_mb": peak_rss_mb(),
+        "jit_compile": bool(getattr(model, "jit_compile", False)),
+    }
+    device_peak = _device_peak_mb(config.backend)
+    if device_peak is not None:
+        out["device_peak_memory_mb"] = device_peak
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------ lightly
+def torch_cifar_resnet18(width: float = 1.0):
+    """torchvision's ResNet-18 with the CIFAR stem (3x3 stride-1 conv, no max-pool) and `64 * width` base channels.
+
+    At `width=1.0` this is lightly's benchmark backbone (`torchvision.models.resnet18()` with `conv1` replaced and
+    `maxpool` removed); other widths scale every stage like kerascl's `ResNet18(width=...)`. Returns an
+    `nn.Module` mapping `(B, 3, H, W)` to `(B, 512 * width)`.
+    """
+    import torch.nn as nn
+    from torchvision.models.resnet import BasicBlock, conv1x1
+
+    base = int(round(64 * width))
+
+    def stage(in_planes: int, planes: int, stride: int) -> nn.Sequential:
+        down = None
+        if stride != 1 or in_planes != planes:
+            down = nn.Sequential(conv1x1(in_planes, planes, stride), nn.BatchNorm2d(planes))
+        return nn.Sequential(BasicBlock(in_planes, planes, stride, down), BasicBlock(planes, planes))
+
+    net = nn.Sequential(
+        nn.Conv2d(3, base, 3, 1, 1, bias=False), nn.BatchNorm2d(base), nn.ReLU(inplace=True),
+        stage(base, base, 1), stage(base, 2 * base, 2), stage(2 * base, 4 * base, 2), stage(4 * base, 8 * base, 2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(1),
+    )
+    for m in net.modules():  # torchvision's initialisation
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    return net
+
+
+def lightly_transform(method: str, image_size: int):
+    """lightly's BYOL / SimSiam transform with kerascl's small-image settings (blur off and jitter x 0.5 at <= 64 px).
+
+    No normalisation, so both libraries feed [0, 1] images to the backbone.
+    """
+    # kerascl.augment.presets.SMALL_IMAGE_SIZE / SMALL_IMAGE_JITTER_STRENGTH, repeated here so that the lightly
+    # process never imports Keras (a test checks the values agree).
+    small = image_size <= LIGHTLY_SMALL_IMAGE_SIZE
+    strength = LIGHTLY_SMALL_JITTER_STRENGTH if small else 1.0
+    if method == "byol":
+        from lightly.transforms.byol_transform import BYOLTransform, BYOLView1Transform, BYOLView2Transform
+
+        common = dict(input_size=image_size, cj_strength=strength, normalize=None)
+        return BYOLTransform(
+            BYOLView1Transform(gaussian_blur=0.0 if small else 1.0, **common),
+            BYOLView2Transform(gaussian_blur=0.0 if small else 0.1, **common),
+        )
+    from lightly.transforms.simsiam_transform import SimSiamTransform
+
+    return SimSiamTransform(input_size=image_size, cj_strength=strength, gaussian_blur=0.0 if small else 0.5,
+                            normalize=None)
+
+
+class _ArrayViews:
+    """A map-style torch dataset over a uint8 `(N, H, W, 3)` array: PIL image -> lightly transform -> views.
+
+    (torchvision's `CIFAR10` holds its images the same way.)
+    """
+
+    def __init__(self, images, transform):
+        self.images, self.transform = images, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[index]))
+
+
+def build_lightly_model(method: str, width: float):
+    """lightly's BYOL / SimSiam module (as in lightly's examples) on `torch_cifar_resnet18(width)`."""
+    import copy
+
+    import torch.nn as nn
+    from lightly.models.modules import heads
+    from lightly.models.utils import deactivate_requires_grad
+
+    features = int(round(512 * width))
+    hidden, projection, predictor_hidden = HEAD_SIZES[method]
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = torch_cifar_resnet18(width)
+            if method == "byol":
+                self.projection_head = heads.BYOLProjectionHead(features, hidden, projection)
+                self.prediction_head = heads.BYOLPredictionHead(projection, predictor_hidden, projection)
+                self.backbone_momentum = copy.deepcopy(self.backbone)
+                self.projection_head_momentum = copy.deepcopy(self.projection_head)
+                deactivate_requires_grad(self.backbone_momentum)
+                deactivate_requires_grad(self.projection_head_momentum)
+            else:
+                self.projection_head = heads.SimSiamProjectionHead(features, hidden, projection)
+                self.prediction_head = heads.SimSiamPredictionHead(projection, predictor_hidden, projection)
+
+        def forward(self, x):
+            z = self.projection_head(self.backbone(x))
+            return z, self.prediction_head(z)
+
+        def forward_momentum(self, x):
+            return self.projection_head_momentum(self.backbone_momentum(x)).detach()
+
+    return Model()
+
+
+def lightly_train_step(model, optimizer, criterion, views, method: str, momentum: float) -> Any:
+    """One training step of lightly's BYOL / SimSiam examples; returns the loss tensor."""
+    from lightly.models.utils import update_momentum
+
+    x0, x1 = views
+    if method == "byol":
+        update_momentum(model.backbone, model.backbone_momentum, m=momentum)
+        update_momentum(model.projection_head, model.projection_head_momentum, m=momentum)
+        _, p0 = model(x0)
+        _, p1 = model(x1)
+        z0, z1 = model.forward_momentum(x0), model.forward_momentum(x1)
+        loss = 0.5 * (criterion(p0, z1) + criterion(p1, z0))
+    else:
+        z0, p0 = model(x0)
+        z1, p1 = model(x1)
+        loss = 0.5 * (criterion(p0, z1.detach()) + criterion(p1, z0.detach()))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def make_lightly_loader(config: BenchConfig, images, shuffle: bool = True, drop_last: bool = True):
+    """The `DataLoader` of the lightly run: per-image PIL transforms in `config.lightly_workers` worker processes."""
+    import torch
+
+    workers = int(config.lightly_workers)
+    return torch.utils.data.DataLoader(
+        _ArrayViews(images, lightly_transform(config.method, config.image_size)),
+        batch_size=config.batch_size, shuffle=shuffle, drop_last=drop_last, num_workers=workers,
+        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+
+
+def run_lightly(config: BenchConfig, images=None) -> dict:
+    """Times one configuration in this process with lightly on PyTorch (the same backbone, heads, views, SGD).
+
+    Returns:
+        `{"images_per_second", "step_seconds", "compile_seconds", "peak_memory_mb", "worker_peak_memory_mb"?,
+        "device_peak_memory_mb"?}`: the training process's peak RSS and, with workers, the largest worker's
+        (forked, so much of it is shared with the training process).
+    """
+    try:
+        import torch
+        from lightly.loss import NegativeCosineSimilarity
+    except ImportError as error:
+        raise ImportError(f"--compare lightly needs lightly, torch and torchvision ({error}); install them with "
+                          "pip install -e '.[bench]'.") from error
+    threads = config.lightly_threads or config.intra_op_threads
+    if threads:
+        torch.set_num_threads(int(threads))
+    if config.inter_op_threads:
+        torch.set_num_interop_threads(int(config.inter_op_threads))
+    torch.manual_seed(config.seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    images = load_images(config) if images is None else images
+    loader = make_lightly_loader(config, images)
+    model = build_lightly_model(config.method, config.width).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate(config.batch_size), momentum=0.9,
+                                weight_decay=5e-4)
+    criterion = NegativeCosineSimilarity()
+    total = int(config.warmup_steps) + int(config.steps)
+    model.train()
+    start = time.perf_counter()
+    warm = end = None
+    step = 0
+    while step < total:
+        for views in loader:
+            views = [v.to(device, non_blocking=True) for v in views]
+            with torch.autocast(device, enabled=bool(config.mixed_precision and device == "cuda")):
+                loss = lightly_train_step(model, optimizer, criterion, views, config.method, momentum=0.99)
+            step += 1
+            if step in (config.warmup_steps, total):
+                float(loss)  # synchronise
+                if step == config.warmup_steps:
+                    warm = time.perf_counter()
+                if step == total:
+                    end = time.perf_counter()
+                    break
+    seconds = end - warm
+    out = {
+        "images_per_second": round(config.batch_size * config.steps / seconds, 2),
+        "step_seconds": round(seconds / config.steps, 4),
+        "compile_seconds": round(warm - start, 2),
+        "peak_memory_mb": peak_rss_mb(),
+    }
+    if config.lightly_workers > 0:
+        del loader  # ends the persistent workers, so their peak is counted
+        import gc
+
+        gc.collect()
+        time.sleep(0.5)
+        out["worker_peak_memory_mb"] = peak_rss_mb(children=True)
+    if device == "cuda":
+        out["device_peak_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ orchestration
+def _worker_main(library: str, config_json: str) -> None:
+    config = BenchConfig.from_json(config_json)
+    result = run_kerascl(config) if library == "kerascl" else run_lightly(config)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def run_in_subprocess(config: BenchConfig, library: str = "kerascl", python: str | None = None,
+                      timeout: float | None = None) -> dict:
+    """Runs one configuration in a fresh Python process and returns its result line (config fields included).
+
+    Args:
+        config: the configuration.
+        library: `"kerascl"` or `"lightly"`.
+        python: interpreter to use (default: this one).
+        timeout: seconds before the run is abandoned.
+
+    Returns:
+        The configuration's fields plus the measured values; on failure `{"error": "..."}` plus the fields.
+    """
+    if library not in ("kerascl", "lightly"):
+        raise ValueError(f"library must be 'kerascl' or 'lightly'; got {library!r}.")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, KERAS_BACKEND=config.backend, TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=repo + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if config.backend == "jax" and library == "kerascl" and config.intra_op_threads:
+        # XLA:CPU has its own thread pool, which TensorFlow's threading settings do not reach.
+        flags = f"--xla_cpu_multi_thread_eigen={'false' if config.intra_op_threads == 1 else 'true'} " \
+                f"intra_op_parallelism_threads={int(config.intra_op_threads)}"
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flags).strip()
+    cmd = [python or sys.executable, "-c", "import sys; from kerascl.bench import _worker_main; "
+           "_worker_main(sys.argv[1], sys.argv[2])", library, config.to_json()]
+    line = {**dataclasses.asdict(config), "library": library}
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {**line, "error": f"timed out after {timeout} s"}
+    results = [raw[len("RESULT "):] for raw in proc.stdout.splitlines() if raw.startswith("RESULT ")]
+    if proc.returncode != 0 or not results:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {**line, "error": f"exit code {proc.returncode}: {tail}"}
+    return {**line, **json.loads(results[-1])}
+
+
+def _line(config: BenchConfig, result: dict, lightly: dict | None) -> dict:
+    out = {k: v for k, v in result.items() if k not in ("library", "data_dir") or v is not None}
+    out.pop("library", None)
+    if lightly is not None:
+        if "error" in lightly:
+            out["lightly_error"] = lightly["error"]
+        else:
+            out["lightly_images_per_second"] = lightly["images_per_second"]
+            out["lightly_step_seconds"] = lightly["step_seconds"]
+            out["lightly_peak_memory_mb"] = lightly["peak_memory_mb"]
+            if "worker_peak_memory_mb" in lightly:
+                out["lightly_worker_peak_memory_mb"] = lightly["worker_peak_memory_mb"]
+            if "device_peak_memory_mb" in lightly:
+                out["lightly_device_peak_memory_mb"] = lightly["device_peak_memory_mb"]
+            if "images_per_second" in out:
+                out["ratio"] = round(out["images_per_second"] / lightly["images_per_second"], 3)
+    return out
+
+
+def run_benchmark(configs: Iterable[BenchConfig], compare: str | None = None, echo=print,
+                  timeout: float | None = None) -> list[dict]:
+    """Runs every configuration (each in a subprocess), prints one JSON line each and returns the lines.
+
+    With `compare="lightly"`, lightly runs once per (method, width, image size, batch) and its figures are added
+    to every kerascl line of that shape.
+    """
+    if compare not in (None, "lightly"):
+        raise ValueError(f"compare must be None or 'lightly'; got {compare!r}.")
+    lightly_cache: dict[tuple, dict] = {}
+    lines = []
+    for config in configs:
+        result = run_in_subprocess(config, "kerascl", timeout=timeout)
+        lightly = None
+        if compare == "lightly":
+            key = (config.method, config.width, config.image_size, config.batch_size, config.steps,
+                   config.lightly_workers, config.lightly_threads, config.intra_op_threads, config.data_dir,
+                   config.num_images)
+            if key not in lightly_cache:
+                lightly_cache[key] = run_in_subprocess(config, "lightly", timeout=timeout)
+            lightly = lightly_cache[key]
+        line = _line(config, result, lightly)
+        lines.append(line)
+        echo(json.dumps(line))
+    return lines
+
+
+def expand_configs(methods: Sequence[str], backends: Sequence[str], placements: Sequence[str],
+                   image_sizes: Sequence[int], batch_sizes: Sequence[int], **common: Any) -> list[BenchConfig]:
+    """The cross product of the listed values, every other field from `common`."""
+    return [
+        BenchConfig(method=m, backend=b, placement=p, image_size=s, batch_size=n, **common)
+        for m, s, n, b, p in itertools.product(methods, image_sizes, batch_sizes, backends, placements)
+    ]
+
+
+def _make_command():
+    import click
+
+    def jit_value(text: str):
+        return {"auto": "auto", "on": True, "off": False}[text]
+
+    @click.command("bench", context_settings={"help_option_names": ["-h", "--help"]})
+    @click.option("--method", "methods", multiple=True, type=click.Choice(METHODS), default=("byol",),
+                  show_default=True, help="Method(s) to time; repeat the option for several.")
+    @click.option("--backend", "backends", multiple=True, type=click.Choice(BACKENDS), default=BACKENDS,
+                  show_default=True, help="Keras backend(s).")
+    @click.option("--placement", "placements", multiple=True, type=click.Choice(PLACEMENTS), default=("host",),
+                  show_default=True, help="Augmentation placement(s): host (tf.data) or device (in the step).")
+    @click.option("--image-size", "image_sizes", multiple=True, type=int, default=(32,), show_default=True)
+    @click.option("--batch-size", "batch_sizes", multiple=True, type=int, default=(128,), show_default=True)
+    @click.option("--width", type=float, default=0.25, show_default=True, help="ResNet-18 width multiplier.")
+    @click.option("--steps", type=int, default=10, show_default=True, help="Timed steps per configuration.")
+    @click.option("--warmup-steps", type=int, default=2, show_default=True, help="Untimed steps (compilation).")
+    @click.option("--num-images", type=int, default=2048, show_default=True, help="In-memory images (cycled).")
+    @click.option("--jit", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+                  help="XLA for the train step (auto: Keras's choice).")
+    @click.option("--intra-op-threads", type=int, default=None, help="Intra-op threads (TF and torch).")
+    @click.option("--inter-op-threads", type=int, default=None, help="Inter-op threads (TF and torch).")
+    @click.option("--data-threads", type=int, default=None, help="tf.data private thread pool size.")
+    @click.option("--lightly-workers", type=int, default=1, show_default=True, help="DataLoader workers (lightly).")
+    @click.option("--lightly-threads", type=int, default=None, help="torch intra-op threads (lightly run).")
+    @click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
+                  help="Image folder to read instead of random pixels (e.g. cifar10/train).")
+    @click.option("--mixed-precision", is_flag=True, help="mixed_float16 / torch autocast (GPU).")
+    @click.option("--compare", type=click.Choice(["lightly"]), default=None,
+                  help="Also run the same configuration in lightly (needs the [bench] extra).")
+    @click.option("--timeout", type=float, default=None, help="Seconds before one configuration is abandoned.")
+    def bench_command(methods, backends, placements, image_sizes, batch_sizes, width, steps, warmup_steps,
+                      num_images, jit, intra_op_threads, inter_op_threads, data_threads, lightly_workers, lightly_threads, data_dir,
+                      mixed_precision, compare, timeout):
+        """Time end-to-end pretraining (images/s incl. data loading and augmentation), one JSON line each."""
+        try:
+            configs = expand_configs(
+                methods, backends, placements, image_sizes, batch_sizes, width=width, steps=steps,
+                warmup_steps=warmup_steps, num_images=num_images, jit_compile=jit_value(jit),
+                intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads, data_threads=data_threads,
+                lightly_workers=lightly_workers, lightly_threads=lightly_threads, data_dir=data_dir, mixed_precision=mixed_precision,
+            )
+        except (ValueError, FileNotFoundError) as error:
+            raise click.BadParameter(str(error)) from error
+        if compare == "lightly":
+            try:
+                import lightly  # noqa: F401
+                import torch  # noqa: F401
+            except ImportError as error:
+                raise click.ClickException(f"--compare lightly needs lightly and torch ({error}). Install them with "
+                                           "pip install -e '.[bench]'.") from error
+        click.echo(json.dumps(machine_info()))
+        run_benchmark(configs, compare=compare, echo=click.echo, timeout=timeout)
+
+    return bench_command
+
+
+bench_command = _make_command()
+"""The `kerascl bench` click command; register it with `main.add_command(bench_command)`."""
+
+
+if __name__ == "__main__":
+    bench_command()

@@ -1,0 +1,114 @@
+"""Smoke tests of `kerascl.bench`: the JSON line schema, configuration checks and the click command.
+
+No timing is asserted anywhere: the measured numbers only need to be present, finite and positive.
+"""
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from kerascl import bench
+from kerascl.bench import BenchConfig
+
+
+def _tiny(**overrides) -> BenchConfig:
+    fields = dict(method="byol", backend=keras.backend.backend(), width=0.0625, image_size=8, batch_size=4,
+                  steps=1, warmup_steps=1, num_images=8)
+    fields.update(overrides)
+    return BenchConfig(**fields)
+
+
+@pytest.mark.parametrize("method,placement", [("byol", "host")])
+def test_run_kerascl_reports_every_measure(method, placement):
+    result = bench.run_kerascl(_tiny(method=method, placement=placement))
+    for key in ("images_per_second", "step_seconds", "compile_seconds", "peak_memory_mb"):
+        assert math.isfinite(result[key]) and result[key] > 0, (key, result)
+    assert result["images_per_second"] == pytest.approx(4 / result["step_seconds"], rel=0.02)
+
+
+def test_result_line_has_required_keys_and_ratio():
+    config = _tiny()
+    kerascl_result = {**config.__dict__, "library": "kerascl", "images_per_second": 30.0, "step_seconds": 0.1,
+                      "compile_seconds": 2.0, "peak_memory_mb": 900.0}
+    lightly_result = {"images_per_second": 20.0, "step_seconds": 0.2, "peak_memory_mb": 700.0,
+                      "worker_peak_memory_mb": 650.0}
+    line = bench._line(config, kerascl_result, lightly_result)
+    json.dumps(line)
+    assert set(bench.REQUIRED_KEYS) <= set(line)
+    assert line["ratio"] == pytest.approx(1.5)
+    assert line["lightly_images_per_second"] == 20.0
+    assert "library" not in line
+    failed = bench._line(config, kerascl_result, {"error": "exit code 1: ImportError"})
+    assert "ratio" not in failed and failed["lightly_error"].startswith("exit code 1")
+
+
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        ({"method": "mocov9"}, "method"),
+        ({"backend": "torch"}, "backend"),
+        ({"placement": "gpu"}, "placement"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"image_size": 4}, "image_size"),
+        ({"warmup_steps": 0}, "warmup_steps"),
+        ({"jit_compile": "yes"}, "jit_compile"),
+    ],
+)
+def test_bad_configuration_raises(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        _tiny(**overrides)
+
+
+def test_missing_data_dir_raises(tmp_path):
+    with pytest.raises(FileNotFoundError, match="data_dir"):
+        _tiny(data_dir=str(tmp_path / "nowhere"))
+
+
+def test_config_json_round_trip_and_cross_product():
+    config = _tiny(jit_compile=False, data_threads=2)
+    assert BenchConfig.from_json(config.to_json()) == config
+    configs = bench.expand_configs(["byol", "simsiam"], ["tensorflow", "jax"], ["host"], [32], [64, 128],
+                                   width=0.25)
+    assert len(configs) == 8
+    assert {(c.method, c.backend, c.batch_size) for c in configs} == {
+        (m, b, n) for m in ("byol", "simsiam") for b in ("tensorflow", "jax") for n in (64, 128)
+    }
+
+
+def test_load_images_reads_a_folder(tmp_path):
+    from PIL import Image
+
+    for i in range(3):
+        Image.fromarray(np.full((10, 12, 3), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    images = bench.load_images(_tiny(data_dir=str(tmp_path), num_images=5, image_size=8))
+    assert images.shape == (5, 8, 8, 3) and images.dtype == np.uint8
+    assert sorted(set(images[:3, 0, 0, 0].tolist())) == [0, 40, 80]
+
+
+def test_lightly_settings_match_the_presets():
+    from kerascl.augment import presets
+
+    assert bench.LIGHTLY_SMALL_IMAGE_SIZE == presets.SMALL_IMAGE_SIZE
+    assert bench.LIGHTLY_SMALL_JITTER_STRENGTH == presets.SMALL_IMAGE_JITTER_STRENGTH
+
+
+def test_command_rejects_bad_values_and_shows_help():
+    runner = CliRunner()
+    result = runner.invoke(bench.bench_command, ["--help"])
+    assert result.exit_code == 0 and "--compare" in result.output
+    result = runner.invoke(bench.bench_command, ["--batch-size", "0"])
+    assert result.exit_code != 0 and "batch_size" in result.output
+
+
+def test_lightly_reference_model_shapes():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("lightly")
+    for method in ("byol", "simsiam"):
+        model = bench.build_lightly_model(method, width=0.0625)
+        z, p = model(torch.rand(2, 3, 8, 8))
+        assert tuple(z.shape) == (2, bench.HEAD_SIZES[method][1]) == tuple(p.shape)
+        assert tuple(model.backbone(torch.rand(2, 3, 8, 8)).shape) == (2, 32)
