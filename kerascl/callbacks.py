@@ -53,6 +53,13 @@ class _BackboneMonitor(keras.callbacks.Callback):
             )
         return backbone
 
+    def _train_and_test_features(self) -> tuple:
+        """`(train_x, train_y, test_x, test_y)` of the current encoder on the monitor's two labelled sets."""
+        encoder = self._encoder()
+        train_x, train_y = extract_features(encoder, self.train_data, self.batch_size, verbose=0)
+        test_x, test_y = extract_features(encoder, self.test_data, self.batch_size, verbose=0)
+        return train_x, train_y, test_x, test_y
+
     def _due(self, epoch: int) -> bool:
         last = self.params.get("epochs") if self.params else None
         return (epoch + 1) % self.every == 0 or (last is not None and epoch + 1 == last)
@@ -106,9 +113,7 @@ class KNNMonitor(_BackboneMonitor):
         if not self._due(epoch):
             logs["knn_top1"] = float("nan")
             return
-        encoder = self._encoder()
-        train_x, train_y = extract_features(encoder, self.train_data, self.batch_size, verbose=0)
-        test_x, test_y = extract_features(encoder, self.test_data, self.batch_size, verbose=0)
+        train_x, train_y, test_x, test_y = self._train_and_test_features()
         result = knn_on_features(
             train_x, train_y, test_x, test_y, k=self.k, temperature=self.temperature
         )
@@ -164,9 +169,7 @@ class OnlineLinearProbe(_BackboneMonitor):
         if not self._due(epoch):
             logs["linear_top1"] = float("nan")
             return
-        encoder = self._encoder()
-        train_x, train_y = extract_features(encoder, self.train_data, self.batch_size, verbose=0)
-        test_x, test_y = extract_features(encoder, self.test_data, self.batch_size, verbose=0)
+        train_x, train_y, test_x, test_y = self._train_and_test_features()
         result = linear_on_features(
             train_x,
             train_y,
