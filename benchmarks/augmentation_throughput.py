@@ -134,27 +134,31 @@ def _torchvision(size: int, batch_size: int, batches: int) -> dict | None:
 
 
 def worker(args: argparse.Namespace) -> None:
-    import keras
-
     sys.path.insert(0, REPO)
-    backend = keras.backend.backend()
+    if args.torchvision:
+        # Its own process: torch loaded beside TensorFlow and JAX in one process can crash (seen: a segfault).
+        backend = "torch"
+    else:
+        import keras
+
+        backend = keras.backend.backend()
     for size in args.sizes:
         results = []
-        if args.host:
-            results.append(_host(size, args.batch_size, args.batches))
-        results.append(_device(size, args.batch_size, args.batches))
         if args.torchvision:
             tv = _torchvision(size, args.batch_size, args.batches)
             if tv is not None:
                 results.append(tv)
+        else:
+            if args.host:
+                results.append(_host(size, args.batch_size, args.batches))
+            results.append(_device(size, args.batch_size, args.batches))
         for r in results:
             line = {
                 "preset": "byol",
                 "image_size": size,
                 "batch_size": args.batch_size,
                 "views": 2,
-                "backend": "any (TensorFlow ops)" if r["placement"].startswith("host") else (
-                    backend if r["placement"].startswith("device") else "torch"),
+                "backend": "any (TensorFlow ops)" if r["placement"].startswith("host") else backend,
                 "placement": r["placement"],
                 "images_per_s": round(r["images"] / r["seconds"], 1),
             }
@@ -177,16 +181,18 @@ def main() -> None:
     print(json.dumps({"machine": platform.platform(), "processor": platform.processor() or platform.machine(),
                       "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}), flush=True)
     lines = []
-    for i, backend in enumerate(args.backends):
+    runs = [(backend, ["--host"] if i == 0 else []) for i, backend in enumerate(args.backends)]
+    runs.append((args.backends[0], ["--torchvision"]))  # skipped inside when torch is not importable
+    for backend, extra in runs:
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--sizes", *map(str, args.sizes),
-               "--batch-size", str(args.batch_size), "--batches", str(args.batches)]
-        if i == 0:
-            cmd += ["--host", "--torchvision"]
+               "--batch-size", str(args.batch_size), "--batches", str(args.batches), *extra]
         env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
                    TF_CPP_MIN_LOG_LEVEL="3")
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
-            print(json.dumps({"backend": backend, "error": proc.stderr.strip().splitlines()[-1:]}), flush=True)
+            errors = [l for l in proc.stderr.strip().splitlines() if not l.startswith(("I0000", "W0000", "E0000"))]
+            print(json.dumps({"backend": backend, "worker": extra, "exit_code": proc.returncode,
+                              "error": errors[-1:]}), flush=True)
             continue
         for raw in proc.stdout.splitlines():
             if raw.startswith("{"):

@@ -56,6 +56,9 @@ class RecipeConfig:
             images generated). None uses all (shapes: `shapes_train`).
         shapes_train: Shapes images generated for pretraining and the probes' training split.
         shapes_test: Shapes images generated (another seed) for the probes' test split.
+        shapes_scale: `(low, high)` range of the shapes' scale (radius or half side as a fraction of the image
+            side, `0 < low <= high < 0.5`; `--set shapes_scale=0.25,0.4`); None keeps `make_shapes`'s default
+            `(0.15, 0.3)`.
         augmenter: Preset name of `kerascl.augment.get_preset` making the views (a recipe may replace it with its
             own view maker, see `Recipe.augmenter`).
         backbone: Name for `kerascl.backbones.get_backbone` (`resnet18` is the CIFAR-stem ResNet-18).
@@ -95,6 +98,7 @@ class RecipeConfig:
     limit: int | None = None
     shapes_train: int = 10_000
     shapes_test: int = 2_000
+    shapes_scale: tuple[float, float] | None = None
     augmenter: str = "simclr"
     backbone: str = "resnet18"
     width: float = 1.0
@@ -140,6 +144,10 @@ class RecipeConfig:
             value = getattr(self, name)
             if value is not None and int(value) < 1:
                 raise ValueError(f"{name} must be a positive integer or None; got {value!r}.")
+        if self.shapes_scale is not None:
+            scale = tuple(self.shapes_scale)
+            if len(scale) != 2 or not 0.0 < scale[0] <= scale[1] < 0.5:
+                raise ValueError(f"shapes_scale must be (low, high) with 0 < low <= high < 0.5; got {scale!r}.")
         if self.width <= 0:
             raise ValueError(f"width must be positive; got {self.width!r}.")
         if self.learning_rate < 0 or self.weight_decay < 0 or self.end_learning_rate < 0:

@@ -137,11 +137,12 @@ def load_data(recipe: Recipe, augmenter) -> RunData:
 
         n_train = config.limit or config.shapes_train
         train = from_shapes(n_train, image_size=config.image_size, seed=config.seed, batch_size=batch,
-                            views=True, augmenter=augmenter, shuffle_seed=config.seed)
+                            views=True, augmenter=augmenter, shuffle_seed=config.seed,
+                            scale_range=config.shapes_scale)
         data = train.shapes_data
         n_probe = min(n_train, config.probe_train_limit or n_train)
         test = make_shapes(config.probe_test_limit or config.shapes_test, image_size=config.image_size,
-                           seed=config.seed + 1)
+                           seed=config.seed + 1, scale_range=config.shapes_scale)
         probe_train = (data.images[:n_probe], data.labels[:n_probe])
         probe_test = (test.images, test.labels)
         return RunData(train, n_train, probe_train, probe_test, _views_of(probe_test, augmenter, 256),

@@ -78,6 +78,21 @@ def test_options_and_errors():
         data.make_shapes(0)
 
 
+def test_scale_range():
+    default = data.make_shapes(40, image_size=16, seed=0)
+    same = data.make_shapes(40, image_size=16, seed=0, scale_range=(0.15, 0.3))
+    np.testing.assert_array_equal(default.images, same.images)
+    big = data.make_shapes(200, image_size=16, seed=0, scale_range=(0.3, 0.45))
+    s = big.factors["scale"]
+    assert s.min() >= 0.3 and s.max() <= 0.45
+    assert np.all(big.factors["x"] - s >= -1e-6) and np.all(big.factors["x"] + s <= 1 + 1e-6)
+    ds = data.from_shapes(8, image_size=16, seed=0, views=False, scale_range=(0.3, 0.45))
+    assert ds.shapes_data.factors["scale"].min() >= 0.3
+    for bad in ((0.0, 0.2), (0.3, 0.2), (0.2, 0.5)):
+        with pytest.raises(ValueError, match="scale_range"):
+            data.make_shapes(4, scale_range=bad)
+
+
 def test_from_shapes_multi_view_batches():
     ds = data.from_shapes(20, image_size=16, seed=0, batch_size=8, augmenter=flip_noise_augmenter)
     assert data.steps_per_epoch(ds) == 2 and ds.class_names == list(data.DEFAULT_SHAPES)

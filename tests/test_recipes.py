@@ -179,6 +179,9 @@ def test_config_validation_names_the_field():
         RecipeConfig(dataset="imagenet21k")
     with pytest.raises(ValueError, match="optimizer"):
         RecipeConfig(optimizer="sgdd")
+    with pytest.raises(ValueError, match="shapes_scale"):
+        RecipeConfig(dataset="shapes", shapes_scale=(0.4, 0.3))
+    assert RecipeConfig(dataset="shapes", shapes_scale=(0.3, 0.45)).shapes_scale == (0.3, 0.45)
     with pytest.raises(ValueError, match="name"):
         Recipe(name="two words", description="", method="", source="", config=RecipeConfig(),
                build=lambda *a: None)

@@ -9,7 +9,7 @@ The class is the shape; every other factor is style, drawn independently of the 
 | foreground brightness | `brightness` | [0.75, 1.0] (HSV value; saturation 0.85) |
 | centre, horizontal | `x` | fraction of the width, keeps the shape inside |
 | centre, vertical | `y` | fraction of the height |
-| scale (radius / side) | `scale` | [0.15, 0.3] |
+| scale (radius / side) | `scale` | [0.15, 0.3] by default (`scale_range` sets it) |
 | background hue | `bg_hue` | [0, 1), circular (saturation 0.35) |
 | background brightness | `bg_brightness` | [0.0, 0.45] |
 
@@ -147,6 +147,7 @@ def make_shapes(
     antialias: int = 2,
     noise: float = 0.0,
     attribute_factors: Sequence[str] = STYLE_FACTORS,
+    scale_range: tuple[float, float] | None = None,
 ) -> ShapesData:
     """Generates `n` coloured shapes with their factors, deterministically from `seed`.
 
@@ -161,6 +162,9 @@ def make_shapes(
         antialias: supersampling factor per axis for smooth edges (1 = none).
         noise: standard deviation of Gaussian pixel noise added after drawing (0 = exact images).
         attribute_factors: factors encoded into `attributes` (add `"shape"` for a class-aware prior).
+        scale_range: `(low, high)` range of the shapes' scale (radius or half side as a fraction of the image side),
+            with `0 < low <= high < 0.5`; None uses the default `(0.15, 0.3)`. Larger shapes cover more pixels,
+            so the shape is an easier feature to learn on small images.
 
     Returns:
         A `ShapesData` with `images`, `labels`, `factors`, `attributes` and `class_names`.
@@ -180,10 +184,13 @@ def make_shapes(
     if len(set(shapes)) != len(shapes):
         raise ValueError(f"shapes has repeated names: {shapes}.")
     n, size, ss = int(n), int(image_size), max(1, int(antialias))
+    low, high = _SCALE_RANGE if scale_range is None else (float(v) for v in scale_range)
+    if not 0.0 < low <= high < 0.5:
+        raise ValueError(f"scale_range must be (low, high) with 0 < low <= high < 0.5; got {scale_range!r}.")
 
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, len(shapes), size=n).astype(np.int32)
-    scale = rng.uniform(*_SCALE_RANGE, size=n).astype(np.float32)
+    scale = rng.uniform(low, high, size=n).astype(np.float32)
     # The centre keeps the whole shape (radius `scale`) inside the image.
     x = (scale + rng.uniform(0.0, 1.0, size=n) * (1.0 - 2.0 * scale)).astype(np.float32)
     y = (scale + rng.uniform(0.0, 1.0, size=n) * (1.0 - 2.0 * scale)).astype(np.float32)
@@ -238,6 +245,7 @@ def from_shapes(
     with_attributes: bool = True,
     attribute_factors: Sequence[str] = STYLE_FACTORS,
     noise: float = 0.0,
+    scale_range: tuple[float, float] | None = None,
     shuffle: bool | None = None,
     shuffle_seed: int | None = None,
     drop_remainder: bool | None = None,
@@ -258,6 +266,7 @@ def from_shapes(
         with_attributes: include the `"attributes"` key in dict batches.
         attribute_factors: factors encoded into `attributes`.
         noise: pixel noise standard deviation.
+        scale_range: `(low, high)` range of the shapes' scale; None for the default (see `make_shapes`).
         shuffle: reshuffle every epoch; None means True for the training forms, False for `views=False`.
         shuffle_seed: shuffle seed.
         drop_remainder: drop the last partial batch; None means True for the training forms.
@@ -272,7 +281,7 @@ def from_shapes(
         >>> test = kerascl.data.from_shapes(2_000, seed=1, views=False)
     """
     data = make_shapes(n, image_size=image_size, seed=seed, shapes=shapes, noise=noise,
-                       attribute_factors=attribute_factors)
+                       attribute_factors=attribute_factors, scale_range=scale_range)
     dataset = from_arrays(
         data.images,
         data.labels,
