@@ -8,7 +8,19 @@ agree, save/load round-trip), so a new method is covered by adding one line to a
 from __future__ import annotations
 
 import importlib
+import os
 import pathlib
+
+import keras
+
+#: Which share of the cases this run takes, for the files that split their cases between the two backend runs of CI
+#: (0 on TensorFlow, 1 on JAX), so that each case is covered once per CI run.
+CI_SHARE = 0 if keras.backend.backend() == "tensorflow" else 1
+
+
+def every_case_requested() -> bool:
+    """True when `KERAS_CL_ALL_CASES` is set: the splitting files then run every case on the current backend."""
+    return bool(os.environ.get("KERAS_CL_ALL_CASES"))
 
 
 def all_cases() -> dict:

@@ -26,11 +26,10 @@ import numpy as np
 import pytest
 
 from kerascl import distribute
-from tests.cases import all_cases
+from tests.cases import CI_SHARE, all_cases, every_case_requested
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-_HALF = 0 if keras.backend.backend() == "tensorflow" else 1
-CASES = sorted(all_cases()) if os.environ.get("KERAS_CL_ALL_CASES") else sorted(all_cases())[_HALF::2]
+CASES = sorted(all_cases()) if every_case_requested() else sorted(all_cases())[CI_SHARE::2]
 
 
 @pytest.fixture(scope="module")

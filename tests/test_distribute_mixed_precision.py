@@ -8,13 +8,11 @@ sorted order and swapped between TensorFlow and JAX, so every (case, policy) pai
 
 from __future__ import annotations
 
-import os
-
 import keras
 import numpy as np
 import pytest
 
-from tests.cases import all_cases
+from tests.cases import CI_SHARE, all_cases, every_case_requested
 from tests.helpers import set_deterministic_weights
 
 POLICIES = ("mixed_bfloat16", "mixed_float16")
@@ -31,9 +29,8 @@ def policy(request):
         keras.config.set_dtype_policy(previous)
 
 
-_HALF = 0 if keras.backend.backend() == "tensorflow" else 1
 PAIRS = [(name, policy) for i, name in enumerate(sorted(all_cases())) for j, policy in enumerate(POLICIES)
-         if os.environ.get("KERAS_CL_ALL_CASES") or (i + j + _HALF) % 2 == 0]
+         if every_case_requested() or (i + j + CI_SHARE) % 2 == 0]
 
 
 @pytest.mark.parametrize("name, policy", PAIRS, indirect=["policy"])

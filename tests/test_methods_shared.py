@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.cases import all_cases
+from tests.cases import CI_SHARE, all_cases
 from tests.helpers import set_deterministic_weights, train_losses
 
 CASES = all_cases()
@@ -19,8 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The TensorFlow-vs-JAX comparison is symmetric, and CI runs this file once per backend: each run compares half of
 # the cases (alternating), so every case is compared exactly once per CI run and the compile work is not doubled.
-_HALF = 0 if keras.backend.backend() == "tensorflow" else 1
-COMPARED = sorted(CASES)[_HALF::2]
+COMPARED = sorted(CASES)[CI_SHARE::2]
 
 
 @pytest.fixture(scope="module")
