@@ -7,17 +7,23 @@ with a cosine learning-rate decay over the run, BYOL's EMA momentum on the cosin
 frozen backbone embeds the training images (the memory bank) and the test images, and the same weighted kNN
 (`kerascl.probes.knn_on_features`, k = 200, T = 0.1, as lightly's and solo-learn's benchmarks) scores both.
 
-Each (library, method) runs in its own process; the data are the first `--train-images` / `--test-images` files of
-a fixed random order of the CIFAR-10 image folders (`/work/shared/data/cifar10-jpg.tar.gz`, unpacked).
+Each (library, method, seed) runs in its own process; the data are the first `--train-images` / `--test-images`
+files of a random order of the CIFAR-10 image folders (`/work/shared/data/cifar10-jpg.tar.gz`, unpacked) drawn from
+the seed, so both libraries see the same images for a seed. With several `--seeds` the summary gives each
+library's mean kNN accuracy and the paired difference kerascl - lightly (mean over seeds and its standard error):
+at a short schedule one run's accuracy moves by a few points from seed to seed, far more than the libraries differ.
 
 Usage:
     python benchmarks/accuracy_side_by_side.py --data-dir /tmp/cifar/cifar10 \\
-        [--methods byol simsiam] [--width 0.25] [--epochs 1] [--train-images 2560] [--test-images 1000]
+        [--methods byol simsiam] [--width 0.25] [--epochs 1] [--train-images 2560] [--test-images 1000] \\
+        [--backend tensorflow] [--seeds 1 2 3] [--plot accuracy.png]
+    python benchmarks/accuracy_side_by_side.py --from-results run.log --plot accuracy.png   # replot a saved run
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -45,6 +51,7 @@ def _load_split(folder: str, n: int, seed: int):
 
 
 def _kerascl(args, train_x, train_y, test_x):
+    import kerascl  # noqa: F401  (first: its TensorFlow defaults apply only before TensorFlow loads)
     import keras
 
     from kerascl.augment import get_preset
@@ -58,8 +65,12 @@ def _kerascl(args, train_x, train_y, test_x):
     dataset = from_arrays(train_x, batch_size=args.batch_size, augmenter=get_preset(args.method, 32, seed=args.seed),
                           seed=args.seed)
     model = build_method(config)
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate(args.batch_size), steps * args.epochs)
-    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=5e-4))
+    # kerascl's BYOL loss (2 - 2 cos per direction, summed) has 4x the gradient of lightly's 0.5 (-cos - cos): with
+    # `--match-byol-loss-scale`, lr / 4 and weight decay x 4 make kerascl's SGD updates exactly those of lightly's
+    # loss scale (Keras's weight decay is multiplied by the learning rate).
+    scale = 4.0 if args.method == "byol" and args.match_byol_loss_scale else 1.0
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate(args.batch_size) / scale, steps * args.epochs)
+    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=5e-4 * scale))
     start = time.perf_counter()
     history = model.fit(dataset, epochs=args.epochs, verbose=0)
     seconds = time.perf_counter() - start
@@ -111,6 +122,88 @@ def _lightly(args, train_x, train_y, test_x):
     return embed(train_x), embed(test_x), seconds, float(loss)
 
 
+def paired_summary(rows: list[dict]) -> list[dict]:
+    """Per method and kerascl setting: mean kNN top-1 over seeds and the paired kerascl - lightly difference.
+
+    Args:
+        rows: result rows with `method`, `library` (`"lightly"`, or a kerascl label such as `"kerascl (jax)"`),
+            `seed` and `knn_top1`; rows without `knn_top1` (a failed run) are left out, and so is a seed that lacks
+            either side. Each kerascl label is paired with lightly's run of the same method and seed.
+
+    Returns:
+        One dict per (method, kerascl label): `method`, `kerascl`, `seeds`, `kerascl_mean`, `lightly_mean`,
+        `difference_mean` and `difference_se` (standard error of the mean paired difference; None with one seed).
+
+    Example:
+        >>> paired_summary([{"method": "byol", "library": "kerascl (jax)", "seed": 1, "knn_top1": 25.0},
+        ...                 {"method": "byol", "library": "lightly", "seed": 1, "knn_top1": 24.0}])[0]["difference_mean"]
+        1.0
+    """
+    import math
+
+    done = [r for r in rows if "knn_top1" in r]
+    lightly = {(r["method"], r["seed"]): r["knn_top1"] for r in done if r["library"] == "lightly"}
+    summary = []
+    for method, label in dict.fromkeys((r["method"], r["library"]) for r in done if r["library"] != "lightly"):
+        pairs = [(r["knn_top1"], lightly[(method, r["seed"])]) for r in done
+                 if (r["method"], r["library"]) == (method, label) and (method, r["seed"]) in lightly]
+        if not pairs:
+            continue
+        n = len(pairs)
+        diffs = [k - l for k, l in pairs]
+        mean = sum(diffs) / n
+        se = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1) / n) if n > 1 else None
+        summary.append({"method": method, "kerascl": label, "seeds": n,
+                        "kerascl_mean": round(sum(k for k, _ in pairs) / n, 2),
+                        "lightly_mean": round(sum(l for _, l in pairs) / n, 2), "difference_mean": round(mean, 2),
+                        "difference_se": None if se is None else round(se, 2)})
+    return summary
+
+
+def read_rows(path: str) -> list[dict]:
+    """The result rows (JSON lines with `knn_top1` or `error`) of a saved run's output; other lines are skipped."""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            if line.startswith("{"):
+                row = json.loads(line)
+                if "method" in row and "library" in row and "seed" in row:
+                    rows.append(row)
+    if not rows:
+        raise SystemExit(f"{path!r} holds no result rows (JSON lines printed by this script).")
+    return rows
+
+
+def plot(rows: list[dict], out: str) -> None:
+    """kNN top-1 per seed (one line per seed joins the two libraries) and the mean, one panel per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = paired_summary(rows)
+    if not summary:
+        raise SystemExit("No seed has a result for both libraries; nothing to plot.")
+    fig, axes = plt.subplots(1, len(summary), figsize=(3.2 * len(summary), 3.2), sharey=True, squeeze=False)
+    for ax, s in zip(axes[0], summary):
+        by_seed: dict = {}
+        for r in rows:
+            if r["method"] == s["method"] and r["library"] in (s["kerascl"], "lightly") and "knn_top1" in r:
+                by_seed.setdefault(r["seed"], {})["lightly" if r["library"] == "lightly" else "kerascl"] = r["knn_top1"]
+        for v in by_seed.values():
+            if len(v) == 2:
+                ax.plot([0, 1], [v["kerascl"], v["lightly"]], "o-", color="0.6", markersize=4)
+        ax.plot([0, 1], [s["kerascl_mean"], s["lightly_mean"]], "s-", color="C3", markersize=8, label="mean")
+        ax.set_xticks([0, 1], ["kerascl", "lightly"])
+        ax.set_xlim(-0.4, 1.4)
+        se = "" if s["difference_se"] is None else f" ± {s['difference_se']}"
+        ax.set_title(f"{s['method']}, {s['kerascl']}\n{s['difference_mean']:+}{se} points", fontsize=8)
+    axes[0][0].set_ylabel("kNN top-1 (%)")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
 def worker(args) -> None:
     sys.path.insert(0, REPO)
     train_x, train_y = _load_split(os.path.join(args.data_dir, "train"), args.train_images, args.seed)
@@ -126,16 +219,24 @@ def worker(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", required=True, help="unpacked cifar10 folder with train/ and test/")
+    parser.add_argument("--data-dir", help="unpacked cifar10 folder with train/ and test/ (required to train)")
     parser.add_argument("--methods", nargs="+", default=["byol", "simsiam"], choices=["byol", "simsiam"])
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--train-images", type=int, default=2560)
     parser.add_argument("--test-images", type=int, default=1000)
-    parser.add_argument("--backend", default="jax", choices=["jax", "tensorflow"], help="kerascl's Keras backend")
+    parser.add_argument("--backend", default="tensorflow", choices=["jax", "tensorflow"], help="kerascl's Keras backend")
     parser.add_argument("--lightly-workers", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="one run per seed and library; the seed picks the images, the initialisation and the views")
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--libraries", nargs="+", default=["kerascl", "lightly"], choices=["kerascl", "lightly"])
+    parser.add_argument("--match-byol-loss-scale", action="store_true",
+                        help="kerascl BYOL with lr / 4 and weight decay x 4: the SGD updates of lightly's loss scale")
+    parser.add_argument("--plot", help="write a PNG of the per-seed accuracies to this path")
+    parser.add_argument("--from-results", nargs="+",
+                        help="read the rows of saved runs (their printed output) instead of training")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--library", default="kerascl", help=argparse.SUPPRESS)
     parser.add_argument("--method", default="byol", help=argparse.SUPPRESS)
@@ -143,34 +244,58 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
+    if args.from_results:
+        rows = [row for path in args.from_results for row in read_rows(path)]
+        _print_tables(rows)
+        if args.plot:
+            plot(rows, args.plot)
+        return
+    if not args.data_dir:
+        parser.error("--data-dir is required (or --from-results to replot a saved run)")
     for split in ("train", "test"):
         if not os.path.isdir(os.path.join(args.data_dir, split)):
             raise SystemExit(f"{args.data_dir!r} has no {split}/ folder; unpack cifar10-jpg.tar.gz and pass its "
                              "cifar10 folder.")
     rows = []
-    for method in args.methods:
-        for library in ("kerascl", "lightly"):
-            cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--library", library, "--method", method]
-            for key in ("data_dir", "width", "epochs", "batch_size", "train_images", "test_images",
-                        "lightly_workers", "seed"):
-                cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
-            env = dict(os.environ, KERAS_BACKEND=args.backend, TF_CPP_MIN_LOG_LEVEL="3",
-                       PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-            found = [l[7:] for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-            row = {"method": method, "library": library if library == "lightly" else f"kerascl ({args.backend})",
-                   "width": args.width, "epochs": args.epochs, "batch_size": args.batch_size,
-                   "train_images": args.train_images, "test_images": args.test_images}
-            if found:
-                row.update(json.loads(found[-1]))
-            else:
-                row["error"] = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            print(json.dumps(row), flush=True)
-            rows.append(row)
-    print("\n| method | library | kNN top-1 (%) | train s | final loss |\n|---|---|---|---|---|")
+    for seed, method, library in itertools.product(args.seeds, args.methods, args.libraries):
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--library", library, "--method", method,
+               "--seed", str(seed)]
+        for key in ("data_dir", "width", "epochs", "batch_size", "train_images", "test_images",
+                    "lightly_workers"):
+            cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+        if args.match_byol_loss_scale:
+            cmd.append("--match-byol-loss-scale")
+        env = dict(os.environ, KERAS_BACKEND=args.backend, TF_CPP_MIN_LOG_LEVEL="3",
+                   PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        found = [l[7:] for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+        label = f"kerascl ({args.backend}{', BYOL loss / 4' if args.match_byol_loss_scale and method == 'byol' else ''})"
+        row = {"method": method, "library": "lightly" if library == "lightly" else label,
+               "width": args.width, "epochs": args.epochs, "batch_size": args.batch_size,
+               "train_images": args.train_images, "test_images": args.test_images, "seed": seed}
+        if found:
+            row.update(json.loads(found[-1]))
+        else:
+            row["error"] = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    _print_tables(rows)
+    if args.plot:
+        plot(rows, args.plot)
+
+
+def _print_tables(rows: list[dict]) -> None:
+    print("\n| method | library | seed | kNN top-1 (%) | train s | final loss |\n|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['method']} | {r['library']} | {r.get('knn_top1', r.get('error'))} | {r.get('train_seconds', '')} "
-              f"| {r.get('final_loss', '')} |")
+        print(f"| {r['method']} | {r['library']} | {r['seed']} | {r.get('knn_top1', r.get('error'))} "
+              f"| {r.get('train_seconds', '')} | {r.get('final_loss', '')} |")
+    print("\n| method | kerascl | seeds | kerascl mean | lightly mean | kerascl - lightly (mean +- SE) |\n"
+          "|---|---|---|---|---|---|")
+    for s in paired_summary(rows):
+        se = "" if s["difference_se"] is None else f" +- {s['difference_se']}"
+        print(f"| {s['method']} | {s['kerascl']} | {s['seeds']} | {s['kerascl_mean']} | {s['lightly_mean']} "
+              f"| {s['difference_mean']:+}{se} |")
+        print("SUMMARY " + json.dumps(s), flush=True)
 
 
 if __name__ == "__main__":

@@ -172,6 +172,8 @@ def plot(files: list[str], out: str) -> None:
                 else:
                     threads = line.get("intra_op_threads") or "default"
                     label = f"kerascl {line['backend']} {line.get('placement', 'host')}, threads {threads}"
+                    if line.get("tf_onednn") is not None and line["backend"] == "tensorflow":
+                        label += ", oneDNN " + ("on" if line["tf_onednn"] else "off")
                 bars.setdefault(group, {})[label] = line["images_per_second"]
                 if "lightly_images_per_second" in line:
                     bars[group].setdefault(lightly_label, line["lightly_images_per_second"])

@@ -141,6 +141,16 @@ class BenchConfig:
 
 
 # ------------------------------------------------------------------------------------------------------ helpers
+def tensorflow_onednn_enabled() -> bool | None:
+    """Whether this process's TensorFlow runs its oneDNN CPU kernels (`TF_ENABLE_ONEDNN_OPTS`); None if unknown."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return None
+
+
 def machine_info() -> dict:
     """CPU model, core count, platform and date, for the first line of a benchmark run."""
     model = platform.processor() or platform.machine()
@@ -299,6 +309,7 @@ def run_kerascl(config: BenchConfig, images=None) -> dict:
         "compile_seconds": round(timer.warm - timer.start, 2),
         "peak_memory_mb": peak_rss_mb(),
         "jit_compile": bool(getattr(model, "jit_compile", False)),
+        "tf_onednn": tensorflow_onednn_enabled(),
     }
     device_peak = _device_peak_mb(config.backend)
     if device_peak is not None:
