@@ -122,13 +122,27 @@ def _lightly(args, train_x, train_y, test_x):
     return embed(train_x), embed(test_x), seconds, float(loss)
 
 
+def paired_runs(rows: list[dict]) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """`(kerascl kNN, lightly kNN)` per seed, for each (method, kerascl label), in the order the rows came.
+
+    Rows without `knn_top1` (a failed run) are left out, and so is a seed that lacks either side. Each kerascl label
+    (e.g. `"kerascl (jax)"`) is paired with lightly's run of the same method and seed.
+    """
+    done = [r for r in rows if "knn_top1" in r]
+    lightly = {(r["method"], r["seed"]): r["knn_top1"] for r in done if r["library"] == "lightly"}
+    pairs: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for r in done:
+        if r["library"] != "lightly" and (r["method"], r["seed"]) in lightly:
+            pairs.setdefault((r["method"], r["library"]), []).append((r["knn_top1"], lightly[(r["method"], r["seed"])]))
+    return pairs
+
+
 def paired_summary(rows: list[dict]) -> list[dict]:
     """Per method and kerascl setting: mean kNN top-1 over seeds and the paired kerascl - lightly difference.
 
     Args:
         rows: result rows with `method`, `library` (`"lightly"`, or a kerascl label such as `"kerascl (jax)"`),
-            `seed` and `knn_top1`; rows without `knn_top1` (a failed run) are left out, and so is a seed that lacks
-            either side. Each kerascl label is paired with lightly's run of the same method and seed.
+            `seed` and `knn_top1`; paired as `paired_runs` pairs them.
 
     Returns:
         One dict per (method, kerascl label): `method`, `kerascl`, `seeds`, `kerascl_mean`, `lightly_mean`,
@@ -141,14 +155,8 @@ def paired_summary(rows: list[dict]) -> list[dict]:
     """
     import math
 
-    done = [r for r in rows if "knn_top1" in r]
-    lightly = {(r["method"], r["seed"]): r["knn_top1"] for r in done if r["library"] == "lightly"}
     summary = []
-    for method, label in dict.fromkeys((r["method"], r["library"]) for r in done if r["library"] != "lightly"):
-        pairs = [(r["knn_top1"], lightly[(method, r["seed"])]) for r in done
-                 if (r["method"], r["library"]) == (method, label) and (method, r["seed"]) in lightly]
-        if not pairs:
-            continue
+    for (method, label), pairs in paired_runs(rows).items():
         n = len(pairs)
         diffs = [k - l for k, l in pairs]
         mean = sum(diffs) / n
@@ -184,15 +192,11 @@ def plot(rows: list[dict], out: str) -> None:
     summary = paired_summary(rows)
     if not summary:
         raise SystemExit("No seed has a result for both libraries; nothing to plot.")
+    pairs = paired_runs(rows)
     fig, axes = plt.subplots(1, len(summary), figsize=(3.2 * len(summary), 3.2), sharey=True, squeeze=False)
     for ax, s in zip(axes[0], summary):
-        by_seed: dict = {}
-        for r in rows:
-            if r["method"] == s["method"] and r["library"] in (s["kerascl"], "lightly") and "knn_top1" in r:
-                by_seed.setdefault(r["seed"], {})["lightly" if r["library"] == "lightly" else "kerascl"] = r["knn_top1"]
-        for v in by_seed.values():
-            if len(v) == 2:
-                ax.plot([0, 1], [v["kerascl"], v["lightly"]], "o-", color="0.6", markersize=4)
+        for kerascl_knn, lightly_knn in pairs[(s["method"], s["kerascl"])]:
+            ax.plot([0, 1], [kerascl_knn, lightly_knn], "o-", color="0.6", markersize=4)
         ax.plot([0, 1], [s["kerascl_mean"], s["lightly_mean"]], "s-", color="C3", markersize=8, label="mean")
         ax.set_xticks([0, 1], ["kerascl", "lightly"])
         ax.set_xlim(-0.4, 1.4)

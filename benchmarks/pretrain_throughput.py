@@ -150,13 +150,12 @@ def _run_part(part: str, library: str, config: BenchConfig, count: int) -> dict:
     return line
 
 
-def plot(files: list[str], out: str) -> None:
-    """Bar chart of end-to-end images/s (kerascl per backend and placement, lightly) from `kerascl bench` lines."""
-    import matplotlib
+def throughput_bars(files: list[str]) -> dict[str, dict[str, float]]:
+    """End-to-end images/s from saved `kerascl bench` lines: `{shape group: {library setting label: images/s}}`.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    A later line with the same group and label replaces an earlier one; lightly's figure from a `--compare` line is
+    kept once per thread setting.
+    """
     bars: dict[str, dict[str, float]] = {}
     for file in files:
         with open(file) as f:
@@ -179,6 +178,17 @@ def plot(files: list[str], out: str) -> None:
                     bars[group].setdefault(lightly_label, line["lightly_images_per_second"])
     if not bars:
         raise SystemExit(f"No end-to-end result lines in {files}.")
+    return bars
+
+
+def plot(files: list[str], out: str) -> None:
+    """Bar chart of end-to-end images/s (kerascl per backend and placement, lightly) from `kerascl bench` lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bars = throughput_bars(files)
     labels = sorted({k for g in bars.values() for k in g})
     fig, ax = plt.subplots(figsize=(7, 3.5))
     width = 0.8 / len(labels)

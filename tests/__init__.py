@@ -8,8 +8,9 @@ It does not change what the tests check: every comparison in the suite is betwee
 This runs before any test module imports a backend, and before the subprocess runners (`python -m tests.<runner>`)
 do.
 
-`TF_ENABLE_ONEDNN_OPTS` gets kerascl's own default here (see `kerascl/__init__.py`): whether a test module imports
-keras or kerascl first, the TensorFlow suite runs with the kernels users get from the `kerascl` command.
+kerascl itself is imported here too, for its `TF_ENABLE_ONEDNN_OPTS` default (see `kerascl/__init__.py`, which
+imports no framework): whether a test module imports keras or kerascl first, the TensorFlow suite runs with the
+kernels users get from the `kerascl` command.
 """
 
 import os
@@ -17,4 +18,5 @@ import os
 _OPT_LEVEL = "--xla_backend_optimization_level"
 if os.environ.get("KERAS_BACKEND") == "jax" and _OPT_LEVEL not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" {_OPT_LEVEL}=0").strip()
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+import kerascl  # noqa: E402,F401  (its TensorFlow defaults, before any test module loads a backend)
