@@ -388,8 +388,11 @@ class _ArrayViews:
         return self.transform(Image.fromarray(self.images[index]))
 
 
-def build_lightly_model(method: str, width: float):
-    """lightly's BYOL / SimSiam module (as in lightly's examples) on `torch_cifar_resnet18(width)`."""
+def build_lightly_model(method: str, width: float, head_sizes: tuple[int, int, int] | None = None):
+    """lightly's BYOL / SimSiam module (as in lightly's examples) on `torch_cifar_resnet18(width)`.
+
+    `head_sizes` is `(projector hidden, projection, predictor hidden)`; default `HEAD_SIZES[method]`.
+    """
     import copy
 
     import torch.nn as nn
@@ -397,7 +400,7 @@ def build_lightly_model(method: str, width: float):
     from lightly.models.utils import deactivate_requires_grad
 
     features = int(round(512 * width))
-    hidden, projection, predictor_hidden = HEAD_SIZES[method]
+    hidden, projection, predictor_hidden = head_sizes or HEAD_SIZES[method]
 
     class Model(nn.Module):
         def __init__(self):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import time
 import warnings
 from typing import Any, Callable
 
@@ -274,6 +275,50 @@ class CollapseMonitor(_BackboneMonitor):
                 RuntimeWarning,
                 stacklevel=2,
             )
+
+
+class TrainingTimeLimit(keras.callbacks.Callback):
+    """Stops `fit` once its wall-clock time passes `max_minutes` (checked after every batch).
+
+    A time budget for runs whose schedule is planned in epochs: on a machine slower than the one the epochs were
+    chosen for, training ends at the budget instead of running over it (the learning-rate schedule is then cut
+    short, so the result is a lower bound of what the full schedule gives). After `fit`, `stopped_early` says
+    whether the limit ended the run, and `seconds` holds the training time it measured.
+
+    Args:
+        max_minutes: the budget in minutes of `fit` wall-clock (from `on_train_begin`).
+
+    Examples:
+        >>> limit = TrainingTimeLimit(60)
+        >>> model.fit(views, epochs=9, callbacks=[limit])
+        >>> limit.stopped_early
+    """
+
+    def __init__(self, max_minutes: float):
+        super().__init__()
+        if not max_minutes > 0:
+            raise ValueError(f"max_minutes must be a positive number of minutes; got {max_minutes!r}.")
+        self.max_seconds = float(max_minutes) * 60.0
+        self.stopped_early = False
+        self.seconds = 0.0
+        self._start = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+        self.stopped_early = False
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.seconds = time.perf_counter() - self._start
+        if self.seconds >= self.max_seconds:
+            self.stopped_early = True
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self._start is not None:
+            self.seconds = time.perf_counter() - self._start
+        if self.stopped_early:
+            print(f"Training stopped by its time limit after {self.seconds / 60:.1f} minutes "
+                  f"(max_train_minutes={self.max_seconds / 60:g}); the schedule was cut short.")
 
 
 def resume_callback(

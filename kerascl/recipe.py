@@ -76,6 +76,8 @@ class RecipeConfig:
             would be as long as the run).
         end_learning_rate: Learning rate at the end of the cosine decay.
         seed: Seed of Keras, NumPy, the data order and the augmentations.
+        max_train_minutes: Optional wall-clock budget of pretraining in minutes: training stops there even if
+            epochs remain (`metrics.json` then says `stopped_by_time_limit: true`). None: no limit.
         knn_every: Epochs between kNN-monitor evaluations during training (0 disables the monitor).
         monitor_samples: Labelled images in the kNN monitor's memory bank (half as many are classified).
         knn_k: k of the kNN probe and monitor.
@@ -112,6 +114,7 @@ class RecipeConfig:
     warmup_epochs: int = 0
     end_learning_rate: float = 0.0
     seed: int = 0
+    max_train_minutes: float | None = None
     knn_every: int = 1
     monitor_samples: int = 1000
     knn_k: int = 200
@@ -154,6 +157,9 @@ class RecipeConfig:
             raise ValueError("learning_rate, end_learning_rate and weight_decay must be >= 0.")
         if self.warmup_epochs < 0 or self.knn_every < 0 or self.linear_epochs < 0:
             raise ValueError("warmup_epochs, knn_every and linear_epochs must be >= 0.")
+        if self.max_train_minutes is not None and not 0 < float(self.max_train_minutes) < float("inf"):
+            raise ValueError(f"max_train_minutes must be a positive number of minutes or None; "
+                             f"got {self.max_train_minutes!r}.")
         if self.embedding_plot not in ("auto", "pca", "tsne", "none"):
             raise ValueError(f"embedding_plot must be 'auto', 'pca', 'tsne' or 'none'; got {self.embedding_plot!r}.")
         if not self.few_shot_shots or any(int(k) < 1 for k in self.few_shot_shots):

@@ -370,6 +370,12 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
         knn_temperature=config.knn_temperature,
         resume=True,
     )
+    time_limit = None
+    if config.max_train_minutes:
+        from kerascl.callbacks import TrainingTimeLimit
+
+        time_limit = TrainingTimeLimit(config.max_train_minutes)
+        callbacks.insert(0, time_limit)
     setup_seconds = time.perf_counter() - start
     fit_start = time.perf_counter()
     history = model.fit(data.train, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose)
@@ -434,6 +440,9 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
         "probe_train_images": 0 if data.probe_train is None else len(data.probe_train[0]),
         "probe_test_images": 0 if data.probe_test is None else len(data.probe_test[0]),
         "final": final,
+        "train_seconds": round(pretrain_seconds, 3),
+        "max_train_minutes": config.max_train_minutes,
+        "stopped_by_time_limit": bool(time_limit and time_limit.stopped_early),
         "timing": {
             "setup_seconds": round(setup_seconds, 3),
             "pretrain_seconds": round(pretrain_seconds, 3),

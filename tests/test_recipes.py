@@ -23,7 +23,9 @@ from kerascl.recipe import (
 
 EXPECTED = {
     "cifar10-byol",
+    "cifar10-byol-1h",
     "cifar10-simsiam",
+    "cifar10-simsiam-1h",
     "cifar10-barlow-twins",
     "cifar10-simclr",
     "cifar10-partitioned",

@@ -1,0 +1,461 @@
+"""Time to accuracy: kNN top-1 on CIFAR-10 against training wall-clock, kerascl and lightly on the same machine.
+
+One run pretrains one (library, recipe, backend, seed) on all the training images of an image folder (the shared
+CIFAR-10 JPEG copy, read from the JPEG files as a user would: kerascl through `kerascl.data.from_image_folder`,
+lightly through torchvision's `ImageFolder` and a `DataLoader`) with the settings of a kerascl recipe
+(`cifar10-byol-1h`, `cifar10-simsiam-1h`: backbone width, heads, views, optimiser, schedule, batch). Every
+`--every` minutes of *training* wall-clock it pauses, embeds the training set (the memory bank) and the test set
+with the frozen backbone, and scores the weighted kNN (k = 200, T = 0.1, `kerascl.probes.knn_on_features`). The
+evaluation time is measured separately and left out of the training clock. The first checkpoint (minute 0) is the
+backbone at random initialisation: the random-init floor of that library's network. The raw-pixel floor (the same
+kNN on the flattened pixels, same split) is computed once per seed.
+
+Output: one JSON line per event in `--out` (`{"event": "start"|"checkpoint"|"floor"|"end", ...}`), and with
+`--plot` a picture of kNN accuracy against training minutes (mean over seeds per library and backend, one line each,
+the floors as horizontal lines). Each run is its own process (a Keras backend is fixed per process; lightly runs
+with Keras on its torch backend so that TensorFlow is never loaded beside torch).
+
+Usage (unpack /work/shared/data/cifar10-jpg.tar.gz first):
+    python benchmarks/time_to_accuracy.py --data-dir /tmp/cifar/cifar10 --recipe cifar10-byol-1h \\
+        --libraries kerascl lightly --backends tensorflow --seeds 1 2 --minutes 60 --every 5 \\
+        --out benchmarks/results/ttA_byol.jsonl --plot docs/benchmarks_time_to_accuracy_byol.png
+    python benchmarks/time_to_accuracy.py --from-results benchmarks/results/ttA_byol.jsonl --plot out.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KNN_K = 200
+KNN_TEMPERATURE = 0.1
+
+
+# --------------------------------------------------------------------------------------------------------- data
+def list_split(folder: str) -> tuple[list[str], list[int], list[str]]:
+    """Sorted class folders of `folder` and every image file in them, with integer labels."""
+    classes = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
+    if not classes:
+        raise FileNotFoundError(f"{folder!r} has no class subfolders; pass the unpacked cifar10 folder "
+                                "(with train/<class>/ and test/<class>/).")
+    files, labels = [], []
+    for label, name in enumerate(classes):
+        names = sorted(f for f in os.listdir(os.path.join(folder, name))
+                       if f.lower().endswith((".jpg", ".jpeg", ".png")))
+        files += [os.path.join(folder, name, f) for f in names]
+        labels += [label] * len(names)
+    return files, labels, classes
+
+
+def load_split(folder: str, limit: int | None = None):
+    """uint8 images `(N, 32, 32, 3)` and int labels of a class-folder split (for the kNN memory bank and queries)."""
+    import numpy as np
+    from PIL import Image
+
+    files, labels, _ = list_split(folder)
+    if limit is not None:
+        order = np.random.RandomState(0).permutation(len(files))[:limit]
+        files, labels = [files[i] for i in order], [labels[i] for i in order]
+    images = np.stack([np.asarray(Image.open(f).convert("RGB").resize((32, 32))) for f in files])
+    return images, np.asarray(labels, dtype=np.int64)
+
+
+def knn_top1(train_features, train_labels, test_features, test_labels) -> float:
+    from kerascl.probes.knn import knn_on_features
+
+    return float(knn_on_features(train_features, train_labels, test_features, test_labels, k=KNN_K,
+                                 temperature=KNN_TEMPERATURE)["top1"])
+
+
+# ------------------------------------------------------------------------------------------------- the clock
+class TrainingClock:
+    """Training wall-clock that excludes evaluations: `elapsed()` stops while `paused()` runs."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.excluded = 0.0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start - self.excluded
+
+    def exclude(self, seconds: float) -> None:
+        self.excluded += seconds
+
+
+def emit(handle, payload: dict) -> None:
+    line = json.dumps(payload)
+    print(line, flush=True)
+    if handle is not None:
+        handle.write(line + "\n")
+        handle.flush()
+
+
+# ------------------------------------------------------------------------------------------------------ kerascl
+def run_kerascl(args, recipe, emit_line) -> None:
+    import keras
+    import numpy as np
+
+    from kerascl.data import from_image_folder
+    from kerascl.recipe_runner import build_model, make_augmenter, make_optimizer
+
+    from kerascl.backbones import get_backbone
+
+    config = recipe.config
+    keras.utils.set_random_seed(args.seed)
+    if args.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    train_x, train_y = load_split(os.path.join(args.data_dir, "train"), args.bank_limit)
+    test_x, test_y = load_split(os.path.join(args.data_dir, "test"), args.test_limit)
+    augmenter = make_augmenter(recipe)
+    # Host views: made in the tf.data pipeline. Device views: raw images go to the step, which augments them.
+    dataset = from_image_folder(os.path.join(args.data_dir, "train"), image_size=config.image_size,
+                                batch_size=config.batch_size, views="device" if args.device_views else True,
+                                augmenter=None if args.device_views else augmenter, seed=args.seed,
+                                cache=True, limit=args.train_limit)
+    steps = int(dataset.num_examples) // config.batch_size
+    if args.device_views:
+        backbone = get_backbone(config.backbone, width=config.width,
+                                input_shape=(config.image_size, config.image_size, 3))
+        model = recipe.build(backbone, config, {**recipe.options, "augmentation": augmenter})
+    else:
+        model = build_model(recipe)
+    model.compile(optimizer=make_optimizer(config, steps))
+
+    def features(x):
+        return np.asarray(keras.ops.convert_to_numpy(
+            model.backbone.predict(x.astype("float32") / 255.0, batch_size=512, verbose=0)))
+
+    clock = None
+
+    def evaluate(epoch: int, step: int) -> None:
+        train_seconds = clock.elapsed() if clock else 0.0
+        begin = time.perf_counter()
+        accuracy = knn_top1(features(train_x), train_y, features(test_x), test_y)
+        eval_seconds = time.perf_counter() - begin
+        if clock:
+            clock.exclude(eval_seconds)
+        emit_line({"event": "checkpoint", "train_seconds": round(train_seconds, 2), "epoch": epoch, "step": step,
+                   "images_seen": step * config.batch_size, "knn_top1": accuracy,
+                   "eval_seconds": round(eval_seconds, 2)})
+
+    model(next(iter(dataset)), training=False)  # builds every variable, so minute 0 is the random init
+    evaluate(0, 0)
+    state = {"step": 0, "epoch": 0, "next": args.every * 60.0, "stopped": False}
+
+    class Checkpoints(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            nonlocal clock
+            clock = TrainingClock()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            state["epoch"] = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            state["step"] += 1
+            if clock.elapsed() < state["next"]:
+                return
+            float(logs["loss"])  # waits for the step (JAX dispatches asynchronously)
+            if not np.isfinite(float(logs["loss"])):
+                raise FloatingPointError(f"loss is {float(logs['loss'])} at step {state['step']}")
+            evaluate(state["epoch"] + (batch + 1) / steps, state["step"])
+            state["next"] += args.every * 60.0
+            if clock.elapsed() >= args.minutes * 60.0:
+                self.model.stop_training = state["stopped"] = True
+
+    model.fit(dataset, epochs=config.epochs, callbacks=[Checkpoints()], verbose=0)
+    if not state["stopped"]:
+        evaluate(float(config.epochs), state["step"])  # the end of the schedule
+    emit_line({"event": "end", "train_seconds": round(clock.elapsed(), 2), "steps": state["step"],
+               "epochs_planned": config.epochs, "steps_per_epoch": steps})
+
+
+# ------------------------------------------------------------------------------------------------------ lightly
+def run_lightly(args, recipe, emit_line) -> None:
+    """The same recipe in lightly on PyTorch: same backbone, heads, views (lightly's transforms), optimiser."""
+    import math
+
+    import numpy as np
+    import torch
+    import torchvision
+    from lightly.loss import NegativeCosineSimilarity
+    from lightly.utils.scheduler import cosine_schedule
+
+    from kerascl.bench import build_lightly_model, lightly_train_step, lightly_transform
+
+    config, options = recipe.config, recipe.options
+    method = recipe.method.lower()
+    if method not in ("byol", "simsiam"):
+        raise ValueError(f"the lightly side covers BYOL and SimSiam; recipe {recipe.name!r} is {recipe.method}.")
+    torch.manual_seed(args.seed)
+    train_x, train_y = load_split(os.path.join(args.data_dir, "train"), args.bank_limit)
+    test_x, test_y = load_split(os.path.join(args.data_dir, "test"), args.test_limit)
+    dataset = torchvision.datasets.ImageFolder(os.path.join(args.data_dir, "train"),
+                                               transform=lightly_transform(method, config.image_size))
+    if args.train_limit:
+        dataset = torch.utils.data.Subset(dataset, list(range(min(args.train_limit, len(dataset)))))
+    workers = args.lightly_workers
+    loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True,
+                                         num_workers=workers, persistent_workers=workers > 0,
+                                         generator=torch.Generator().manual_seed(args.seed))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = build_lightly_model(method, config.width, head_sizes=_head_sizes(method, options)).to(device)
+    peak = config.peak_learning_rate()
+    # kerascl's BYOL loss (2 - 2 cos per direction, summed) has 4x the gradient of lightly's
+    # 0.5 * (-cos - cos); the recipe's learning rate and weight decay are for kerascl's form.
+    scale = 4.0 if method == "byol" else 1.0
+    optimizer = torch.optim.SGD(model.parameters(), lr=peak * scale, momentum=config.momentum,
+                                weight_decay=_torch_weight_decay(config) / scale)
+    steps = len(loader)
+    total = steps * config.epochs
+    warmup = min(config.warmup_epochs * steps, total // 10) if config.warmup_epochs else 0
+
+    def learning_rate(step: int) -> float:
+        if step < warmup:
+            return peak * scale * (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return (config.end_learning_rate + (peak - config.end_learning_rate) * 0.5 * (1 + math.cos(math.pi * progress))) * scale
+
+    @torch.no_grad()
+    def features(x):
+        model.eval()
+        out = [model.backbone(torch.from_numpy(x[i:i + 512]).to(device).permute(0, 3, 1, 2).float() / 255.0)
+               .float().cpu().numpy() for i in range(0, len(x), 512)]
+        model.train()
+        return np.concatenate(out)
+
+    clock = None
+
+    def evaluate(epoch: float, step: int) -> None:
+        train_seconds = clock.elapsed() if clock else 0.0
+        begin = time.perf_counter()
+        accuracy = knn_top1(features(train_x), train_y, features(test_x), test_y)
+        eval_seconds = time.perf_counter() - begin
+        if clock:
+            clock.exclude(eval_seconds)
+        emit_line({"event": "checkpoint", "train_seconds": round(train_seconds, 2), "epoch": epoch, "step": step,
+                   "images_seen": step * config.batch_size, "knn_top1": accuracy,
+                   "eval_seconds": round(eval_seconds, 2)})
+
+    evaluate(0, 0)
+    criterion = NegativeCosineSimilarity()
+    base_momentum = float(options.get("base_momentum", 0.99))
+    final_momentum = float(options.get("final_momentum", 1.0))
+    clock = TrainingClock()
+    step, next_checkpoint, stopped = 0, args.every * 60.0, False
+    model.train()
+    for epoch in range(config.epochs):
+        for views, _ in loader:
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step)
+            momentum = cosine_schedule(step, total, base_momentum, final_momentum)
+            views = [v.to(device, non_blocking=True) for v in views]
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=bool(args.mixed_precision)):
+                loss = lightly_train_step(model, optimizer, criterion, views, method, momentum)
+            step += 1
+            if clock.elapsed() >= next_checkpoint:
+                if not math.isfinite(loss.item()):
+                    raise FloatingPointError(f"loss is {loss.item()} at step {step}")
+                evaluate(epoch + (step - epoch * steps) / steps, step)
+                next_checkpoint += args.every * 60.0
+                if clock.elapsed() >= args.minutes * 60.0:
+                    stopped = True
+                    break
+        if stopped:
+            break
+    if not stopped:
+        evaluate(float(config.epochs), step)
+    emit_line({"event": "end", "train_seconds": round(clock.elapsed(), 2), "steps": step,
+               "epochs_planned": config.epochs, "steps_per_epoch": steps})
+
+
+def _head_sizes(method: str, options: dict) -> tuple[int, int, int]:
+    """(projector hidden, projection, predictor hidden) of a recipe's options."""
+    return (int(options["hidden_dim"]), int(options["projection_dim"]), int(options["prediction_hidden_dim"]))
+
+
+def _torch_weight_decay(config) -> float:
+    """The torch SGD (L2-in-gradient) weight decay equivalent to the recipe's setting."""
+    if getattr(config, "optimizer", "sgd") in ("sgd_l2", "sgd"):
+        return float(config.weight_decay)
+    raise ValueError(f"the lightly side runs SGD; the recipe uses {config.optimizer!r}.")
+
+
+# ------------------------------------------------------------------------------------------------ orchestration
+def worker(args) -> None:
+    from kerascl.recipe import get_recipe
+
+    recipe = get_recipe(args.recipe)
+    if args.epochs:
+        recipe = recipe.with_overrides(epochs=args.epochs)
+    if args.sets:
+        recipe = recipe.with_overrides(sets=args.sets)
+    handle = open(args.out, "a") if args.out else None
+    import platform
+
+    import keras
+
+    from kerascl.bench import machine_info, tensorflow_onednn_enabled
+
+    label = "lightly" if args.library == "lightly" else f"kerascl ({keras.backend.backend()})"
+    base = {"library": label, "recipe": recipe.name, "seed": args.seed}
+
+    def emit_line(payload: dict) -> None:
+        emit(handle, {**base, **payload})
+
+    emit_line({"event": "start", **machine_info(), "python": platform.python_version(),
+               "tf_onednn": tensorflow_onednn_enabled() if args.library == "kerascl" else None,
+               "config": recipe.resolved()["config"], "options": recipe.resolved()["options"],
+               "minutes": args.minutes, "every": args.every})
+    try:
+        if args.library == "kerascl":
+            run_kerascl(args, recipe, emit_line)
+        else:
+            run_lightly(args, recipe, emit_line)
+    except Exception as error:  # the run is reported as failed, the other runs go on
+        emit_line({"event": "error", "error": f"{type(error).__name__}: {error}"})
+        raise
+
+
+def raw_pixel_floor(args, seed: int) -> dict:
+    train_x, train_y = load_split(os.path.join(args.data_dir, "train"), args.bank_limit)
+    test_x, test_y = load_split(os.path.join(args.data_dir, "test"), args.test_limit)
+    flat = lambda x: x.reshape(len(x), -1).astype("float32") / 255.0  # noqa: E731
+    return {"event": "floor", "floor": "raw_pixels", "seed": seed,
+            "knn_top1": knn_top1(flat(train_x), train_y, flat(test_x), test_y)}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", help="the unpacked cifar10 folder (train/<class>/, test/<class>/)")
+    parser.add_argument("--recipe", default="cifar10-byol-1h")
+    parser.add_argument("--libraries", nargs="+", default=["kerascl", "lightly"], choices=["kerascl", "lightly"])
+    parser.add_argument("--backends", nargs="+", default=["tensorflow"], choices=["tensorflow", "jax"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1])
+    parser.add_argument("--minutes", type=float, default=60.0, help="training wall-clock budget per run")
+    parser.add_argument("--every", type=float, default=5.0, help="minutes of training between kNN checkpoints")
+    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (its schedule)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], help="recipe override KEY=VALUE")
+    parser.add_argument("--train-limit", type=int, default=None, help="pretraining images (default: all)")
+    parser.add_argument("--bank-limit", type=int, default=None, help="kNN memory-bank images (default: all)")
+    parser.add_argument("--test-limit", type=int, default=None, help="kNN test images (default: all)")
+    parser.add_argument("--lightly-workers", type=int, default=1)
+    parser.add_argument("--device-views", action="store_true",
+                        help="kerascl: augment inside the compiled step (accelerators) instead of in tf.data")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="bfloat16 mixed precision (Keras mixed_bfloat16; torch autocast) for GPUs")
+    parser.add_argument("--no-floor", action="store_true", help="skip the raw-pixel floor")
+    parser.add_argument("--out", help="JSON-lines file to append to")
+    parser.add_argument("--plot", help="PNG of kNN accuracy against training minutes")
+    parser.add_argument("--from-results", nargs="+", help="replot saved JSON-lines files (no training)")
+    parser.add_argument("--worker", choices=["kerascl", "lightly"], help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        args.library = args.worker
+        worker(args)
+        return
+    if args.from_results:
+        rows = [json.loads(line) for path in args.from_results for line in open(path) if line.strip()]
+        if not args.plot:
+            parser.error("--from-results needs --plot")
+        plot_curves(rows, args.plot)
+        print(f"wrote {args.plot}")
+        return
+    if not args.data_dir or not os.path.isdir(os.path.join(args.data_dir, "train")):
+        parser.error(f"--data-dir {args.data_dir!r} must be the unpacked cifar10 folder with train/ and test/ "
+                     "(tar xzf cifar10-jpg.tar.gz -C DIR; pass DIR/cifar10).")
+    out = args.out
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    for seed in args.seeds:
+        if not args.no_floor:
+            line = raw_pixel_floor(args, seed)
+            emit(open(out, "a") if out else None, line)
+        for library in args.libraries:
+            for backend in (args.backends if library == "kerascl" else ["torch"]):
+                cmd = [sys.executable, os.path.abspath(__file__), "--worker", library, "--seed", str(seed),
+                       "--recipe", args.recipe, "--data-dir", args.data_dir, "--minutes", str(args.minutes),
+                       "--every", str(args.every), "--lightly-workers", str(args.lightly_workers)]
+                for flag in ("epochs", "train_limit", "bank_limit", "test_limit"):
+                    if getattr(args, flag) is not None:
+                        cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+                for item in args.sets:
+                    cmd += ["--set", item]
+                cmd += [flag for flag, on in (("--device-views", args.device_views),
+                                              ("--mixed-precision", args.mixed_precision)) if on]
+                if out:
+                    cmd += ["--out", out]
+                env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
+                           PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+                print(f"--- {library} ({backend}), seed {seed}, recipe {args.recipe}", flush=True)
+                code = subprocess.call(cmd, env=env)
+                if code:
+                    print(f"--- {library} ({backend}) seed {seed} failed with exit code {code}", flush=True)
+    if args.plot and out:
+        rows = [json.loads(line) for line in open(out) if line.strip()]
+        plot_curves([r for r in rows if r.get("recipe") in (None, args.recipe)], args.plot)
+        print(f"wrote {args.plot}")
+
+
+# ------------------------------------------------------------------------------------------------------ summary
+def curves(rows: list[dict]) -> dict[str, list[list[tuple[float, float]]]]:
+    """`{library label: [[(minute, kNN top-1), ...] per seed]}` from result rows."""
+    out: dict[str, dict[int, list[tuple[float, float]]]] = {}
+    for row in rows:
+        if row.get("event") == "checkpoint":
+            out.setdefault(row["library"], {}).setdefault(row["seed"], []).append(
+                (row["train_seconds"] / 60.0, row["knn_top1"]))
+    return {label: [sorted(points) for _, points in sorted(seeds.items())] for label, seeds in out.items()}
+
+
+def floors(rows: list[dict]) -> dict[str, float]:
+    """Mean floors: `raw pixels` and `random init (<library>)` (each library's minute-0 checkpoint)."""
+    import numpy as np
+
+    values: dict[str, list[float]] = {}
+    for row in rows:
+        if row.get("event") == "floor":
+            values.setdefault("raw pixels", []).append(row["knn_top1"])
+        elif row.get("event") == "checkpoint" and row.get("step") == 0:
+            values.setdefault(f"random init ({row['library']})", []).append(row["knn_top1"])
+    return {name: float(np.mean(v)) for name, v in values.items()}
+
+
+def plot_curves(rows: list[dict], path: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for label, runs in sorted(curves(rows).items()):
+        for i, points in enumerate(runs):
+            minutes, accuracy = zip(*points)
+            ax.plot(minutes, [100 * a for a in accuracy], marker="o", markersize=3, alpha=0.85,
+                    label=f"{label}" + (f" seed {i + 1}" if len(runs) > 1 else ""))
+    styles = iter(["--", ":", "-.", (0, (1, 3))])
+    for name, value in sorted(floors(rows).items()):
+        ax.axhline(100 * value, color="grey", linestyle=next(styles, "--"), linewidth=1,
+                   label=f"floor: {name} {100 * value:.1f} %")
+    ax.set_xlabel("training wall-clock (minutes, evaluation excluded)")
+    ax.set_ylabel("kNN top-1 (%), k=200, T=0.1, 10,000 test images")
+    recipe = next((r["recipe"] for r in rows if r.get("recipe")), "")
+    start = next((r for r in rows if r.get("event") == "start"), {})
+    ax.set_title(f"{recipe}: time to accuracy ({start.get('cpu', '')}, {start.get('cpus', '')} cores, "
+                 f"{start.get('date', '')[:10]})", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""cifar10-byol-1h: BYOL on CIFAR-10 within one hour of training on a 2-core CPU.
+
+The time-to-accuracy recipe of docs/benchmarks.md: a CIFAR ResNet-18 at width 0.25 (128-d features), lightly's
+CIFAR-10 head sizes (projector 128 -> 1024 -> 256, predictor 256 -> 1024 -> 256), BYOL's asymmetric views with the
+small-image overrides, SGD (learning rate 0.06 x batch / 128, momentum 0.9, weight decay 5e-4) with a cosine decay
+over the run, EMA momentum 0.99 -> 1 (cosine), batch 128, and as many epochs as fit in 60 minutes of training
+wall-clock on the reference 2-core machine (`max_train_minutes` stops the run there on a slower one). The probes
+use the whole training set as the kNN memory bank and all 10,000 test images, beside their floors.
+"""
+
+from kerascl.recipe import Recipe, RecipeConfig
+
+
+def build(backbone, config, options):
+    from kerascl.methods import BYOL
+
+    return BYOL(backbone, **options)
+
+
+RECIPE = Recipe(
+    name="cifar10-byol-1h",
+    description="BYOL, CIFAR ResNet-18 width 0.25, one hour of training on a 2-core CPU (time-to-accuracy).",
+    method="BYOL",
+    source="lightly cifar10_benchmark.py head sizes and SGD; Grill et al. 2020 (arXiv:2006.07733); "
+           "schedule fitted to a 60-minute CPU budget (docs/benchmarks.md)",
+    reported="issue target: kNN top-1 >= 50 % on the 10,000 test images within 60 minutes on 2 CPU cores",
+    config=RecipeConfig(
+        dataset="cifar10",
+        augmenter="byol",
+        width=0.25,
+        epochs=9,
+        batch_size=128,
+        optimizer="sgd",
+        learning_rate=0.06,
+        lr_reference_batch=128,
+        momentum=0.9,
+        weight_decay=5e-4,
+        probe_train_limit=None,
+        probe_test_limit=None,
+        max_train_minutes=60.0,
+    ),
+    options={
+        "projection_dim": 256,
+        "hidden_dim": 1024,
+        "prediction_hidden_dim": 1024,
+        "base_momentum": 0.99,
+        "final_momentum": 1.0,
+    },
+    build=build,
+)

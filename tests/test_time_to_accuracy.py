@@ -1,0 +1,98 @@
+"""Checks of the time-to-accuracy benchmark that need no CIFAR-10: its curve/floor summary, plot, input check, the
+`TrainingTimeLimit` callback it shares with recipe runs, and the one-hour recipes' pinned settings."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(REPO, "benchmarks", "time_to_accuracy.py")
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("time_to_accuracy", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rows():
+    rows = [{"event": "floor", "floor": "raw_pixels", "seed": 1, "knn_top1": 0.30},
+            {"event": "floor", "floor": "raw_pixels", "seed": 2, "knn_top1": 0.32}]
+    for seed, scale in ((1, 1.0), (2, 1.1)):
+        for library in ("kerascl (tensorflow)", "lightly"):
+            for step, minute in enumerate((0, 5, 10)):
+                rows.append({"event": "checkpoint", "library": library, "recipe": "cifar10-byol-1h", "seed": seed,
+                             "step": step * 100, "train_seconds": minute * 60.0,
+                             "knn_top1": 0.27 + 0.01 * minute * scale})
+    return rows
+
+
+def test_curves_and_floors_from_rows():
+    script = _script()
+    rows = _rows()
+    curves = script.curves(rows)
+    assert sorted(curves) == ["kerascl (tensorflow)", "lightly"]
+    assert [len(run) for run in curves["lightly"]] == [3, 3]
+    assert curves["lightly"][1][-1] == pytest.approx((10.0, 0.27 + 0.11))
+    floors = script.floors(rows)
+    assert floors["raw pixels"] == pytest.approx(0.31)
+    assert floors["random init (lightly)"] == pytest.approx(0.27)
+
+
+def test_plot_is_written(tmp_path):
+    path = _script().plot_curves(_rows(), str(tmp_path / "curve.png"))
+    assert os.path.getsize(path) > 1000
+
+
+def test_training_clock_excludes_evaluation():
+    clock = _script().TrainingClock()
+    clock.exclude(5.0)
+    assert clock.elapsed() < 0  # just started, 5 s excluded
+
+
+def test_missing_data_dir_is_a_clear_error(tmp_path):
+    result = subprocess.run([sys.executable, SCRIPT, "--data-dir", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "--data-dir" in result.stderr and "train/" in result.stderr
+
+
+def test_from_results_replots(tmp_path):
+    results = tmp_path / "rows.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in _rows()))
+    result = subprocess.run([sys.executable, SCRIPT, "--from-results", str(results), "--plot",
+                             str(tmp_path / "p.png")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "p.png").exists()
+
+
+def test_training_time_limit_stops_fit():
+    import keras
+
+    from kerascl.callbacks import TrainingTimeLimit
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    limit = TrainingTimeLimit(max_minutes=1e-9)
+    history = model.fit(np.ones((32, 4)), np.ones((32, 1)), batch_size=4, epochs=3, callbacks=[limit], verbose=0)
+    assert limit.stopped_early
+    assert len(history.epoch) == 1  # stopped inside the first epoch
+    with pytest.raises(ValueError, match="max_train_minutes|max_minutes"):
+        TrainingTimeLimit(0)
+
+
+@pytest.mark.parametrize("name", ["cifar10-byol-1h", "cifar10-simsiam-1h"])
+def test_one_hour_recipes_probe_the_whole_split_with_a_time_limit(name):
+    from kerascl.recipe import get_recipe
+
+    config = get_recipe(name).config
+    assert config.max_train_minutes == 60
+    assert config.probe_train_limit is None and config.probe_test_limit is None
+    assert config.width >= 0.25 and config.image_size == 32
+    with pytest.raises(ValueError, match="max_train_minutes"):
+        get_recipe(name).with_overrides(sets=["max_train_minutes=-1"])
