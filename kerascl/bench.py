@@ -27,7 +27,7 @@ BYOL projector 512w -> 1024 -> 256 and predictor 256 -> 1024 -> 256; SimSiam pro
 layers) and predictor 128 -> 64 -> 128. The optimiser is SGD, learning rate `0.06 * batch / 128`, momentum 0.9,
 weight decay 5e-4.
 
-Example:
+Examples:
     >>> from kerascl.bench import BenchConfig, run_in_subprocess
     >>> line = run_in_subprocess(BenchConfig(method="byol", backend="jax", width=0.125, image_size=16,
     ...                                      batch_size=8, steps=2, warmup_steps=1, num_images=32))
