@@ -635,8 +635,10 @@ def _make_command():
                   show_default=True, help="Keras backend(s).")
     @click.option("--placement", "placements", multiple=True, type=click.Choice(PLACEMENTS), default=("host",),
                   show_default=True, help="Augmentation placement(s): host (tf.data) or device (in the step).")
-    @click.option("--image-size", "image_sizes", multiple=True, type=int, default=(32,), show_default=True)
-    @click.option("--batch-size", "batch_sizes", multiple=True, type=int, default=(128,), show_default=True)
+    @click.option("--image-size", "image_sizes", multiple=True, type=int, default=(32,), show_default=True,
+                  help="Image side(s) in pixels; repeat the option for several.")
+    @click.option("--batch-size", "batch_sizes", multiple=True, type=int, default=(128,), show_default=True,
+                  help="Batch size(s); repeat the option for several.")
     @click.option("--width", type=float, default=0.25, show_default=True, help="ResNet-18 width multiplier.")
     @click.option("--steps", type=int, default=10, show_default=True, help="Timed steps per configuration.")
     @click.option("--warmup-steps", type=int, default=2, show_default=True, help="Untimed steps (compilation).")
