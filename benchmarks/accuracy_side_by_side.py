@@ -148,7 +148,7 @@ def paired_summary(rows: list[dict]) -> list[dict]:
         One dict per (method, kerascl label): `method`, `kerascl`, `seeds`, `kerascl_mean`, `lightly_mean`,
         `difference_mean` and `difference_se` (standard error of the mean paired difference; None with one seed).
 
-    Example:
+    Examples:
         >>> paired_summary([{"method": "byol", "library": "kerascl (jax)", "seed": 1, "knn_top1": 25.0},
         ...                 {"method": "byol", "library": "lightly", "seed": 1, "knn_top1": 24.0}])[0]["difference_mean"]
         1.0

@@ -27,7 +27,7 @@ BYOL projector 512w -> 1024 -> 256 and predictor 256 -> 1024 -> 256; SimSiam pro
 layers) and predictor 128 -> 64 -> 128. The optimiser is SGD, learning rate `0.06 * batch / 128`, momentum 0.9,
 weight decay 5e-4.
 
-Example:
+Examples:
     >>> from kerascl.bench import BenchConfig, run_in_subprocess
     >>> line = run_in_subprocess(BenchConfig(method="byol", backend="jax", width=0.125, image_size=16,
     ...                                      batch_size=8, steps=2, warmup_steps=1, num_images=32))
@@ -638,8 +638,10 @@ def _make_command():
                   show_default=True, help="Keras backend(s).")
     @click.option("--placement", "placements", multiple=True, type=click.Choice(PLACEMENTS), default=("host",),
                   show_default=True, help="Augmentation placement(s): host (tf.data) or device (in the step).")
-    @click.option("--image-size", "image_sizes", multiple=True, type=int, default=(32,), show_default=True)
-    @click.option("--batch-size", "batch_sizes", multiple=True, type=int, default=(128,), show_default=True)
+    @click.option("--image-size", "image_sizes", multiple=True, type=int, default=(32,), show_default=True,
+                  help="Image side(s) in pixels; repeat the option for several.")
+    @click.option("--batch-size", "batch_sizes", multiple=True, type=int, default=(128,), show_default=True,
+                  help="Batch size(s); repeat the option for several.")
     @click.option("--width", type=float, default=0.25, show_default=True, help="ResNet-18 width multiplier.")
     @click.option("--steps", type=int, default=10, show_default=True, help="Timed steps per configuration.")
     @click.option("--warmup-steps", type=int, default=2, show_default=True, help="Untimed steps (compilation).")

@@ -86,7 +86,7 @@ class KNNMonitor(_BackboneMonitor):
         batch_size: encoder batch size for array inputs.
         verbose: 1 prints the accuracy after each evaluation.
 
-    Example:
+    Examples:
         >>> model.fit(train_views, epochs=100,
         ...           callbacks=[KNNMonitor((x_train, y_train), (x_test, y_test), every=5)])
     """
@@ -345,7 +345,7 @@ def resume_callback(
     Returns:
         The `BackupAndRestore` callback.
 
-    Example:
+    Examples:
         >>> model.fit(ds, epochs=100, callbacks=[resume_callback("runs/byol")])
     """
     return keras.callbacks.BackupAndRestore(
@@ -396,7 +396,7 @@ def default_callbacks(
     Returns:
         The list of callbacks to pass to `fit`.
 
-    Example:
+    Examples:
         >>> callbacks = default_callbacks("runs/byol", (x_tr, y_tr), (x_te, y_te), knn_every=5)
         >>> method.fit(views, epochs=100, callbacks=callbacks)
     """

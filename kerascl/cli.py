@@ -113,14 +113,16 @@ def recipes_command() -> None:
 _RUN_OPTIONS = [
     click.option("--data-dir", type=click.Path(file_okay=False), default=None,
                  help="Image folder for cifar10 / folder recipes: DIR/train/<class>/*.jpg and DIR/test/<class>/*.jpg."),
-    click.option("--epochs", type=click.IntRange(min=1), default=None, help="Pretraining epochs."),
-    click.option("--batch-size", type=click.IntRange(min=1), default=None,
+    click.option("--epochs", type=click.IntRange(min=1), default=None, show_default="the recipe's",
+                 help="Pretraining epochs."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=None, show_default="the recipe's",
                  help="Global batch size (the learning rate follows the recipe's linear scaling rule)."),
     click.option("--backend", type=click.Choice(BACKENDS), default=None,
                  help="Keras backend (default: KERAS_BACKEND or Keras's config)."),
-    click.option("--limit", type=click.IntRange(min=1), default=None,
+    click.option("--limit", type=click.IntRange(min=1), default=None, show_default="all images",
                  help="Use only this many pretraining images (balanced over classes)."),
-    click.option("--seed", type=int, default=None, help="Seed of weights, data order and augmentations."),
+    click.option("--seed", type=int, default=None, show_default="the recipe's",
+                 help="Seed of weights, data order and augmentations."),
     click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                  help="Override any recipe setting, typed by the field, e.g. --set width=0.5 --set partition.size=0.25 "
                       "(repeatable)."),
@@ -172,10 +174,11 @@ def recipe_command(name, data_dir, epochs, batch_size, backend, limit, seed, set
               help="Image side (default: the backbone's input size, else 32).")
 @click.option("--limit", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="Training images for the probes.")
-@click.option("--test-limit", type=click.IntRange(min=1), default=None, help="Test images (default: all).")
+@click.option("--test-limit", type=click.IntRange(min=1), default=None, show_default="all", help="Test images.")
 @click.option("--robustness/--no-robustness", default=True, show_default=True,
               help="Also run the robustness probe (linear accuracy under distortions).")
-@click.option("--linear-epochs", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--linear-epochs", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Training epochs of the linear classifiers (linear and robustness probes).")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None, help="Keras backend.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the results to this JSON file.")
 def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness, linear_epochs, backend, out) -> None:

@@ -23,7 +23,7 @@ and is a no-op on one device and on JAX. The rule that keeps the gradients right
 Per-sample losses (BYOL, SimSiam) need no gather: the local mean over `B/R` samples divided by `R` and summed over
 replicas is the global mean.
 
-Example:
+Examples:
     >>> import kerascl
     >>> setup = kerascl.distribute.configure_devices(2)  # doctest: +SKIP
     >>> with setup.scope():  # doctest: +SKIP
@@ -118,7 +118,7 @@ def gather_global_batch(*tensors, dtype: str | None = "float32"):
     Returns:
         One tensor when given one, else a tuple, in the order given.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z1, z2 = gather_global_batch(np.ones((4, 8), "float32"), np.zeros((4, 8), "float32"))
     """
@@ -268,7 +268,7 @@ def configure_devices(
     Raises:
         ValueError: When `num_devices` is not a positive integer or exceeds the devices present.
 
-    Example:
+    Examples:
         >>> setup = configure_devices(1)
         >>> with setup.scope():
         ...     pass  # build, compile and fit the model here

@@ -35,7 +35,7 @@ class ProjectionHead(keras.layers.Layer):
             `activation` is a Keras activation name or None.
         **kwargs: Passed to `keras.layers.Layer` (e.g. `name`).
 
-    Example:
+    Examples:
         >>> head = ProjectionHead([(64, False, "affine", "relu"), (16, True, None, None)])
         >>> head(keras.ops.ones((2, 32))).shape
         (2, 16)

@@ -35,7 +35,7 @@ def pairwise_squared_distances(x, y=None):
     Returns:
         `(n, m)` tensor with `||x_i - y_j||^2`.
 
-    Example:
+    Examples:
         >>> d2 = pairwise_squared_distances(np.eye(3, dtype="float32"))  # 0 on the diagonal, 2 elsewhere
     """
     y = x if y is None else y
@@ -68,7 +68,7 @@ class RBFKernel:
     Args:
         sigma: Bandwidth, > 0.
 
-    Example:
+    Examples:
         >>> k = RBFKernel(sigma=1.0)(np.random.rand(4, 3).astype("float32"))  # (4, 4), ones on the diagonal
     """
 
@@ -98,7 +98,7 @@ class RBFKernel:
 class CosineKernel:
     """Cosine kernel `k(x, y) = <x, y> / (||x|| ||y||)` (the linear kernel on l2-normalised features).
 
-    Example:
+    Examples:
         >>> k = CosineKernel()(np.random.rand(4, 3).astype("float32"))  # (4, 4), ones on the diagonal
     """
 
@@ -155,7 +155,7 @@ def conditional_mean_weights(kernel_matrix, lam: float | None = 0.01):
     Returns:
         `(B, B)` tensor, with no gradient.
 
-    Example:
+    Examples:
         >>> alpha = conditional_mean_weights(np.eye(4, dtype="float32"), lam=0.0)  # identity: no prior
     """
     k = ops.stop_gradient(ops.convert_to_tensor(kernel_matrix))
@@ -213,7 +213,7 @@ def encode_prior(encoder: Callable, images: np.ndarray, batch_size: int = 256) -
     Returns:
         `(N, p)` float32 NumPy array.
 
-    Example:
+    Examples:
         >>> feats = encode_prior(vae.encoder, data.images)  # doctest: +SKIP
     """
     images = np.asarray(images)

@@ -107,7 +107,7 @@ class LARS(keras.optimizers.Optimizer):
         **kwargs: Other `keras.optimizers.Optimizer` arguments (`clipnorm`, `global_clipnorm`, `use_ema`,
             `gradient_accumulation_steps`, ...).
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kerascl.optimizers import LARS, WarmupCosineDecay, scaled_learning_rate
         >>> schedule = WarmupCosineDecay(peak=scaled_learning_rate(0.3, batch_size=512),
@@ -244,7 +244,7 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
             as in `keras.optimizers.schedules.CosineDecay`). Give `end_value` or `alpha`, not both.
         name: Name of the schedule.
 
-    Example:
+    Examples:
         >>> from kerascl.optimizers import WarmupCosineDecay
         >>> schedule = WarmupCosineDecay(peak=1.0, total_steps=100, warmup_steps=10)
         >>> tuple(round(float(schedule(s)), 4) for s in (0, 5, 10, 55, 100))
@@ -329,7 +329,7 @@ def scaled_learning_rate(base_lr: float, batch_size: int, reference: int = 256) 
     Returns:
         The scaled learning rate.
 
-    Example:
+    Examples:
         >>> from kerascl.optimizers import scaled_learning_rate
         >>> scaled_learning_rate(0.05, batch_size=512)
         0.1

@@ -12,7 +12,7 @@ The command line only finds a recipe (`get_recipe`), applies overrides (`Recipe.
 This module imports neither Keras nor TensorFlow, so listing recipes is fast and the Keras backend can still be
 chosen afterwards.
 
-Example:
+Examples:
     >>> from kerascl.recipe import get_recipe
     >>> recipe = get_recipe("shapes-partitioned")
     >>> recipe = recipe.with_overrides(epochs=1, sets=["width=0.125", "partition.size=0.25"])

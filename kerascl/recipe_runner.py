@@ -296,7 +296,7 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
     Returns:
         A `RunResult` (run folder, metrics dict, trained model).
 
-    Example:
+    Examples:
         >>> from kerascl.recipe import get_recipe
         >>> result = run_recipe(get_recipe("shapes-partitioned").with_overrides(epochs=1), "runs/quick")
         >>> probes = result.metrics["probes"]

@@ -27,7 +27,7 @@ def apply_params(images: Any, params: Any, pipeline: ViewAugmentation | None = N
     Returns:
         The views, `(B, image_size, image_size, 3)` float32.
 
-    Example:
+    Examples:
         >>> out = augmenter(images)
         >>> again = apply_params(images, out["params_2"], augmenter.views[1])
     """

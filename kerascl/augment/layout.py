@@ -61,7 +61,7 @@ def param_slice(name: str) -> slice:
     Returns:
         A `slice`, e.g. `params[:, param_slice("color_jitter")]` is the `(B, 4)` jitter factors.
 
-    Example:
+    Examples:
         >>> param_slice("color_jitter")
         slice(5, 9, None)
     """

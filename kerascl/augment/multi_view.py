@@ -34,7 +34,7 @@ class MultiViewAugmentation(DataLayer):
         seed: integer seed; two augmenters with the same seed make the same views of the same batches.
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
+    Examples:
         >>> augmenter = kerascl.augment.get_preset("byol", image_size=32)
         >>> batch = augmenter(np.random.rand(8, 32, 32, 3).astype("float32"), training=True)
         >>> sorted(batch)

@@ -224,7 +224,7 @@ def get_preset(
     Raises:
         ValueError: unknown name (the message lists close matches) or bad sizes.
 
-    Example:
+    Examples:
         >>> augmenter = get_preset("byol", image_size=32)
         >>> out = augmenter(np.random.rand(4, 32, 32, 3).astype("float32"))
         >>> out["view_1"].shape, out["params_1"].shape

@@ -56,7 +56,7 @@ class RandomColorJitter(RecordedAugmentation):
         seed: integer seed.
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
+    Examples:
         >>> layer = RandomColorJitter(0.4, 0.4, 0.2, 0.1, p=0.8, seed=0)
         >>> layer(np.random.rand(4, 16, 16, 3).astype("float32")).shape
         (4, 16, 16, 3)

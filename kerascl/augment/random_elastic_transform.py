@@ -40,7 +40,7 @@ class RandomElasticTransform(RecordedAugmentation):
         seed: integer seed.
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
+    Examples:
         >>> RandomElasticTransform(alpha=100.0, sigma=5.0, p=1.0)(np.random.rand(1, 32, 32, 3).astype("float32")).shape
         (1, 32, 32, 3)
     """

@@ -27,7 +27,7 @@ class RandomGaussianBlur(RecordedAugmentation):
         seed: integer seed.
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
+    Examples:
         >>> RandomGaussianBlur(p=1.0, sigma=(0.1, 2.0))(np.random.rand(2, 32, 32, 3).astype("float32")).shape
         (2, 32, 32, 3)
     """

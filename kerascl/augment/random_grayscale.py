@@ -22,7 +22,7 @@ class RandomGrayscale(RecordedAugmentation):
         seed: integer seed.
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
+    Examples:
         >>> RandomGrayscale(p=1.0)(np.random.rand(2, 8, 8, 3).astype("float32")).shape
         (2, 8, 8, 3)
     """

@@ -22,7 +22,7 @@ class RandomHorizontalFlip(RecordedAugmentation):
         seed: integer seed.
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
+    Examples:
         >>> RandomHorizontalFlip(p=0.5, seed=0)(np.random.rand(4, 8, 8, 3).astype("float32")).shape
         (4, 8, 8, 3)
     """

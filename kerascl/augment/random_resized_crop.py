@@ -62,7 +62,7 @@ class RandomResizedCrop(RecordedAugmentation):
         seed: integer seed.
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
+    Examples:
         >>> layer = RandomResizedCrop(32, 32, scale=(0.2, 1.0), seed=1)
         >>> layer(np.random.rand(4, 48, 48, 3).astype("float32")).shape
         (4, 32, 32, 3)

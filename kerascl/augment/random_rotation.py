@@ -31,7 +31,7 @@ class RandomRotation(RecordedAugmentation):
         seed: integer seed.
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
+    Examples:
         >>> RandomRotation(right_angles=True, seed=0)(np.random.rand(2, 8, 8, 3).astype("float32")).shape
         (2, 8, 8, 3)
     """

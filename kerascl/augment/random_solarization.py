@@ -23,7 +23,7 @@ class RandomSolarization(RecordedAugmentation):
         seed: integer seed.
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
+    Examples:
         >>> RandomSolarization(p=1.0)(np.full((1, 4, 4, 3), 0.8, "float32"))[0, 0, 0]  # 1 - 0.8
     """
 

@@ -63,7 +63,7 @@ class ViewAugmentation(DataLayer):
         seed: integer seed of the pipeline's `SeedGenerator` (the stages' own seeds are not used here).
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
+    Examples:
         >>> view = ViewAugmentation(32, crop=RandomResizedCrop(32, 32), flip=RandomHorizontalFlip(), seed=0)
         >>> images, params = view.augment(np.random.rand(4, 32, 32, 3).astype("float32"))
         >>> params.shape

@@ -41,7 +41,7 @@ def check_backbone(model: keras.Model, image_shape: Sequence[int]) -> int:
             other than a `(B, C)` tensor (for example a `(B, H, W, C)` feature map because pooling was left out);
             the message says how to fix it.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kerascl.backbones import check_backbone
         >>> net = keras.applications.ResNet50(
@@ -125,7 +125,7 @@ def feature_dim(backbone: keras.Model, image_shape: Sequence[int] | None = None)
     Returns:
         The feature dimension as an int.
 
-    Example:
+    Examples:
         >>> from kerascl.backbones import ResNet50, feature_dim
         >>> feature_dim(ResNet50(width=0.125))
         256

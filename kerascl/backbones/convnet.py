@@ -32,7 +32,7 @@ def ConvNet(
     Returns:
         A functional `keras.Model`.
 
-    Example:
+    Examples:
         >>> from kerascl.backbones import ConvNet
         >>> ConvNet(width=0.5).output_shape
         (None, 128)

@@ -25,7 +25,7 @@ def register_backbone(name: str, builder: Callable[..., keras.Model], overwrite:
         ValueError: the name is taken and `overwrite` is False, or the name is empty.
         TypeError: `builder` is not callable.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kerascl.backbones import get_backbone, register_backbone
         >>> def tiny(input_shape=(16, 16, 3)):
@@ -48,7 +48,7 @@ def register_backbone(name: str, builder: Callable[..., keras.Model], overwrite:
 def available_backbones() -> list[str]:
     """Returns the registered backbone names, sorted.
 
-    Example:
+    Examples:
         >>> from kerascl.backbones import available_backbones
         >>> "resnet18_cifar" in available_backbones()
         True
@@ -76,7 +76,7 @@ def get_backbone(name: str, **kwargs: Any) -> keras.Model:
         ValueError: unknown name (the message suggests the closest registered names), or `variant` passed with a
             name that already fixes the variant to a different one.
 
-    Example:
+    Examples:
         >>> from kerascl.backbones import get_backbone
         >>> get_backbone("resnet18_cifar", width=0.125).output_shape
         (None, 64)

@@ -202,7 +202,7 @@ def resnet(
         A functional `keras.Model` with output shape `(B, 512 * width)` for depths 18/34 and
         `(B, 2048 * width)` for depth 50.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kerascl.backbones import resnet
         >>> net = resnet(18, variant="cifar", width=0.125, input_shape=(16, 16, 3))
@@ -262,7 +262,7 @@ def ResNet18(
 ) -> keras.Model:
     """ResNet-18 backbone (basic blocks 2-2-2-2, 512 * width features). See `resnet` for every argument.
 
-    Example:
+    Examples:
         >>> from kerascl.backbones import ResNet18
         >>> ResNet18(variant="cifar", width=0.125).output_shape
         (None, 64)
@@ -275,7 +275,7 @@ def ResNet34(
 ) -> keras.Model:
     """ResNet-34 backbone (basic blocks 3-4-6-3, 512 * width features). See `resnet` for every argument.
 
-    Example:
+    Examples:
         >>> from kerascl.backbones import ResNet34
         >>> ResNet34(variant="cifar", width=0.125).output_shape
         (None, 64)
@@ -288,7 +288,7 @@ def ResNet50(
 ) -> keras.Model:
     """ResNet-50 backbone (bottleneck blocks 3-4-6-3, 2048 * width features). See `resnet` for every argument.
 
-    Example:
+    Examples:
         >>> from kerascl.backbones import ResNet50
         >>> ResNet50(variant="imagenet", width=0.125, input_shape=(64, 64, 3)).output_shape
         (None, 256)

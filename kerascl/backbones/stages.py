@@ -30,7 +30,7 @@ def stage_outputs(backbone: keras.Model, names: Sequence[str] = DEFAULT_STAGE_NA
             graph to tap).
         ValueError: `names` is empty or a name is not a layer of `backbone` (the message lists the layer names).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kerascl.backbones import ResNet18, stage_outputs
         >>> taps = stage_outputs(ResNet18(width=0.125))

@@ -132,7 +132,7 @@ def from_arrays(
         ValueError: wrong shapes, or float values outside [0, 1].
         TypeError: unsupported dtypes.
 
-    Example:
+    Examples:
         >>> (x, y), _ = keras.datasets.cifar10.load_data()
         >>> ds = kerascl.data.from_arrays(x, y, batch_size=256, augmenter="byol")
     """

@@ -346,7 +346,7 @@ def from_image_folder(
         FileNotFoundError: the folder does not exist or holds no images.
         CorruptImageError: some files cannot be decoded and `skip_corrupt` is False.
 
-    Example:
+    Examples:
         >>> ds = kerascl.data.from_image_folder("cifar10/train", image_size=32, batch_size=256)
         >>> batch = next(iter(ds))     # {"view_1", "view_2", "params_1", "params_2", "label"}
         >>> probe_ds = kerascl.data.from_image_folder("cifar10/test", views=False)  # (images, labels)

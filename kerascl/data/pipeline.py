@@ -218,7 +218,7 @@ def num_examples(dataset: tf.data.Dataset) -> int | None:
         The count recorded by the source (after `limit` and skipped files), or None when unknown (for a dataset
         that was transformed after the source returned it, or one that is not from kerascl).
 
-    Example:
+    Examples:
         >>> ds = kerascl.data.from_shapes(100, batch_size=32, views=False)
         >>> kerascl.data.num_examples(ds)
         100
@@ -237,7 +237,7 @@ def steps_per_epoch(dataset: tf.data.Dataset) -> int | None:
     Returns:
         The number of batches, or None for an infinite (`.repeat()`) or unknown-size dataset.
 
-    Example:
+    Examples:
         >>> ds = kerascl.data.from_shapes(100, batch_size=32, views=False)
         >>> kerascl.data.steps_per_epoch(ds)
         4
@@ -268,7 +268,7 @@ def as_views(dataset: tf.data.Dataset) -> tf.data.Dataset:
     Returns:
         A `tf.data.Dataset` of dicts.
 
-    Example:
+    Examples:
         >>> pairs = tf.data.Dataset.from_tensor_slices((x1, x2)).batch(32)
         >>> ds = kerascl.data.as_views(pairs)   # {"view_1": ..., "view_2": ...}
     """

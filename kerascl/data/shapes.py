@@ -169,7 +169,7 @@ def make_shapes(
     Returns:
         A `ShapesData` with `images`, `labels`, `factors`, `attributes` and `class_names`.
 
-    Example:
+    Examples:
         >>> data = kerascl.data.make_shapes(1000, image_size=32, seed=0)
         >>> data.images.shape, data.labels.shape, sorted(data.factors)
     """
@@ -276,7 +276,7 @@ def from_shapes(
         A batched `tf.data.Dataset` with attributes `class_names`, `num_examples`, `steps_per_epoch`,
         `batch_size`, and `shapes_data` (the `ShapesData`, factors included).
 
-    Example:
+    Examples:
         >>> train = kerascl.data.from_shapes(10_000, seed=0, augmenter="simclr")
         >>> test = kerascl.data.from_shapes(2_000, seed=1, views=False)
     """

@@ -97,7 +97,7 @@ def from_tfds(
         DatasetUnavailableError: tfds has no prepared copy and cannot download one.
         ValueError: tfds does not know `name`, or the image feature is missing.
 
-    Example:
+    Examples:
         >>> ds = kerascl.data.from_tfds("cifar10", split="train", augmenter="simclr")
         >>> test = kerascl.data.from_tfds("cifar10", split="test", views=False)
     """

@@ -45,7 +45,7 @@ class BarlowTwinsLoss(keras.losses.Loss):
     Returns:
         A non-negative scalar.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
         >>> loss = BarlowTwinsLoss()(z, z)  # identical views: diagonal is 1, only redundancy remains

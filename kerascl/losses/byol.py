@@ -31,7 +31,7 @@ class BYOLLoss(keras.losses.Loss):
     Returns:
         A scalar in [0, 4].
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.eye(4, dtype="float32")
         >>> round(float(BYOLLoss()(z, -z)), 4)

@@ -55,7 +55,7 @@ class DecoupledUniformityLoss(keras.losses.Loss):
     Returns:
         A scalar `<= 0` (log of a mean of values in (0, 1]).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.random.default_rng(0).normal(size=(8, 2, 16)).astype("float32")
         >>> value = DecoupledUniformityLoss()(None, z)

@@ -40,7 +40,7 @@ class DistortionDisentangledLoss(keras.losses.Loss):
     Returns:
         A scalar in [0, 1].
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z = np.eye(4, dtype="float32")
         >>> float(DistortionDisentangledLoss()(z, np.roll(z, 1, axis=1)))  # orthogonal rows

@@ -117,7 +117,7 @@ class FeatureClusteringLoss(keras.losses.Loss):
     Returns:
         A scalar.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> q, p = rng.normal(size=(2, 8, 2, 16)).astype("float32")

@@ -30,7 +30,7 @@ class InfoNCELoss(keras.losses.Loss):
     Returns:
         A scalar.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> z1 = np.random.default_rng(0).normal(size=(8, 16)).astype("float32")
         >>> loss = InfoNCELoss(temperature=0.5)(z1, z1 + 0.01)

@@ -30,7 +30,7 @@ class NegativeCosineSimilarity(keras.losses.Loss):
     Returns:
         A scalar in [-1, 1].
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> loss = NegativeCosineSimilarity()
         >>> z = np.ones((4, 8), "float32")

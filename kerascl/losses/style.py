@@ -32,7 +32,7 @@ class AugmentationPredictionLoss(keras.losses.Loss):
     Returns:
         A non-negative scalar.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> a = np.ones((4, 3), "float32")
         >>> float(AugmentationPredictionLoss()(a, a + 1.0))
@@ -101,7 +101,7 @@ class LatentPartitionLoss(keras.losses.Loss):
     Returns:
         A scalar.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> mu = np.zeros((4, 6), "float32")
         >>> float(LatentPartitionLoss(content_dim=3, margin=1.0)(mu, mu))  # style identical: full hinge penalty

@@ -33,7 +33,7 @@ class BarlowTwins(SiameseMethod):
             style projections directly, without stop-gradient).
         **kwargs: Passed to `keras.Model`.
 
-    Example:
+    Examples:
         >>> from kerascl.backbones import ResNet18
         >>> model = BarlowTwins(ResNet18(), projection_dim=2048, hidden_dim=2048)
     """

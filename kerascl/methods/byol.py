@@ -40,7 +40,7 @@ class BYOL(SiameseMethod):
             `L = L_c + lambda_s * L_s` with `L_s` the sign-flipped BYOL loss on the style parts.
         **kwargs: Passed to `keras.Model`.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np
         >>> from kerascl.backbones import ResNet18
         >>> model = BYOL(ResNet18(width=0.125), projection_dim=32, hidden_dim=64, prediction_hidden_dim=64)

@@ -104,7 +104,7 @@ class DDCL(_DDCLArgs, SimSiam):
         augmentation: Optional on-device view maker (see `SiameseMethod`).
         **kwargs: Passed to `keras.Model`.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np
         >>> inputs = keras.Input((16, 16, 3))
         >>> features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(20, 3)(inputs))
@@ -177,7 +177,7 @@ class DDCLBarlowTwins(_DDCLArgs, BarlowTwins):
         augmentation: Optional on-device view maker.
         **kwargs: Passed to `keras.Model`.
 
-    Example:
+    Examples:
         >>> from kerascl.backbones import ResNet18
         >>> model = DDCLBarlowTwins(ResNet18(), projection_dim=2048, hidden_dim=2048)
     """

@@ -59,7 +59,7 @@ class DecoupledUniformity(SiameseMethod):
         augmentation: Optional on-device view maker (see `SiameseMethod`).
         **kwargs: Passed to `keras.Model`.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np
         >>> from kerascl.backbones import ResNet18
         >>> model = DecoupledUniformity(ResNet18(width=0.125), hidden_dim=64, projection_dim=16,

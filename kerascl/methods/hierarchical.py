@@ -75,7 +75,7 @@ def hierarchical_views(
     Raises:
         ValueError: `num_stages < 2`, more than 4 stages without `presets`, or a wrong number of presets.
 
-    Example:
+    Examples:
         >>> augmenter = hierarchical_views(num_stages=2, image_size=16)
         >>> out = augmenter(np.random.rand(4, 16, 16, 3).astype("float32"))
         >>> sorted(k for k in out if k.startswith("view_"))
@@ -161,7 +161,7 @@ class HierarchicalAugmentationInvariance(SiameseMethod):
     Inputs: a dict batch with `view_1` ... `view_{2K}` and `params_1` ... `params_{2K}` (the params are needed
     when embeddings are on), or `{"image": images}` with `augmentation`.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np
         >>> from kerascl.backbones import ConvNet
         >>> model = HierarchicalAugmentationInvariance(

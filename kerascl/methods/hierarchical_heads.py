@@ -61,7 +61,7 @@ class SeparableConvBlock(keras.layers.Layer):
         strides: Stride of the first depthwise convolution (2 in the paper).
         **kwargs: Passed to `keras.layers.Layer`.
 
-    Example:
+    Examples:
         >>> block = SeparableConvBlock(16)
         >>> block(keras.ops.ones((2, 8, 8, 4))).shape
         (2, 4, 4, 16)
@@ -144,7 +144,7 @@ class StageSideBranch(keras.layers.Layer):
     Returns:
         `(batch, output_dim)` features.
 
-    Example:
+    Examples:
         >>> branch = StageSideBranch(reduced_width=8, num_downsamples=1, output_dim=16)
         >>> branch(keras.ops.ones((2, 16, 16, 8))).shape
         (2, 16)
@@ -252,7 +252,7 @@ class AugmentationEmbedding(ProjectionHead):
         embedding_dim: Output width (512 in the paper).
         **kwargs: Passed to the base layer.
 
-    Example:
+    Examples:
         >>> embed = AugmentationEmbedding(8)
         >>> embed(keras.ops.ones((2, 4))).shape
         (2, 8)

@@ -27,7 +27,7 @@ def curriculum_weight(epoch, e0: float, e1: float):
     Returns:
         A float32 scalar tensor in [0, 1].
 
-    Example:
+    Examples:
         >>> float(curriculum_weight(165, 150, 180))
         0.5
     """
@@ -102,7 +102,7 @@ class SimilarityClustering(SiameseMethod):
         augmentation: Optional on-device view maker (see `SiameseMethod`).
         **kwargs: Passed to `keras.Model`.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np
         >>> from kerascl.backbones import ResNet18
         >>> model = SimilarityClustering(ResNet18(width=0.125), projection_dim=32, hidden_dim=64,

@@ -67,7 +67,7 @@ class Partition:
             `0.5 * (| ||g_c||^2 - ||g_s||^2 | + | ||q_c||^2 - ||q_s||^2 |)` (sums of squared head weights of the
             content and style projectors `g` and predictors `q`); separate heads only; 0 disables it.
 
-    Example:
+    Examples:
         >>> Partition(where="projector", size=0.5, style_objective="repel").content_dims(256)
         128
         >>> Partition(where="encoder", size=0.8, heads="separate").content_dims(2048)

@@ -96,7 +96,7 @@ class PartitionedVAE(SiameseMethod):
         augmentation: Optional on-device view maker (see `SiameseMethod`).
         **kwargs: Passed to `keras.Model`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> vae = PartitionedVAE(image_size=16, content_dim=4, style_dim=4, widths=(8, 16), feature_dim=32)
         >>> vae.compile(optimizer="adam")
@@ -289,7 +289,7 @@ def swap_grid(vae: PartitionedVAE, images_a, images_b, padding: int = 1) -> np.n
     Returns:
         A float32 array `((Na + 1) * (S + padding) - padding, (Nb + 1) * (S + padding) - padding, 3)` in [0, 1].
 
-    Example:
+    Examples:
         >>> grid = swap_grid(vae, x[:4], x[4:8])  # doctest: +SKIP
         >>> save_swap_grid(grid, "swap.png")  # doctest: +SKIP
     """

@@ -30,7 +30,7 @@ class SimCLR(SiameseMethod):
             style projections directly, without stop-gradient).
         **kwargs: Passed to `keras.Model`.
 
-    Example:
+    Examples:
         >>> from kerascl.backbones import ResNet18
         >>> model = SimCLR(ResNet18(), temperature=0.5)
     """

@@ -32,7 +32,7 @@ class SimSiam(SiameseMethod):
             part the partition's style objective; see `kerascl.methods.partition`).
         **kwargs: Passed to `keras.Model`.
 
-    Example:
+    Examples:
         >>> from kerascl.backbones import ResNet18
         >>> model = SimSiam(ResNet18(), projection_dim=2048, num_projector_layers=2)
         >>> model.compile(optimizer="sgd")

@@ -186,7 +186,7 @@ def extract_features(
     Returns:
         `(features, labels)`: float32 `(N, C)` and int64 `(N,)` (or None without labels).
 
-    Example:
+    Examples:
         >>> feats, labels = extract_features(backbone, (x_test, y_test), verbose=0)
     """
     progbar = keras.utils.Progbar(_num_batches(data, batch_size), verbose=verbose, unit_name="batch")

@@ -225,7 +225,7 @@ def few_shot_probe(
         mean accuracy over episodes (fraction) and the half-width of its 95% interval, so the
         result reads `accuracy ± ci95`.
 
-    Example:
+    Examples:
         >>> r = few_shot_probe(backbone, test_ds, n_way=5, k_shot=5, episodes=200)
         >>> print(f"{100 * r['accuracy']:.1f} ± {100 * r['ci95']:.1f}")
     """

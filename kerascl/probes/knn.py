@@ -134,7 +134,7 @@ def knn_probe(
         `{"top1", "top5" (with 5 or more classes), "k", "temperature", "num_train", "num_test"}`;
         accuracies are fractions in `[0, 1]`.
 
-    Example:
+    Examples:
         >>> result = knn_probe(backbone, (x_train, y_train), (x_test, y_test), k=20)
         >>> result["top1"]
     """

@@ -226,7 +226,7 @@ def linear_probe(
         `{"top1", "top5" (5+ classes), "train_top1", "epochs", "num_train", "num_test",
         "num_classes"}`; accuracies are fractions in `[0, 1]`.
 
-    Example:
+    Examples:
         >>> result = linear_probe(backbone, train_ds, test_ds, epochs=30)
         >>> result["top1"]
     """

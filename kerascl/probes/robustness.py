@@ -214,7 +214,7 @@ def robustness_probe(
     Returns:
         `{distortion name: top-1 accuracy}` (fractions), in the order given.
 
-    Example:
+    Examples:
         >>> robustness_probe(backbone, train_ds, test_ds, distortions=("none", "jitter+flip"))
         {'none': 0.81, 'jitter+flip': 0.78}
     """

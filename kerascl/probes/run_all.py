@@ -45,7 +45,7 @@ def run_all_probes(
         raising. A few-shot setting the data cannot fill (too few classes or samples) is reported
         as `{"skipped": reason}` under its key.
 
-    Example:
+    Examples:
         >>> results = run_all_probes(backbone, train_ds, test_ds)
         >>> print_table(results)
     """

@@ -108,7 +108,7 @@ def separability_probe(
     Returns:
         Exactly `{"class_acc_content", "class_acc_style", "aug_r2_content", "aug_r2_style"}`.
 
-    Example:
+    Examples:
         >>> r = separability_probe(z[:, :96], z[:, 96:], labels, params)
         >>> r["class_acc_content"] > r["class_acc_style"]
     """

@@ -42,7 +42,7 @@ def format_table(results: Mapping[str, Any], title: str | None = None) -> str:
     Returns:
         The table as a string (pipe-separated, valid Markdown).
 
-    Example:
+    Examples:
         >>> print(format_table({"knn": {"top1": 0.81, "k": 200}}))
         | probe | metric | value |
         |---|---|---|
