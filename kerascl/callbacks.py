@@ -277,16 +277,27 @@ class CollapseMonitor(_BackboneMonitor):
             )
 
 
-class TrainingTimeLimit(keras.callbacks.Callback):
-    """Stops `fit` once its wall-clock time passes `max_minutes` (checked after every batch).
+def _now() -> float:
+    """The clock of `TrainingTimeLimit` (a function of its own, so tests can replace it)."""
+    return time.perf_counter()
 
-    A time budget for runs whose schedule is planned in epochs: on a machine slower than the one the epochs were
-    chosen for, training ends at the budget instead of running over it (the learning-rate schedule is then cut
-    short, so the result is a lower bound of what the full schedule gives). After `fit`, `stopped_early` says
-    whether the limit ended the run, and `seconds` holds the training time it measured.
+
+class TrainingTimeLimit(keras.callbacks.Callback):
+    """Ends `fit` within a wall-clock budget, and can shorten the schedules so they end with it.
+
+    A time budget for runs whose schedule is planned in epochs. Without `schedule`, training simply stops once
+    `fit` has run `max_minutes` (checked after every batch). With `schedule` (a `WarmupCosineDecay` whose
+    `track_total_steps` was called) and `steps_per_epoch`, at the end of each epoch the callback estimates, from
+    the duration of the epoch just finished, how many whole epochs fit in the budget; when that is fewer than
+    `fit` was asked for, the learning-rate schedule's `total_steps` (and a kerascl method's step plan, which drives
+    EMA momentum) are shortened to end there, and `fit` stops after that epoch. On a machine fast enough for the
+    planned epochs nothing changes. After `fit`, `stopped_early` says whether the budget ended the run, `epochs_run`
+    how many epochs ran, and `seconds` the training time measured.
 
     Args:
         max_minutes: the budget in minutes of `fit` wall-clock (from `on_train_begin`).
+        schedule: optional learning-rate schedule with a `total_steps_variable` to shorten.
+        steps_per_epoch: steps per epoch (needed with `schedule`).
 
     Examples:
         >>> limit = TrainingTimeLimit(60)
@@ -294,31 +305,63 @@ class TrainingTimeLimit(keras.callbacks.Callback):
         >>> limit.stopped_early
     """
 
-    def __init__(self, max_minutes: float):
+    def __init__(self, max_minutes: float, schedule: Any = None, steps_per_epoch: int | None = None):
         super().__init__()
-        if not max_minutes > 0:
+        if not (isinstance(max_minutes, (int, float)) and 0 < max_minutes < float("inf")):
             raise ValueError(f"max_minutes must be a positive number of minutes; got {max_minutes!r}.")
+        if schedule is not None and (getattr(schedule, "total_steps_variable", None) is None or not steps_per_epoch):
+            raise ValueError("TrainingTimeLimit(schedule=...) needs a schedule whose track_total_steps(optimizer) "
+                             "was called, and steps_per_epoch.")
         self.max_seconds = float(max_minutes) * 60.0
+        self.schedule = schedule
+        self.steps_per_epoch = int(steps_per_epoch or 0)
         self.stopped_early = False
+        self.epochs_run = 0
         self.seconds = 0.0
-        self._start = None
+        self._start = self._epoch_start = None
+        self._planned_epochs: int | None = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._start = time.perf_counter()
+        self._start = _now()
         self.stopped_early = False
+        self.epochs_run = 0
+        self._planned_epochs = self.params.get("epochs") if self.params else None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_start = _now()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.seconds = time.perf_counter() - self._start
+        self.seconds = _now() - self._start
         if self.seconds >= self.max_seconds:
+            self.stopped_early = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.epochs_run = epoch + 1
+        if self.schedule is None or self._planned_epochs is None or self.model.stop_training:
+            return
+        now = _now()
+        last_epoch = now - self._epoch_start
+        fitting = self.epochs_run + int((self.max_seconds - (now - self._start)) // max(last_epoch, 1e-9))
+        fitting = max(fitting, self.epochs_run)
+        if fitting < self._planned_epochs:
+            self._planned_epochs = fitting
+            total = float(fitting * self.steps_per_epoch)
+            self.schedule.total_steps_variable.assign(total)
+            if hasattr(self.model, "total_steps") and hasattr(self.model.total_steps, "assign"):
+                self.model.total_steps.assign(total)  # a kerascl method's plan (EMA momentum schedule)
+            print(f"\nTime budget: about {last_epoch:.0f} s per epoch, so {fitting} epoch(s) fit in "
+                  f"max_train_minutes={self.max_seconds / 60:g}; the schedules now end there.")
+        if self._planned_epochs < self.params.get("epochs", 0) and self.epochs_run >= self._planned_epochs:
             self.stopped_early = True
             self.model.stop_training = True
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self._start is not None:
-            self.seconds = time.perf_counter() - self._start
+            self.seconds = _now() - self._start
         if self.stopped_early:
-            print(f"Training stopped by its time limit after {self.seconds / 60:.1f} minutes "
-                  f"(max_train_minutes={self.max_seconds / 60:g}); the schedule was cut short.")
+            print(f"Training stopped by its time budget after {self.epochs_run} epoch(s), "
+                  f"{self.seconds / 60:.1f} minutes (max_train_minutes={self.max_seconds / 60:g}).")
 
 
 def resume_callback(

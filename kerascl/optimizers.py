@@ -286,6 +286,23 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.end_value = float(end_value)
         self.alpha = None if alpha is None else float(alpha)
         self.name = name
+        self.total_steps_variable = None
+
+    def track_total_steps(self, optimizer):
+        """Keeps `total_steps` in a variable of `optimizer`, so the plan can change between epochs.
+
+        A callback may then shorten the schedule while `fit` runs (`TrainingTimeLimit` does, to end the cosine
+        decay at a wall-clock budget) by assigning the variable; being an optimizer variable, its value reaches
+        the compiled train step on every backend (JAX passes optimizer variables as state).
+
+        Returns:
+            The variable (float32 scalar, initialised to `total_steps`).
+        """
+        if self.total_steps_variable is None:
+            self.total_steps_variable = optimizer.add_variable(
+                shape=(), initializer=keras.initializers.Constant(float(self.total_steps)), dtype="float32",
+                name="schedule_total_steps")
+        return self.total_steps_variable
 
     @property
     def final_value(self) -> float:
@@ -297,7 +314,8 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         warmup = float(self.warmup_steps)
         end = self.final_value
         warm = self.warmup_start + (self.peak - self.warmup_start) * step / max(warmup, 1.0)
-        progress = ops.clip((step - warmup) / float(self.total_steps - self.warmup_steps), 0.0, 1.0)
+        total = float(self.total_steps) if self.total_steps_variable is None else self.total_steps_variable
+        progress = ops.clip((step - warmup) / ops.maximum(total - warmup, 1.0), 0.0, 1.0)
         cosine = end + (self.peak - end) * 0.5 * (1.0 + ops.cos(math.pi * progress))
         return ops.where(step < warmup, warm, cosine)
 

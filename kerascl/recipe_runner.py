@@ -219,13 +219,18 @@ def make_optimizer(config: RecipeConfig, steps_per_epoch: int):
     schedule = WarmupCosineDecay(peak=peak, total_steps=total, warmup_steps=warmup,
                                  end_value=min(config.end_learning_rate, peak))
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(schedule, momentum=config.momentum,
-                                    weight_decay=config.weight_decay or None)
-    if config.optimizer == "lars":
-        return LARS(schedule, momentum=config.momentum, weight_decay=config.weight_decay)
-    if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
-    return keras.optimizers.Adam(schedule)
+        optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay or None)
+    elif config.optimizer == "lars":
+        optimizer = LARS(schedule, momentum=config.momentum, weight_decay=config.weight_decay)
+    elif config.optimizer == "adamw":
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+    else:
+        optimizer = keras.optimizers.Adam(schedule)
+    if config.max_train_minutes:
+        # A time budget may shorten the plan while fit runs (TrainingTimeLimit): keep it in an optimizer variable.
+        schedule.track_total_steps(optimizer)
+        optimizer.kerascl_schedule = schedule
+    return optimizer
 
 
 def build_model(recipe: Recipe):
@@ -374,7 +379,9 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
     if config.max_train_minutes:
         from kerascl.callbacks import TrainingTimeLimit
 
-        time_limit = TrainingTimeLimit(config.max_train_minutes)
+        schedule = getattr(model.optimizer, "kerascl_schedule", None)
+        time_limit = TrainingTimeLimit(config.max_train_minutes, schedule=schedule,
+                                       steps_per_epoch=steps if schedule is not None else None)
         callbacks.insert(0, time_limit)
     setup_seconds = time.perf_counter() - start
     fit_start = time.perf_counter()

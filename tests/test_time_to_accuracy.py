@@ -96,3 +96,49 @@ def test_one_hour_recipes_probe_the_whole_split_with_a_time_limit(name):
     assert config.width >= 0.25 and config.image_size == 32
     with pytest.raises(ValueError, match="max_train_minutes"):
         get_recipe(name).with_overrides(sets=["max_train_minutes=-1"])
+
+
+def test_time_budget_shortens_the_schedule_to_whole_epochs(monkeypatch):
+    """With a schedule, the budget is met at an epoch end and the cosine decay is shortened to end there."""
+    import itertools
+
+    import keras
+
+    import kerascl.callbacks as callbacks_module
+    from kerascl.callbacks import TrainingTimeLimit
+    from kerascl.optimizers import WarmupCosineDecay
+
+    ticks = itertools.count()  # a fake clock: one second per reading, so the test does not depend on speed
+    monkeypatch.setattr(callbacks_module, "_now", lambda: float(next(ticks)))
+    steps, epochs = 4, 10
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    schedule = WarmupCosineDecay(peak=0.1, total_steps=steps * epochs)
+    optimizer = keras.optimizers.SGD(schedule)
+    variable = schedule.track_total_steps(optimizer)
+    model.compile(optimizer=optimizer, loss="mse")
+    # Each epoch reads the clock 6 times (begin, 4 batches, end): 6 "seconds"; 0.5 minutes fit 4 epochs.
+    limit = TrainingTimeLimit(max_minutes=0.5, schedule=schedule, steps_per_epoch=steps)
+    history = model.fit(np.ones((16, 4)), np.ones((16, 1)), batch_size=4, epochs=epochs, callbacks=[limit],
+                        verbose=0, shuffle=False)
+    assert limit.stopped_early and 1 < limit.epochs_run < epochs
+    assert len(history.epoch) == limit.epochs_run
+    assert float(keras.ops.convert_to_numpy(variable)) == steps * limit.epochs_run
+    # The learning rate reached the end of its (shortened) cosine decay.
+    assert float(keras.ops.convert_to_numpy(schedule(steps * limit.epochs_run))) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_time_budget_changes_nothing_when_the_plan_fits():
+    import keras
+
+    from kerascl.callbacks import TrainingTimeLimit
+    from kerascl.optimizers import WarmupCosineDecay
+
+    schedule = WarmupCosineDecay(peak=0.1, total_steps=8)
+    optimizer = keras.optimizers.SGD(schedule)
+    variable = schedule.track_total_steps(optimizer)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=optimizer, loss="mse")
+    limit = TrainingTimeLimit(max_minutes=60, schedule=schedule, steps_per_epoch=4)
+    model.fit(np.ones((16, 4)), np.ones((16, 1)), batch_size=4, epochs=2, callbacks=[limit], verbose=0)
+    assert not limit.stopped_early and limit.epochs_run == 2
+    assert float(keras.ops.convert_to_numpy(variable)) == 8.0
