@@ -54,6 +54,9 @@ def hierarchical_views(
     | `hierarchical_stage_3` | + blur |
     | `hierarchical_stage_4` | + horizontal flip |
 
+    As in the official code, views of 32 px or less get no blur (stage 3 then equals stage 2) and the colour
+    jitter keeps its full strength at every size.
+
     With fewer than four stages the last pair still gets the full pipeline (`hierarchical_stage_4`), the first
     `num_stages - 1` pairs the first presets: 2 stages use presets 1 and 4, 3 stages use 1, 2 and 4. The same
     layer serves the host pipeline (`kerascl.data.from_shapes(..., augmenter=hierarchical_views(...))`) and the
@@ -66,7 +69,8 @@ def hierarchical_views(
         image_size: Side of the square views in pixels.
         presets: `K` preset names of `kerascl.augment.get_preset`, shallowest stage first, or one name for every
             pair (the paper's "Uniform" ablation). None picks the add-one presets as above (needs `K <= 4`).
-        small_images: Small-image overrides of the presets (None: `image_size <= 64`).
+        small_images: Small-image overrides of the presets (None: `image_size <= 64`; for these presets they
+            only drop the blur at <= 32 px).
         seed: Integer seed of the augmenter.
 
     Returns:
@@ -75,7 +79,7 @@ def hierarchical_views(
     Raises:
         ValueError: `num_stages < 2`, more than 4 stages without `presets`, or a wrong number of presets.
 
-    Example:
+    Examples:
         >>> augmenter = hierarchical_views(num_stages=2, image_size=16)
         >>> out = augmenter(np.random.rand(4, 16, 16, 3).astype("float32"))
         >>> sorted(k for k in out if k.startswith("view_"))
@@ -161,7 +165,7 @@ class HierarchicalAugmentationInvariance(SiameseMethod):
     Inputs: a dict batch with `view_1` ... `view_{2K}` and `params_1` ... `params_{2K}` (the params are needed
     when embeddings are on), or `{"image": images}` with `augmentation`.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np
         >>> from kerascl.backbones import ConvNet
         >>> model = HierarchicalAugmentationInvariance(
