@@ -14,6 +14,30 @@ import keras
 # Block: (units, use_bias, batch_norm, activation); batch_norm is None, "affine" or "plain" (no scale/offset).
 Block = tuple
 
+INITIALIZERS = ("keras", "torch")
+
+
+def torch_linear_initializers(fan_in: int) -> tuple[keras.initializers.Initializer, keras.initializers.Initializer]:
+    """`(kernel, bias)` initialisers of torch's `nn.Linear` default: both `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`.
+
+    torch draws the weight with `kaiming_uniform_(a=sqrt(5))`, whose bound is `sqrt(6 / ((1 + 5) fan_in))`
+    `= 1/sqrt(fan_in)`, which is `VarianceScaling(scale=1/3, mode="fan_in", distribution="uniform")`.
+
+    Args:
+        fan_in: Input width of the layer.
+
+    Returns:
+        The kernel and bias initialisers.
+
+    Examples:
+        >>> kernel, bias = torch_linear_initializers(16)
+        >>> float(keras.ops.max(keras.ops.abs(kernel((16, 8))))) <= 0.25
+        True
+    """
+    bound = 1.0 / float(fan_in) ** 0.5
+    kernel = keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
+    return kernel, keras.initializers.RandomUniform(-bound, bound)
+
 
 def _batch_norm(kind: str | None, name: str):
     if kind is None:
@@ -33,6 +57,9 @@ class ProjectionHead(keras.layers.Layer):
         blocks: A sequence of `(units, use_bias, batch_norm, activation)` tuples, one per layer. `batch_norm` is None,
             `"affine"` (with learned scale and offset) or `"plain"` (without, like torch's `affine=False`);
             `activation` is a Keras activation name or None.
+        initializer: How the `Dense` layers start: `"keras"` (Keras's defaults, Glorot-uniform kernels and zero
+            biases) or `"torch"` (torch's `nn.Linear` default, kernels and biases `U(+-1/sqrt(fan_in))`, see
+            `torch_linear_initializers`).
         **kwargs: Passed to `keras.layers.Layer` (e.g. `name`).
 
     Examples:
@@ -41,8 +68,11 @@ class ProjectionHead(keras.layers.Layer):
         (2, 16)
     """
 
-    def __init__(self, blocks: Sequence[Block], **kwargs):
+    def __init__(self, blocks: Sequence[Block], initializer: str = "keras", **kwargs):
         super().__init__(**kwargs)
+        if initializer not in INITIALIZERS:
+            raise ValueError(f"initializer must be one of {INITIALIZERS}; got {initializer!r}.")
+        self.initializer = initializer
         self.blocks = [tuple(b) for b in blocks]
         if not self.blocks:
             raise ValueError("A ProjectionHead needs at least one block.")
@@ -58,6 +88,8 @@ class ProjectionHead(keras.layers.Layer):
     def build(self, input_shape):
         shape = tuple(input_shape)
         for layer in self.stack:
+            if self.initializer == "torch" and isinstance(layer, keras.layers.Dense):
+                layer.kernel_initializer, layer.bias_initializer = torch_linear_initializers(shape[-1])
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
         self.built = True
@@ -76,7 +108,7 @@ class ProjectionHead(keras.layers.Layer):
         return int(self.blocks[-1][0])
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "blocks": [list(b) for b in self.blocks]}
+        return {**super().get_config(), "blocks": [list(b) for b in self.blocks], "initializer": self.initializer}
 
 
 def _mlp(hidden_dims: Sequence[int], output_dim: int, hidden_bias: bool, hidden_bn: str | None,

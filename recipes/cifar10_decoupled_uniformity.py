@@ -3,7 +3,7 @@
 Dufumier, Barbano, Louiset, Duchesnay & Gori, "Integrating Prior Knowledge in Contrastive Learning with Kernel",
 ICML 2023 (arXiv:2206.01646); official code Duplums/contrastive-decoupled-uniformity (README commands and
 `main_decoupled_unif.py` defaults for CIFAR-10): ResNet-18, batch 256, SGD learning rate 0.3 x batch / 256,
-momentum 0, weight decay 0, 400 epochs, cosine to 1e-3; BN-free head 2048 -> 256, t = 2; views: crop (0.08-1) +
+momentum 0, weight decay 0, 400 epochs, cosine to 1e-3; fc 2048, BN-free head 2048 -> 256, t = 2; views: crop (0.08-1) +
 flip + colour distortion s = 1, no blur. CIFAR-10 has no weak attributes, so the default is no prior; a prior
 representation can be given as a saved encoder, e.g. `--set prior=runs/cifar10-byol/backbone.keras --set sigma=...`
 (the paper uses a generative model's encoder the same way). See `shapes-decoupled-uniformity` for the attribute prior.
@@ -42,6 +42,7 @@ RECIPE = Recipe(
         weight_decay=0.0,
         end_learning_rate=1e-3,
     ),
-    options={"hidden_dim": 2048, "projection_dim": 256, "t": 2.0, "prior": None, "sigma": None, "lam": 0.01},
+    options={"fc_dim": 2048, "hidden_dim": 2048, "projection_dim": 256, "t": 2.0, "prior": None, "sigma": None,
+             "lam": 0.01},
     build=build,
 )

@@ -2,12 +2,12 @@
 
 Ge et al., "Learning the Relation between Similarity Loss and Clustering Loss in Self-Supervised Learning", IEEE TIP
 32 (2023), arXiv:2301.03041; official code guijiejie/ICCL. The official small-data configuration
-(`configs/imagenette/icc.py`, ResNet-18): SimSiam-like `ICCHead` with 512-wide heads, PCA 512 of the targets,
-adaptive temperature without clip, uniform weight 1, curriculum from the similarity loss to cross-entropy + uniform
-between epochs 500 and 600 of 1000 (kept here as the fractions 0.5 and 0.6 of the run, so a shorter run still
-reaches the clustering phase), LARS learning rate 2.0 at batch 256, weight decay 1e-6. The official augmentation adds
-a random colour-channel permutation, which kerascl does not have; the views are BYOL's asymmetric pair (the
-ImageNet config's base) with the small-image overrides.
+(`configs/imagenette/icc.py`, ResNet-18): SimSiam-like `ICCHead` with 512-wide heads, PCA 512 of the
+l2-normalised targets (`l2norm=True`), adaptive temperature without clip, uniform weight 1, curriculum from the
+similarity loss to cross-entropy + uniform between epochs 500 and 600 of 1000 (kept here as the fractions 0.5 and
+0.6 of the run, so a shorter run still reaches the clustering phase), LARS learning rate 2.0 at batch 256, weight
+decay 1e-6. The official augmentation adds a random colour-channel permutation, which kerascl does not have; the
+views are BYOL's asymmetric pair (the ImageNet config's base) with the small-image overrides.
 """
 
 from kerascl.recipe import Recipe, RecipeConfig
@@ -49,6 +49,7 @@ RECIPE = Recipe(
         "adaptive": True,
         "adaptive_clip": False,
         "pca_dim": 512,
+        "pca_l2norm": True,
         "curriculum_start": 0.5,
         "curriculum_end": 0.6,
     },

@@ -3,8 +3,9 @@
 Dufumier et al., ICML 2023 (arXiv:2206.01646), the weakly supervised setting: the shapes set records every image's
 style factors (hue, brightness, position, scale, background) as weak attributes, and the RBF kernel on them gives the
 conditional-mean-embedding prior. `kerascl compare shapes-decoupled-uniformity shapes-decoupled-uniformity@prior=none`
-runs the with / without prior comparison. Loss settings as the official code (t = 2, lambda 0.01, BN-free head);
-the budget (small ResNet-18, Adam, few epochs) is a CPU demo, not a paper setting.
+runs the with / without prior comparison. Loss settings as the official code (t = 2, lambda 0.01, an fc layer as
+wide as the BN-free head's hidden layer); the budget (small ResNet-18, Adam, few epochs) is a CPU demo, not a paper
+setting.
 """
 
 from kerascl.recipe import Recipe, RecipeConfig
@@ -43,6 +44,7 @@ RECIPE = Recipe(
         few_shot_episodes=200,
         embedding_samples=600,
     ),
-    options={"hidden_dim": 256, "projection_dim": 64, "t": 2.0, "prior": "attributes", "sigma": 1.0, "lam": 0.01},
+    options={"fc_dim": 256, "hidden_dim": 256, "projection_dim": 64, "t": 2.0, "prior": "attributes", "sigma": 1.0,
+             "lam": 0.01},
     build=build,
 )

@@ -28,11 +28,11 @@ CASES = {
         random_views(),
     ),
     "decoupled_uniformity": lambda: (
-        DecoupledUniformity(tiny_backbone(), hidden_dim=16, projection_dim=8),
+        DecoupledUniformity(tiny_backbone(), fc_dim=16, hidden_dim=16, projection_dim=8),
         random_views(),
     ),
     "decoupled_uniformity_attributes": lambda: (
-        DecoupledUniformity(tiny_backbone(), hidden_dim=16, projection_dim=8, prior="attributes", sigma=0.5),
+        DecoupledUniformity(tiny_backbone(), fc_dim=16, hidden_dim=16, projection_dim=8, prior="attributes", sigma=0.5),
         _with_attributes(random_views()),
     ),
 }

@@ -194,8 +194,13 @@ def test_preset_settings_and_small_image_overrides():
     assert stage(s1, "blur") is None and stage(s2, "blur") is None
     assert stage(s1, "color_jitter")["brightness"] == pytest.approx(0.2)
     assert stage(A.get_preset("decoupled_uniformity", image_size=96).views[0].describe(), "blur") is None
+    # The official hierarchical rule: blur only above 32 px, full jitter strength at every size.
     hierarchical = [len(A.get_preset(f"hierarchical_stage_{k}", image_size=32).views[0].describe()) for k in (1, 2, 3, 4)]
-    assert hierarchical == [2, 3, 4, 5]
+    assert hierarchical == [2, 3, 3, 4]
+    for size, blurred in ((32, False), (33, True), (64, True), (96, True)):
+        view = A.get_preset("hierarchical_stage_4", image_size=size).views[0].describe()
+        assert (stage(view, "blur") is not None) == blurred, size
+        assert stage(view, "color_jitter")["brightness"] == pytest.approx(0.4)
     three = A.get_preset("byol", image_size=32, num_views=3)
     assert three.num_views == 3 and three.views[2].describe() == three.views[0].describe()
 

@@ -314,8 +314,12 @@ def test_hierarchical_views_add_one_augmentation_per_stage():
     assert len(stages) == 8 and all(stages[2 * k] == stages[2 * k + 1] for k in range(4))
     assert stages[0] == ["color_jitter", "crop"]
     assert stages[2] == ["color_jitter", "crop", "grayscale"]
-    assert stages[4] == ["blur", "color_jitter", "crop", "grayscale"]
-    assert stages[6] == ["blur", "color_jitter", "crop", "flip", "grayscale"]
+    # The official rule drops the blur at <= 32 px (stage 3 then equals stage 2) and keeps it above.
+    assert stages[4] == ["color_jitter", "crop", "grayscale"]
+    assert stages[6] == ["color_jitter", "crop", "flip", "grayscale"]
+    larger = [sorted(v.stages) for v in hierarchical_views(num_stages=4, image_size=64, seed=3).views]
+    assert larger[4] == ["blur", "color_jitter", "crop", "grayscale"]
+    assert larger[6] == ["blur", "color_jitter", "crop", "flip", "grayscale"]
 
     # Two stages: presets 1 and 4, through the host (tf.data) pipeline of kerascl.data.
     dataset = kerascl.data.from_shapes(32, image_size=16, batch_size=32,

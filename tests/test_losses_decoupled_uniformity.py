@@ -156,3 +156,54 @@ def test_frozen_encoder_prior_and_fc_layer_train_save_and_export(tmp_path):
     model.export_backbone(export)
     np.testing.assert_allclose(np.asarray(keras.models.load_model(export)(batch["view_1"])),
                                np.asarray(model.embed(batch["view_1"])), rtol=1e-5, atol=1e-5)
+
+
+def test_lambda_zero_falls_back_to_one_over_sqrt_b_as_the_official_code():
+    """The official `lambda_ or 1/sqrt(B)` replaces 0 too (with 0, alpha = K^-1 K would drop the prior)."""
+    zero = DecoupledUniformityLoss(kernel="rbf", sigma=1.0, lam=0.0)
+    expected = ref_decoupled_uniformity(Z, W, kernel="rbf", sigma=1.0, lam=None)
+    np.testing.assert_allclose(float(zero(W, Z)), expected, rtol=2e-4, atol=2e-5)
+    assert abs(expected - ref_decoupled_uniformity(Z)) > 1e-3  # the fallback keeps the prior's effect
+
+
+def _layer_list(model: DecoupledUniformity, features: int) -> list:
+    """The default encoder-output-to-embedding path as `(kind, in, out)` / `(kind,)` entries, torch-style."""
+    layers = ([model.fc] if model.fc is not None else []) + list(model.projector.layers)
+    out, width = [], features
+    for layer in layers:
+        if isinstance(layer, keras.layers.Dense):
+            assert layer.use_bias  # nn.Linear's default bias
+            out.append(("Linear", width, layer.units))
+            width = layer.units
+        else:
+            assert layer.get_config()["activation"] == "relu"
+            out.append(("ReLU",))
+    return out
+
+
+def test_default_head_is_the_official_layer_list():
+    """Official: `encoder = base_encoder(num_classes=2048)` (pooled features -> fc Linear(C, 2048)) and
+    `head = ReLU - Linear(2048, 2048) - ReLU - Linear(2048, 256)`; the embedding is head(encoder(x))."""
+    backbone = tiny_backbone()
+    features = backbone.output_shape[-1]
+    model = DecoupledUniformity(backbone)
+    model.build({"view_1": (None, 16, 16, 3), "view_2": (None, 16, 16, 3)})
+    official = [("Linear", features, 2048), ("ReLU",), ("Linear", 2048, 2048), ("ReLU",), ("Linear", 2048, 256)]
+    assert _layer_list(model, features) == official
+    images = random_views(batch=2)["view_1"]
+    assert tuple(model.embed(images).shape) == (2, 2048)  # what `embed` and `export_backbone` give the probes
+    manual = model.projector(model.fc(backbone(images)))
+    np.testing.assert_allclose(np.asarray(model.forward([images, images], None)["embeddings"][0]),
+                               np.asarray(manual), rtol=1e-5, atol=1e-5)
+    assert _layer_list(DecoupledUniformity(tiny_backbone(), fc_dim=None), features)[0] == ("ReLU",)
+
+
+def test_a_model_saved_without_fc_layer_still_loads(tmp_path):
+    model = DecoupledUniformity(tiny_backbone(), hidden_dim=8, projection_dim=4, fc_dim=None)
+    model.build({"view_1": (None, 16, 16, 3), "view_2": (None, 16, 16, 3)})
+    path = str(tmp_path / "no_fc.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.fc is None and loaded.fc_dim is None
+    images = random_views(batch=2)["view_1"]
+    np.testing.assert_allclose(np.asarray(loaded.embed(images)), np.asarray(model.embed(images)), rtol=1e-5)

@@ -26,17 +26,26 @@ def _softmax(x):
     return e / e.sum()
 
 
-def _pca(q1, q2, p1, p2, k):
-    """PCA by SVD of the centred stacked targets; each direction's largest-magnitude entry made positive."""
-    x = np.concatenate([q1, q2])
+def _pca(q1, q2, p1, p2, k, l2norm=True):
+    """The official head's PCA (`fit` on cat(q1, q2), `transform` of q1, q2, p1, p2), in NumPy.
+
+    With `l2norm` every vector is l2-normalised before the fit and before its projection and the projection is
+    normalised again; without it the raw vectors are fitted and projected (the clustering terms normalise the
+    result). The basis: eigenvectors of the 1/n covariance by decreasing eigenvalue; the official code leaves each
+    direction's sign to the eigen-solver, so the reference takes kerascl's convention (largest entry positive).
+    """
+    prepare = _n if l2norm else (lambda t: t)
+    x = prepare(np.concatenate([q1, q2]))
     mean = x.mean(0)
-    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
-    basis = vt[:k].T
+    cov = (x - mean).T @ (x - mean) / len(x)
+    values, vectors = np.linalg.eigh(cov)
+    basis = vectors[:, np.argsort(-np.abs(values))][:, :k]
     basis = basis * np.sign(basis[np.argmax(np.abs(basis), axis=0), np.arange(k)])
-    return [_n((t - mean) @ basis) for t in (q1, q2, p1, p2)]
+    return [_n((prepare(t) - mean) @ basis) for t in (q1, q2, p1, p2)]
 
 
-def ref_terms(q, p, similarity="byol", tau1=0.1, tau2=0.07, adaptive=False, clip=True, pca_dim=None):
+def ref_terms(q, p, similarity="byol", tau1=0.1, tau2=0.07, adaptive=False, clip=True, pca_dim=None,
+              pca_l2norm=True):
     """The paper's terms for two views, sample by sample."""
     q, p = q.astype(np.float64), p.astype(np.float64)
     q1, q2, p1, p2 = q[:, 0], q[:, 1], p[:, 0], p[:, 1]
@@ -46,7 +55,7 @@ def ref_terms(q, p, similarity="byol", tau1=0.1, tau2=0.07, adaptive=False, clip
     else:
         sim = 0.5 * -np.mean(np.sum(_n(p1) * _n(q2), 1)) + 0.5 * -np.mean(np.sum(_n(p2) * _n(q1), 1))
     if pca_dim:
-        c1, c2, e1, e2 = _pca(q1, q2, p1, p2, pca_dim)
+        c1, c2, e1, e2 = _pca(q1, q2, p1, p2, pca_dim, pca_l2norm)
         d = pca_dim
     else:
         c1, c2, e1, e2 = _n(q1), _n(q2), _n(p1), _n(p2)
@@ -74,7 +83,9 @@ OPTIONS = [
     {"adaptive": True, "tau1": 0.5, "tau2": 0.3},  # the clip is active for some samples
     {"adaptive": True, "adaptive_clip": False, "tau2": 0.3},
     {"pca_dim": 5},
+    {"pca_dim": 5, "pca_l2norm": False},
     {"pca_dim": 7, "similarity": "cosine", "adaptive": True, "adaptive_clip": False},
+    {"pca_dim": 7, "similarity": "cosine", "adaptive": True, "adaptive_clip": False, "pca_l2norm": False},
 ]
 
 
@@ -122,9 +133,53 @@ def test_assignments_are_stopped_even_without_the_target_stop_gradient():
     assert np.abs(grad_q).sum() > 0
 
 
+def test_pca_normalises_before_fitting_and_projecting_by_default():
+    """The l2-normalisation changes the PCA terms (targets of very different norms), and it is on by default."""
+    scaled = Q * np.geomspace(0.1, 10.0, len(Q), dtype="float32")[:, None, None]
+    on = FeatureClusteringLoss(pca_dim=5).terms(scaled, P)
+    off = FeatureClusteringLoss(pca_dim=5, pca_l2norm=False).terms(scaled, P)
+    assert abs(float(on["ce"]) - float(off["ce"])) > 1e-3
+    expected = ref_terms(scaled, P, pca_dim=5)
+    np.testing.assert_allclose(float(on["ce"]), expected["ce"], rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(float(on["uniform"]), expected["uniform"], rtol=2e-4, atol=2e-5)
+
+
+def _path_terms_against_the_reference(model):
+    """The model's loss (as `loss_and_metrics` calls it) against the official formula, PCA with l2norm, on targets
+    of very different norms (where normalising before the PCA matters)."""
+    scaled = Q * np.geomspace(0.1, 10.0, len(Q), dtype="float32")[:, None, None]
+    got = model.loss_fn.terms(scaled, P)
+    options = dict(similarity="cosine", adaptive=True, clip=False, pca_dim=model.loss_fn.pca_dim)
+    expected = ref_terms(scaled, P, **options)
+    for key in ("sim", "ce", "uniform"):
+        np.testing.assert_allclose(float(got[key]), expected[key], rtol=2e-4, atol=2e-5, err_msg=key)
+    raw = ref_terms(scaled, P, pca_l2norm=False, **options)  # kerascl's former PCA, the official l2norm=False
+    assert abs(raw["ce"] - expected["ce"]) > 1e-3
+
+
+def test_small_data_pca_follows_the_official_formula():
+    widths = dict(projection_dim=7, hidden_dim=7, prediction_hidden_dim=7, pca_dim=7)
+    model = SimilarityClustering.small_data(tiny_backbone(image_size=8, width=2), **widths)
+    assert model.loss_fn.pca_l2norm and model.get_config()["pca_l2norm"] is True
+    _path_terms_against_the_reference(model)
+
+
+def test_cifar10_iccl_recipe_pca_follows_the_official_formula():
+    from kerascl.recipe import get_recipe
+
+    recipe = get_recipe("cifar10-iccl")
+    assert recipe.options["pca_dim"] == 512 and recipe.options["pca_l2norm"] is True
+    options = {**recipe.options, "projection_dim": 7, "hidden_dim": 7, "prediction_hidden_dim": 7, "pca_dim": 7}
+    model = recipe.build(tiny_backbone(image_size=8, width=2), recipe.config, options)
+    assert model.loss_fn.pca_l2norm
+    _path_terms_against_the_reference(model)
+
+
 def test_config_round_trip_and_errors():
-    loss = FeatureClusteringLoss(similarity="cosine", pca_dim=4, adaptive=True, adaptive_clip=False, mix=0.2)
+    loss = FeatureClusteringLoss(similarity="cosine", pca_dim=4, adaptive=True, adaptive_clip=False, mix=0.2,
+                                 pca_l2norm=False)
     restored = FeatureClusteringLoss.from_config(loss.get_config())
+    assert restored.pca_l2norm is False
     np.testing.assert_allclose(float(restored(Q, P)), float(loss(Q, P)), rtol=1e-6)
     with pytest.raises(ValueError, match="similarity"):
         FeatureClusteringLoss(similarity="l2")

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from kerascl.heads import ProjectionHead
 from kerascl.methods import BYOL, DDCL, BarlowTwins, DDCLBarlowTwins, Partition, SimCLR, SimSiam
 from tests.grad_utils import gradients
 from tests.helpers import random_views, set_deterministic_weights, tiny_backbone
@@ -224,3 +225,76 @@ def test_ddcl_barlow_twins_matches_numpy():
     np.testing.assert_allclose(float(loss), bt + ddl, rtol=1e-4)
     restored = DDCLBarlowTwins.from_config(model.get_config())
     assert restored.get_config()["dir_fraction"] == 0.8 and "partition" not in restored.get_config()
+
+
+def _torch_default_stats(layers: list) -> tuple[float, float]:
+    """Mean and variance of the summed squared parameters of a head at torch's default init (NumPy, exact).
+
+    `layers`: `(fan_in, fan_out, bias, affine_bn)` per Linear. torch's `nn.Linear` draws weight and bias from
+    `U(-a, a)`, `a = 1/sqrt(fan_in)`: `E[u^2] = a^2 / 3`, `Var[u^2] = 4 a^4 / 45`. An affine BatchNorm adds its
+    weight (ones; its zero bias adds nothing).
+    """
+    mean = var = 0.0
+    for fan_in, fan_out, bias, affine_bn in layers:
+        count = fan_in * fan_out + (fan_out if bias else 0)
+        a2 = 1.0 / fan_in
+        mean += count * a2 / 3.0 + (fan_out if affine_bn else 0)
+        var += count * 4.0 * a2**2 / 45.0
+    return mean, var
+
+
+def _official_head_balance(features: int, content: int, dim: int, pred_dim: int) -> tuple[float, float]:
+    """Mean and standard deviation of CLeVER_DDCL's step-0 term with the official heads (`DRL_builder.py`)."""
+    def projector(fan_in):
+        return [(fan_in, dim, False, True), (dim, dim, False, True), (dim, dim, True, False)]
+
+    predictor = [(dim, pred_dim, False, True), (pred_dim, dim, True, False)]
+    sigmas = []
+    for content_head, style_head in ((projector(content), projector(features - content)), (predictor, predictor)):
+        (mc, vc), (ms, vs) = _torch_default_stats(content_head), _torch_default_stats(style_head)
+        assert abs(mc - ms) < 1e-6 * mc  # equal in expectation: the term is a fluctuation around 0
+        sigmas.append(np.sqrt(vc + vs))
+    # term = 0.5 (|D_g| + |D_q|), D ~ N(0, sigma^2): E|D| = sigma sqrt(2/pi), Var|D| = sigma^2 (1 - 2/pi).
+    mean = 0.5 * np.sqrt(2.0 / np.pi) * sum(sigmas)
+    std = 0.5 * np.sqrt((1.0 - 2.0 / np.pi) * sum(s**2 for s in sigmas))
+    return mean, std
+
+
+def test_clever_head_balance_starts_at_the_official_value():
+    """The paper's sizes: 2048 features split 1638 / 410, heads 2048 wide, predictor 512. With Keras's Glorot init
+    the term started near 568; the official torch init gives a fluctuation around 0.7."""
+    inputs = keras.Input((4, 4, 3))
+    features = keras.layers.Dense(2048)(keras.layers.GlobalAveragePooling2D()(inputs))
+    model = DDCL(keras.Model(inputs, features), clever_reg=1e-3)
+    model.build({"view_1": (None, 4, 4, 3), "view_2": (None, 4, 4, 3)})
+    assert model.content_slice == slice(0, 1638)
+
+    def stats_of(head):  # the kerascl head's own layer list, at torch's default init
+        layers = []
+        dense = [layer for layer in head.stack if isinstance(layer, keras.layers.Dense)]
+        bns = [layer for layer in head.stack if isinstance(layer, keras.layers.BatchNormalization)]
+        for i, layer in enumerate(dense):
+            affine = any(bn.name == f"batch_norm_{i}" and bn.scale for bn in bns)
+            layers.append((int(layer.kernel.shape[0]), layer.units, layer.use_bias, affine))
+        return _torch_default_stats(layers)
+
+    for head in (model.projector, model.style_projector, model.predictor, model.style_predictor):
+        squared = sum(float(np.sum(_np(w) ** 2)) for w in head.trainable_weights)
+        mean, var = stats_of(head)
+        assert abs(squared - mean) < 6.0 * np.sqrt(var), (head.name, squared, mean)
+    term = float(model._head_balance())
+    mean, std = _official_head_balance(2048, 1638, 2048, 512)
+    assert 0.5 < mean < 1.0  # the NumPy expectation at the official sizes
+    assert term < mean + 6.0 * std, (term, mean, std)
+
+
+def test_head_balance_off_keeps_keras_initialisation():
+    model = DDCL(tiny_backbone(), projection_dim=8, hidden_dim=16, prediction_hidden_dim=8)
+    assert model.projector.initializer == "keras" and model.predictor.initializer == "keras"
+    clever = DDCL(tiny_backbone(), projection_dim=8, hidden_dim=16, prediction_hidden_dim=8, clever_reg=1e-3)
+    heads = (clever.projector, clever.style_projector, clever.predictor, clever.style_predictor)
+    assert all(head.initializer == "torch" for head in heads)
+    copy = type(clever.projector).from_config(clever.projector.get_config())
+    assert copy.initializer == "torch"  # the style copies and EMA targets are rebuilt from the config
+    with pytest.raises(ValueError, match="initializer must be one of"):
+        ProjectionHead([(4, True, None, None)], initializer="glorot")

@@ -22,6 +22,10 @@ SMALL_IMAGE_SIZE = 64
 SMALL_IMAGE_JITTER_STRENGTH = 0.5
 """Jitter strengths are multiplied by this for small images (lightly's `cj_strength=0.5` for CIFAR)."""
 
+HIERARCHICAL_BLUR_MIN_SIZE = 33
+"""The hierarchical presets blur only views of at least this side: the official `simsiam_aug.py` sets the blur
+probability to 0 for `image_size <= 32` (CIFAR) and keeps the full colour-jitter strength at every size."""
+
 REFERENCE_SIZE = 224
 """The image side the papers' settings are given for."""
 
@@ -141,11 +145,15 @@ def _check_name(name: str) -> str:
 
 def _apply_small_image_overrides(name: str, view: ViewSpec, image_size: int) -> ViewSpec:
     view = {stage: dict(kwargs) for stage, kwargs in view.items()}
+    if name.startswith("hierarchical"):
+        # The official hierarchical code's own small-image rule: no blur at <= 32 px, jitter unchanged.
+        if "blur" in view and image_size < HIERARCHICAL_BLUR_MIN_SIZE:
+            del view["blur"]
+        return view
     if "color_jitter" in view:
         for key in ("brightness", "contrast", "saturation", "hue"):
             view["color_jitter"][key] *= SMALL_IMAGE_JITTER_STRENGTH
-    # The hierarchical presets keep blur: their stage 3 exists to add it.
-    if "blur" in view and not name.startswith("hierarchical"):
+    if "blur" in view:
         del view["blur"]
     if "elastic" in view:
         ratio = image_size / REFERENCE_SIZE
@@ -214,8 +222,9 @@ def get_preset(
             `ddcl_caug_plus`, `hierarchical_stage_1` ... `hierarchical_stage_4`, `decoupled_uniformity`.
         image_size: side of the square views in pixels.
         num_views: number of views (>= 2); BYOL and Barlow Twins alternate their view 1 and view 2 settings.
-        small_images: apply the small-image overrides (blur off except in the hierarchical presets, jitter
-            strength x 0.5, elastic scaled to the image side); None means `image_size <= 64`.
+        small_images: apply the small-image overrides (blur off, jitter strength x 0.5, elastic scaled to the
+            image side; the hierarchical presets follow their official code instead: blur off at <= 32 px,
+            jitter unchanged); None means `image_size <= 64`.
         seed: integer seed of the augmenter.
 
     Returns:

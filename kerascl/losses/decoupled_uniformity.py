@@ -47,7 +47,8 @@ class DecoupledUniformityLoss(keras.losses.Loss):
     Args:
         kernel: None (no prior), `"rbf"`, `"cosine"` or a kernel object from `kerascl.kernels`.
         sigma: RBF bandwidth (required with `"rbf"`).
-        lam: Ridge regulariser `lambda` of the estimator (0.01); None uses `1 / sqrt(B)`.
+        lam: Ridge regulariser `lambda` of the estimator (0.01); None or 0 uses `1 / sqrt(B)` (the official
+            `lambda_ or 1/sqrt(B)`: with `lambda = 0`, `alpha` would be the identity, i.e. no prior, or singular).
         t: Uniformity temperature `t` (2).
         name: Name of the loss.
         **kwargs: Passed to `keras.losses.Loss`.
@@ -78,7 +79,7 @@ class DecoupledUniformityLoss(keras.losses.Loss):
         if t <= 0:
             raise ValueError(f"t must be positive; got {t}.")
         if lam is not None and lam < 0:
-            raise ValueError(f"lam must be >= 0 (or None for 1/sqrt(B)); got {lam}.")
+            raise ValueError(f"lam must be >= 0 (None or 0 for 1/sqrt(B)); got {lam}.")
         self.kernel = kernel
         self.sigma = sigma
         self.lam = lam
@@ -115,7 +116,8 @@ class DecoupledUniformityLoss(keras.losses.Loss):
             pb = tuple(prior.shape)[0]
             if pb is not None and shape[0] is not None and pb != shape[0]:
                 raise ValueError(f"Prior features have {pb} rows but z has {shape[0]} images; they must match.")
-            alpha = kernels_lib.conditional_mean_weights(self.kernel_fn(prior), self.lam)
+            # The official `lambda_ or 1/sqrt(B)`: 0 falls back to 1/sqrt(B) too.
+            alpha = kernels_lib.conditional_mean_weights(self.kernel_fn(prior), self.lam or None)
             mu = ops.matmul(ops.cast(alpha, mu.dtype), mu)
         return mu
 

@@ -35,23 +35,35 @@ def _gathered(views: list) -> list:
     return list(gathered) if isinstance(gathered, tuple) else [gathered]
 
 
-def pca_project(targets: list, predictions: list, dim: int | None = None) -> tuple[list, list]:
+def pca_project(targets: list, predictions: list, dim: int | None = None, l2norm: bool = True) -> tuple[list, list]:
     """Per-step PCA: fits on the stacked targets, projects targets and predictions, l2-normalises.
 
-    The basis is the top-`dim` eigenvectors of the covariance of `concat(targets)` (centred on its mean), each
-    with its largest-magnitude entry made positive so the basis is the same on every backend. The basis and mean
-    carry no gradient; the predictions keep theirs through the projection. For a well-defined basis keep `dim`
-    below the number of stacked target rows (V * B).
+    With `l2norm=True` (the official Imagenette config, `pca=dict(dim=512, l2norm=True)`) every vector is
+    l2-normalised before the fit and before its projection, as the official `PCA` class does; with `l2norm=False`
+    the raw vectors are fitted and projected. The basis is the top-`dim` eigenvectors of the covariance of the
+    stacked fit data (centred on its mean), each with its largest-magnitude entry made positive so the basis is
+    the same on every backend. The projections are l2-normalised in both modes (the clustering terms normalise
+    them anyway). The basis and mean carry no gradient; the predictions keep theirs through the projection. For
+    a well-defined basis keep `dim` below the number of stacked target rows (V * B).
 
     Args:
         targets: V `(B, D)` target tensors (the fit data).
         predictions: `(B, D)` tensors to project with the same basis.
         dim: Number of components (default D).
+        l2norm: l2-normalise the vectors before fitting and before projecting.
 
     Returns:
         `(projected_targets, projected_predictions)`, lists of l2-normalised `(B, dim)` tensors.
+
+    Examples:
+        >>> import numpy as np
+        >>> q = [np.random.default_rng(0).normal(size=(8, 6)).astype("float32") for _ in range(2)]
+        >>> qs, ps = pca_project(q, q, dim=4)
+        >>> tuple(qs[0].shape)
+        (8, 4)
     """
-    x = ops.stop_gradient(ops.concatenate(list(targets), axis=0))
+    prepare = l2_normalize if l2norm else (lambda t: t)  # noqa: E731
+    x = ops.stop_gradient(ops.concatenate([prepare(t) for t in targets], axis=0))
     features = x.shape[-1]
     dim = features if dim is None else int(dim)
     if features is not None and not 1 <= dim <= features:
@@ -65,7 +77,7 @@ def pca_project(targets: list, predictions: list, dim: int | None = None) -> tup
     signs = ops.sign(ops.take_along_axis(basis, ops.expand_dims(pivot, 0), axis=0))
     basis = ops.stop_gradient(basis * ops.where(signs == 0, 1.0, signs))
     mean = ops.stop_gradient(mean)
-    project = lambda t: l2_normalize(ops.matmul(t - mean, basis))  # noqa: E731
+    project = lambda t: l2_normalize(ops.matmul(prepare(t) - mean, basis))  # noqa: E731
     return [project(t) for t in targets], [project(p) for p in predictions]
 
 
@@ -92,7 +104,8 @@ class FeatureClusteringLoss(keras.losses.Loss):
 
     Options: `adaptive=True` uses a per-sample prediction temperature `tau1_b = min(||m_j[b]||_2, tau1)` (or
     `||m_j[b]||_2` with `adaptive_clip=False`, the small-data setting); `pca_dim` runs `pca_project` on the
-    stacked targets each step before the clustering terms (the similarity term uses the raw embeddings).
+    stacked targets each step before the clustering terms (the similarity term uses the raw embeddings), on
+    l2-normalised vectors as the official config (`pca_l2norm=False` fits and projects the raw vectors).
 
     Called as `loss(targets, predictions)`: each a `(B, V, D)` tensor or a list of V `(B, D)` tensors.
 
@@ -109,6 +122,8 @@ class FeatureClusteringLoss(keras.losses.Loss):
         adaptive: Per-sample prediction temperature from the target assignment's norm.
         adaptive_clip: With `adaptive`, clip the temperature at `tau1` (ImageNet option) or not (small-data).
         pca_dim: Components of the per-step PCA, or None for no PCA.
+        pca_l2norm: l2-normalise the vectors before the PCA fit and projection (True, the official
+            `l2norm=True`); False fits and projects the raw vectors.
         mix: The constant `s` used by `call`: 1 = clustering only, 0 = similarity only.
         stop_gradient: Whether to stop the gradient at the targets (the paper does).
         name: Name of the loss.
@@ -134,6 +149,7 @@ class FeatureClusteringLoss(keras.losses.Loss):
         adaptive: bool = False,
         adaptive_clip: bool = True,
         pca_dim: int | None = None,
+        pca_l2norm: bool = True,
         mix: float = 1.0,
         stop_gradient: bool = True,
         name: str = "feature_clustering_loss",
@@ -157,6 +173,7 @@ class FeatureClusteringLoss(keras.losses.Loss):
         self.adaptive = bool(adaptive)
         self.adaptive_clip = bool(adaptive_clip)
         self.pca_dim = None if pca_dim is None else int(pca_dim)
+        self.pca_l2norm = bool(pca_l2norm)
         self.mix = float(mix)
         self.stop_gradient = bool(stop_gradient)
 
@@ -182,7 +199,7 @@ class FeatureClusteringLoss(keras.losses.Loss):
             sim = sum(-ops.mean(cosine_similarity(ps[i], qs[j])) for i, j in pairs) / len(pairs)
 
         if self.pca_dim is not None:
-            qc, pc = pca_project(qs, ps, self.pca_dim)
+            qc, pc = pca_project(qs, ps, self.pca_dim, l2norm=self.pca_l2norm)
         else:
             qc, pc = [l2_normalize(q) for q in qs], [l2_normalize(p) for p in ps]
         assignments = [ops.stop_gradient(ops.softmax(q / self.tau2, axis=-1)) for q in qc]
@@ -221,6 +238,7 @@ class FeatureClusteringLoss(keras.losses.Loss):
             "adaptive": self.adaptive,
             "adaptive_clip": self.adaptive_clip,
             "pca_dim": self.pca_dim,
+            "pca_l2norm": self.pca_l2norm,
             "mix": self.mix,
             "stop_gradient": self.stop_gradient,
         }

@@ -272,6 +272,9 @@ class SiameseMethod(keras.Model):
         the style part (`heads="separate"` at the encoder), or content and style predictors sized to their parts
         (`heads="separate"` at the projector). Call it once from `__init__`, with freshly created heads.
 
+        With `partition.head_balance > 0` (CLeVER's term) the heads start from torch's default initialisation, as
+        the official code (see `kerascl.heads.torch_linear_initializers`).
+
         Args:
             projector: The projector (a `kerascl.heads.ProjectionHead` or any layer with a config).
             predictor: The predictor, or None for methods without one (Barlow Twins, SimCLR).
@@ -280,6 +283,13 @@ class SiameseMethod(keras.Model):
         """
         p = self.partition
         self.uses_target = bool(use_target)
+        if p is not None and p.head_balance:
+            # CLeVER's term compares squared weight norms of heads with different input widths; with Keras's Glorot
+            # init (fan_in + fan_out) they start far apart, with torch's default (the official code) they start
+            # equal in expectation. The style copies below inherit the setting through the config.
+            for head in (projector, predictor):
+                if head is not None:
+                    _use_torch_init(head)
         if p is not None and p.where == "projector" and p.heads == "separate" and predictor is not None:
             dims = int(projector.output_dim)
             dc = p.content_dims(dims)
@@ -583,6 +593,20 @@ _NO_PARAMS_HINT = (
     "but the batch has no 'params_1', 'params_2', ... keys (one per view). Use kerascl.data pipelines (they record "
     "them), add them to your dict batches, build the method with augmentation=..., or pick another style objective."
 )
+
+
+def _use_torch_init(head: keras.layers.Layer) -> None:
+    """Makes a kerascl head start from torch's `nn.Linear` default initialisation (before it is built)."""
+    from kerascl.heads import ProjectionHead
+
+    if not isinstance(head, ProjectionHead):
+        raise TypeError(
+            f"head_balance (CLeVER's term) needs kerascl ProjectionHead heads, which it starts from torch's default "
+            f"initialisation as the official code; got {type(head).__name__}. Use a kerascl head or head_balance=0."
+        )
+    if head.built:
+        raise ValueError("head_balance must be set before the heads are built (pass the partition to the constructor).")
+    head.initializer = "torch"
 
 
 def _copy_head(layer: keras.layers.Layer, name: str, **overrides) -> keras.layers.Layer:

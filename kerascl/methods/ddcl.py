@@ -24,7 +24,8 @@ def ddcl_partition(
         ddl_weight: Weight `lambda` of the DDL term (`sep_lambd`, 1.0).
         ddl_reading: `"abs_of_mean"` (the official code, `|batch-mean cos|`) or `"mean_of_abs"`.
         dir_only: The ablation: train the DIR part with the DIR loss only (no DVR heads, no DDL).
-        clever_reg: Weight of the CLeVER head-balance term (0.001 in CLeVER_DDCL; 0 = plain DDCL).
+        clever_reg: Weight of the CLeVER head-balance term (0.001 in CLeVER_DDCL; 0 = plain DDCL). When > 0
+            the heads start from torch's default initialisation, as the official code.
 
     Returns:
         `Partition(where="encoder", size=dir_fraction, heads="separate", style_objective="orthogonal", ...)`.
@@ -96,7 +97,9 @@ class DDCL(_DDCLArgs, SimSiam):
         ddl_weight: `lambda` (1.0).
         ddl_reading: `"abs_of_mean"` (official) or `"mean_of_abs"`.
         dir_only: Ablation: the DIR loss on the DIR slice only (no DVR heads, no DDL).
-        clever_reg: CLeVER's head-balance weight (0.001 in CLeVER_DDCL; 0 by default).
+        clever_reg: CLeVER's head-balance weight (0.001 in CLeVER_DDCL; 0 by default). When > 0 the four heads
+            start from torch's `nn.Linear` default initialisation, as the official code: with Keras's Glorot
+            init the term would start hundreds of times above its official value.
         projection_dim: Projector output width (2048).
         hidden_dim: Projector hidden width (2048).
         prediction_hidden_dim: Predictor bottleneck (512).

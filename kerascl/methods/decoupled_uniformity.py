@@ -19,8 +19,9 @@ PRIOR_KINDS = (None, "attributes")
 class DecoupledUniformity(SiameseMethod):
     """Contrastive learning with decoupled uniformity and (optionally) a kernel prior, after Dufumier et al.
 
-    Every view goes through the encoder and a BN-free head `ReLU-Dense(2048)-ReLU-Dense(256)`; the loss spreads
-    the centroids of each image's l2-normalised views on the sphere (see
+    Every view goes through the encoder, the backbone followed by a `Dense(2048)` "fc" layer (the official
+    model's `base_encoder(num_classes=2048)`), and a BN-free head `ReLU-Dense(2048)-ReLU-Dense(256)`; the loss
+    spreads the centroids of each image's l2-normalised views on the sphere (see
     `kerascl.losses.DecoupledUniformityLoss`):
 
         mu_i = mean_v l2n(z_i^v),   L = log mean_{i<j} exp(-2 ||mu_i - mu_j||^2)
@@ -46,15 +47,17 @@ class DecoupledUniformity(SiameseMethod):
         backbone: A `keras.Model` mapping images to `(B, C)` features.
         hidden_dim: Head hidden width (2048).
         projection_dim: Head output width (256).
-        fc_dim: None (default): the head sits on the backbone features, as in the released training code. An int
-            (2048 in the paper's evaluation script) adds a `Dense(fc_dim)` "fc" layer to the encoder: the head
-            sits on its output, `embed` returns it and `export_backbone` saves backbone + fc, so probes evaluate
-            on the fc output as the official linear evaluation does.
+        fc_dim: Width of the encoder's `Dense` "fc" layer (2048, as the official training and evaluation code):
+            the head sits on its output, `embed` returns it and `export_backbone` saves backbone + fc, the
+            features the official linear evaluation reads (the probes of `kerascl train` read `model.backbone`'s
+            pooled features, as for every method). None drops the fc layer: the head then sits on the backbone
+            features, one linear layer fewer than the official model.
         prior: None, `"attributes"`, or a `keras.Model` / callable mapping images to features.
         kernel: `"rbf"` (default), `"cosine"` or a kernel object from `kerascl.kernels` (used with a prior).
         sigma: RBF bandwidth (required with a prior and `kernel="rbf"`; 20 CUB, 100 UTZappos / BigBiGAN,
             10 GLoRIA in the official runs).
-        lam: Ridge regulariser of the conditional mean estimator (0.01); None uses `1 / sqrt(B)`.
+        lam: Ridge regulariser of the conditional mean estimator (0.01); None or 0 uses `1 / sqrt(B)`, as the
+            official `lambda_ or 1/sqrt(B)`.
         t: Uniformity temperature (2).
         augmentation: Optional on-device view maker (see `SiameseMethod`).
         **kwargs: Passed to `keras.Model`.
@@ -62,7 +65,7 @@ class DecoupledUniformity(SiameseMethod):
     Examples:
         >>> import keras, numpy as np
         >>> from kerascl.backbones import ResNet18
-        >>> model = DecoupledUniformity(ResNet18(width=0.125), hidden_dim=64, projection_dim=16,
+        >>> model = DecoupledUniformity(ResNet18(width=0.125), fc_dim=64, hidden_dim=64, projection_dim=16,
         ...                             prior="attributes", sigma=1.0)
         >>> model.compile(optimizer=keras.optimizers.SGD(0.1))
         >>> batch = {"view_1": np.random.rand(8, 32, 32, 3).astype("float32"),
@@ -78,7 +81,7 @@ class DecoupledUniformity(SiameseMethod):
         backbone: keras.Model,
         hidden_dim: int = 2048,
         projection_dim: int = 256,
-        fc_dim: int | None = None,
+        fc_dim: int | None = 2048,
         prior: str | keras.Model | Callable | None = None,
         kernel: str | Callable = "rbf",
         sigma: float | None = None,

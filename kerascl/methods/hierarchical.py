@@ -54,6 +54,9 @@ def hierarchical_views(
     | `hierarchical_stage_3` | + blur |
     | `hierarchical_stage_4` | + horizontal flip |
 
+    As in the official code, views of 32 px or less get no blur (stage 3 then equals stage 2) and the colour
+    jitter keeps its full strength at every size.
+
     With fewer than four stages the last pair still gets the full pipeline (`hierarchical_stage_4`), the first
     `num_stages - 1` pairs the first presets: 2 stages use presets 1 and 4, 3 stages use 1, 2 and 4. The same
     layer serves the host pipeline (`kerascl.data.from_shapes(..., augmenter=hierarchical_views(...))`) and the
@@ -66,7 +69,8 @@ def hierarchical_views(
         image_size: Side of the square views in pixels.
         presets: `K` preset names of `kerascl.augment.get_preset`, shallowest stage first, or one name for every
             pair (the paper's "Uniform" ablation). None picks the add-one presets as above (needs `K <= 4`).
-        small_images: Small-image overrides of the presets (None: `image_size <= 64`).
+        small_images: Small-image overrides of the presets (None: `image_size <= 64`; for these presets they
+            only drop the blur at <= 32 px).
         seed: Integer seed of the augmenter.
 
     Returns:

@@ -73,8 +73,8 @@ class SimilarityClustering(SiameseMethod):
 
     The constructor defaults are the ImageNet config (momentum, r = 5, tau1 = 0.1, tau2 = 0.07, e0 = 150,
     e1 = 180 of 300 epochs, no PCA, no adaptive temperature); `SimilarityClustering.small_data(backbone)` gives
-    the Imagenette config (plain, 512-wide heads, r = 1, e0 = 500, e1 = 600 of 1000 epochs, PCA 512, adaptive
-    temperature without clip).
+    the Imagenette config (plain, 512-wide heads, r = 1, e0 = 500, e1 = 600 of 1000 epochs, PCA 512 on
+    l2-normalised vectors, adaptive temperature without clip).
 
     Reference: Ge, Liu, Gui, Fang, Lin, Kwok, Huang, Luo, "Learning the Relation between Similarity Loss and
     Clustering Loss in Self-Supervised Learning", IEEE Transactions on Image Processing 32 (2023) 3442-3454,
@@ -96,6 +96,8 @@ class SimilarityClustering(SiameseMethod):
         adaptive: Per-sample prediction temperature `tau1_b = min(||m_j[b]||, tau1)`.
         adaptive_clip: Clip the adaptive temperature at `tau1` (False in the small-data config).
         pca_dim: Components of the per-step PCA of the targets before the clustering terms, or None.
+        pca_l2norm: l2-normalise the vectors before the PCA fit and projection (True, the official config's
+            `l2norm=True`); False fits and projects the raw vectors.
         base_momentum: EMA momentum at step 0 (momentum variant; 0.99).
         final_momentum: EMA momentum at the end (1.0).
         total_steps: Planned steps for the momentum schedule; by default taken from `fit`.
@@ -132,6 +134,7 @@ class SimilarityClustering(SiameseMethod):
         adaptive: bool = False,
         adaptive_clip: bool = True,
         pca_dim: int | None = None,
+        pca_l2norm: bool = True,
         base_momentum: float = 0.99,
         final_momentum: float = 1.0,
         total_steps: int | None = None,
@@ -187,12 +190,13 @@ class SimilarityClustering(SiameseMethod):
             adaptive=adaptive,
             adaptive_clip=adaptive_clip,
             pca_dim=pca_dim,
+            pca_l2norm=pca_l2norm,
             mix=1.0 if mix is None else mix,
         )
 
     @classmethod
     def small_data(cls, backbone: keras.Model, **overrides) -> "SimilarityClustering":
-        """The official small-data (Imagenette) config: plain variant, 512-wide heads, PCA 512, adaptive
+        """The official small-data (Imagenette) config: plain variant, 512-wide heads, PCA 512 (l2norm), adaptive
         temperature without clip, r = 1, curriculum from epoch 500 to 600 (of 1000).
 
         Args:
@@ -280,6 +284,7 @@ class SimilarityClustering(SiameseMethod):
             "adaptive": self.loss_fn.adaptive,
             "adaptive_clip": self.loss_fn.adaptive_clip,
             "pca_dim": self.loss_fn.pca_dim,
+            "pca_l2norm": self.loss_fn.pca_l2norm,
             "base_momentum": self.base_momentum,
             "final_momentum": self.final_momentum,
             "total_steps": self.planned_steps,

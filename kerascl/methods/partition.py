@@ -65,7 +65,9 @@ class Partition:
             kerascl's layout).
         head_balance: Weight of CLeVER's head-balance regulariser
             `0.5 * (| ||g_c||^2 - ||g_s||^2 | + | ||q_c||^2 - ||q_s||^2 |)` (sums of squared head weights of the
-            content and style projectors `g` and predictors `q`); separate heads only; 0 disables it.
+            content and style projectors `g` and predictors `q`); separate heads only; 0 disables it. When > 0
+            the heads start from torch's default initialisation (`kerascl.heads.torch_linear_initializers`), as
+            the official code, so the term starts near its official value.
 
     Examples:
         >>> Partition(where="projector", size=0.5, style_objective="repel").content_dims(256)
