@@ -264,8 +264,8 @@ def _corrupt_message(bad: dict[int, str], files: Sequence[str]) -> str:
     more = f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else ""
     return (
         f"{len(bad)} image file(s) cannot be used:\n" + "\n".join(lines) + more + "\n"
-        "Remove or replace them, or pass skip_corrupt=True to leave them out (they are counted in the dataset's "
-        "report)."
+        "Remove or replace them, or leave them out (logged, and counted in the dataset's report): "
+        "skip_corrupt=True in Python, --skip-corrupt on the command line (kerascl recipe / compare / probe)."
     )
 
 

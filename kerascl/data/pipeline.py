@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
+from kerascl.input_checks import zero_steps_message
+
 logger = logging.getLogger("kerascl.data")
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -193,7 +195,13 @@ def attach_info(
     Sets `dataset.num_examples`, `dataset.steps_per_epoch`, `dataset.class_names` and `dataset.report`. These
     attributes live on this dataset object only (a `.map` or `.take` returns a new object without them); use
     `kerascl.data.num_examples` / `kerascl.data.steps_per_epoch`, which fall back to the dataset's cardinality.
+
+    Raises:
+        ValueError: the batches drop the remainder and there are fewer examples than `batch_size`, so an epoch
+            would have 0 steps (the message names both numbers and the fixes).
     """
+    if drop_remainder and num_examples is not None and num_examples < batch_size:
+        raise ValueError(zero_steps_message(num_examples, batch_size, "The data"))
     dataset.num_examples = num_examples
     if num_examples is None:
         steps = None
