@@ -537,7 +537,7 @@ def probe_backbone(
     """
     import keras
 
-    from kerascl.data import from_image_folder
+    from kerascl.data import from_image_folder, list_image_files
     from kerascl.probes import format_table, robustness_probe, run_all_probes
 
     from kerascl.input_checks import check_keras_archive
@@ -547,17 +547,17 @@ def probe_backbone(
     train_dir, test_dir = _folder_dirs(RecipeConfig(dataset="folder", data_dir=os.fspath(data_dir)))
     if test_dir is None:
         raise FileNotFoundError(f"{os.fspath(data_dir)!r} has no 'test' subfolder. Expected layout: {FOLDER_LAYOUT}.")
+    if list_image_files(train_dir)[2] is None:  # before loading the model: the probes need labels
+        raise ValueError(
+            f"{train_dir!r} holds no class subfolders, so there are no labels and no probe can run. Lay the images "
+            f"out as {FOLDER_LAYOUT} (one subfolder per class in train/ and test/)."
+        )
     backbone = keras.models.load_model(backbone_path, compile=False)
     if image_size is None:
         shape = getattr(backbone, "input_shape", None)
         image_size = shape[1] if shape and len(shape) == 4 and shape[1] else 32
     train_ds = from_image_folder(train_dir, image_size=image_size, batch_size=256, views=False, limit=limit,
                                  skip_corrupt=skip_corrupt)
-    if train_ds.class_names is None:
-        raise ValueError(
-            f"{train_dir!r} holds no class subfolders, so there are no labels and no probe can run. Lay the images "
-            f"out as {FOLDER_LAYOUT} (one subfolder per class in train/ and test/)."
-        )
     train = _arrays(train_ds)
     test = _arrays(from_image_folder(test_dir, image_size=image_size, batch_size=256, views=False, limit=test_limit,
                                      class_names=train_ds.class_names, skip_corrupt=skip_corrupt))

@@ -13,6 +13,7 @@ from kerascl.data.pipeline import (
     AUTOTUNE,
     DEFAULT_AUGMENTER,
     attach_info,
+    check_batch_fits,
     default_drop_remainder,
     finish_pipeline,
     resolve_augmenter,
@@ -154,6 +155,9 @@ def from_arrays(
         size = tuple(images.shape[1:3])
     if shuffle is None:
         shuffle = mode != "images"
+    if drop_remainder is None:
+        drop_remainder = default_drop_remainder(mode)
+    check_batch_fits(n, batch_size, drop_remainder)  # before the augmenter is built and traced
     augment = resolve_augmenter(augmenter, size, num_views) if mode == "host" else None
 
     examples = tf.data.Dataset.from_tensor_slices(sources)

@@ -21,6 +21,7 @@ from kerascl.data.pipeline import (
     AUTOTUNE,
     DEFAULT_AUGMENTER,
     attach_info,
+    check_batch_fits,
     default_drop_remainder,
     finish_pipeline,
     resolve_augmenter,
@@ -389,6 +390,9 @@ def from_image_folder(
 
     if shuffle is None:
         shuffle = mode != "images"
+    if drop_remainder is None:
+        drop_remainder = default_drop_remainder(mode)
+    check_batch_fits(len(files), batch_size, drop_remainder)  # before the augmenter is built and traced
     augment = resolve_augmenter(augmenter, size, num_views) if mode == "host" else None
 
     sources = {"path": tf.constant(files)}
