@@ -39,17 +39,18 @@ def _remedy(name: str, split: str, data_dir: str | None, download: bool, cause: 
 
 
 def _missing_module(error: BaseException) -> ModuleNotFoundError | None:
-    """The `ModuleNotFoundError` behind `error` (itself or a cause / context in its chain), or None.
+    """The `ModuleNotFoundError` behind `error` (itself or an explicit `raise ... from` cause), or None.
 
     tfds imports some of its dependencies lazily, so a missing one surfaces in the middle of
-    `download_and_prepare` and must not be mistaken for a network failure.
+    `download_and_prepare` and must not be mistaken for a network failure. Implicit contexts are not followed: an
+    import error that tfds caught and handled is not the cause.
     """
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         if isinstance(error, ModuleNotFoundError) and error.name:
             return error
-        error = error.__cause__ or error.__context__
+        error = error.__cause__
     return None
 
 
