@@ -123,6 +123,9 @@ _RUN_OPTIONS = [
                  help="Use only this many pretraining images (balanced over classes)."),
     click.option("--seed", type=int, default=None, show_default="the recipe's",
                  help="Seed of weights, data order and augmentations."),
+    click.option("--skip-corrupt", is_flag=True, default=None,
+                 help="Leave corrupt or unreadable image files of --data-dir out (logged and counted) instead of "
+                      "stopping with an error that names them."),
     click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                  help="Override any recipe setting, typed by the field, e.g. --set width=0.5 --set partition.size=0.25 "
                       "(repeatable)."),
@@ -135,13 +138,13 @@ def _run_options(function):
     return function
 
 
-def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets):
+def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets, skip_corrupt=None):
     from kerascl.recipe import get_recipe
 
     try:
         recipe = get_recipe(name)
         return recipe.with_overrides(sets=sets, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
-                                     limit=limit, seed=seed)
+                                     limit=limit, seed=seed, skip_corrupt=skip_corrupt or None)
     except ValueError as error:
         _fail(error)
 
@@ -153,10 +156,21 @@ def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets):
               help="Run folder (default runs/NAME); an interrupted run in it resumes.")
 @click.option("--devices", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train data-parallel on N local devices (GPUs, or TPU cores); --batch-size stays global.")
-def recipe_command(name, data_dir, epochs, batch_size, backend, limit, seed, sets, out, devices) -> None:
+@click.option("--virtual-cpus", type=click.IntRange(min=1), default=None,
+              help="Split the host CPU into N virtual devices first, so that --devices N runs on a CPU-only host "
+                   "(to try data-parallel training; it is not faster).")
+def recipe_command(name, data_dir, epochs, batch_size, backend, limit, seed, skip_corrupt, sets, out, devices,
+                   virtual_cpus) -> None:
     """Run recipe NAME: pretrain, probe, and write the run folder (config, history, metrics, backbone, plots)."""
-    recipe = _configured(name, data_dir, epochs, batch_size, limit, seed, sets)
+    recipe = _configured(name, data_dir, epochs, batch_size, limit, seed, sets, skip_corrupt)
     _use_backend(backend)
+    if virtual_cpus:
+        from kerascl.distribute import set_virtual_cpu_devices
+
+        try:
+            set_virtual_cpu_devices(virtual_cpus)
+        except RuntimeError as error:
+            _fail(error)
     from kerascl.recipe_runner import run_recipe
 
     try:
@@ -179,16 +193,28 @@ def recipe_command(name, data_dir, epochs, batch_size, backend, limit, seed, set
               help="Also run the robustness probe (linear accuracy under distortions).")
 @click.option("--linear-epochs", type=click.IntRange(min=1), default=50, show_default=True,
               help="Training epochs of the linear classifiers (linear and robustness probes).")
+@click.option("--skip-corrupt", is_flag=True, default=False,
+              help="Leave corrupt or unreadable image files out (logged and counted) instead of stopping.")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None, help="Keras backend.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the results to this JSON file.")
-def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness, linear_epochs, backend, out) -> None:
-    """Run every probe (kNN, linear, few-shot, robustness) on an exported BACKBONE (.keras) and print the table."""
+def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness, linear_epochs, skip_corrupt, backend,
+                  out) -> None:
+    """Run every probe (kNN, linear, few-shot, robustness) on an exported BACKBONE (.keras) and print the table.
+
+    The probes need labels: a --data-dir without class subfolders in DIR/train is an error (exit 1).
+    """
+    from kerascl.input_checks import check_keras_archive
+
+    try:
+        check_keras_archive(backbone)
+    except ValueError as error:
+        _fail(error)
     _use_backend(backend)
     from kerascl.recipe_runner import probe_backbone
 
     try:
         probe_backbone(backbone, data_dir, image_size=image_size, limit=limit, test_limit=test_limit,
-                       robustness=robustness, linear_epochs=linear_epochs, out=out)
+                       robustness=robustness, linear_epochs=linear_epochs, out=out, skip_corrupt=skip_corrupt)
     except (FileNotFoundError, ValueError) as error:
         _fail(error)
 
@@ -198,25 +224,33 @@ def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness,
 @_run_options
 @click.option("--out", type=click.Path(file_okay=False), default="runs/compare", show_default=True,
               help="Folder for the runs, comparison.md and comparison.png.")
-def compare_command(names, data_dir, epochs, batch_size, backend, limit, seed, sets, out) -> None:
+def compare_command(names, data_dir, epochs, batch_size, backend, limit, seed, skip_corrupt, sets, out) -> None:
     """Run recipes NAMES at one budget and write a markdown table and a plot of their probes.
 
     A name may carry its own overrides after '@' (repeatable), e.g. the prior ablation of decoupled uniformity:
-    `kerascl compare shapes-decoupled-uniformity shapes-decoupled-uniformity@prior=none`.
+    `kerascl compare shapes-decoupled-uniformity shapes-decoupled-uniformity@prior=none`. A run that fails does
+    not stop the others: the table marks it failed with its error, and the command then exits 1.
     """
     if len(names) < 2:
         raise click.UsageError("compare needs at least two recipe names.")
     runs = []
     for entry in names:
         name, *extra_sets = entry.split("@")
-        runs.append((entry, _configured(name, data_dir, epochs, batch_size, limit, seed, list(sets) + extra_sets)))
+        runs.append((entry, _configured(name, data_dir, epochs, batch_size, limit, seed, list(sets) + extra_sets,
+                                        skip_corrupt)))
     _use_backend(backend)
     from kerascl.recipe_comparison import compare_recipes
 
     try:
-        compare_recipes(runs, out)
+        result = compare_recipes(runs, out)
     except (FileNotFoundError, ValueError) as error:
         _fail(error)
+    if result["failures"]:
+        failed = ", ".join(result["failures"])
+        raise click.ClickException(
+            f"{len(result['failures'])} of {len(runs)} runs failed ({failed}); the table in "
+            f"{os.path.join(out, 'comparison.md')} shows the others and each error."
+        )
 
 
 def _register_bench() -> None:

@@ -293,8 +293,11 @@ def _pick(devices: list[str], num_devices: int | None, what: str) -> list[str]:
     if num_devices > len(devices):
         raise ValueError(
             f"Asked for {num_devices} devices but this host has {len(devices)} {what} device(s): {devices}. "
-            "Lower --devices, or on CPU create virtual devices with kerascl.distribute.set_virtual_cpu_devices(n) "
-            "before the backend starts."
+            f"Lower --devices (e.g. --devices {len(devices)}), or to try data-parallel training on a CPU-only host "
+            f"split the CPU into virtual devices: `kerascl recipe ... --devices {num_devices} --virtual-cpus "
+            f"{num_devices}` on the command line, kerascl.distribute.set_virtual_cpu_devices({num_devices}) in "
+            "Python before the backend starts (on JAX, XLA_FLAGS=--xla_force_host_platform_device_count="
+            f"{num_devices} in the environment works too)."
         )
     return devices[:num_devices]
 

@@ -40,6 +40,13 @@ from typing import Any, Callable, Mapping, Sequence
 DATASETS = ("cifar10", "shapes", "folder")
 #: Optimisers a recipe can name in `RecipeConfig.optimizer`.
 OPTIMIZERS = ("sgd", "lars", "adam", "adamw")
+#: The presets of `kerascl.augment.get_preset`, named here so that a `--set augmenter=...` typo is caught before
+#: Keras is imported (tests/test_bad_inputs.py checks the list against `kerascl.augment.list_presets()`).
+AUGMENTER_PRESETS = (
+    "barlow_twins", "byol", "ddcl_baug", "ddcl_caug", "ddcl_caug_plus", "decoupled_uniformity",
+    "hierarchical_stage_1", "hierarchical_stage_2", "hierarchical_stage_3", "hierarchical_stage_4", "simclr",
+    "simsiam",
+)
 
 
 @dataclasses.dataclass
@@ -51,6 +58,8 @@ class RecipeConfig:
             `test/<class>/*`, or tfds's `cifar10` when prepared locally), `"shapes"` (the synthetic shapes set of
             `kerascl.data.shapes`, generated offline) or `"folder"` (any image folder with the same layout).
         data_dir: The image folder (cifar10 / folder).
+        skip_corrupt: Leave corrupt or unreadable image files of `data_dir` out (logged and counted) instead of
+            stopping with an error naming them (`--skip-corrupt` or `--set skip_corrupt=true`).
         image_size: Side of the square images fed to the backbone.
         limit: Pretraining images to use (the first `limit` files of the balanced listing; for shapes the number of
             images generated). None uses all (shapes: `shapes_train`).
@@ -96,6 +105,7 @@ class RecipeConfig:
 
     dataset: str = "cifar10"
     data_dir: str | None = None
+    skip_corrupt: bool = False
     image_size: int = 32
     limit: int | None = None
     shapes_train: int = 10_000
@@ -139,6 +149,11 @@ class RecipeConfig:
             raise ValueError(f"dataset={self.dataset!r} is not known; choose one of {', '.join(DATASETS)}.")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer={self.optimizer!r} is not known; choose one of {', '.join(OPTIMIZERS)}.")
+        if self.augmenter not in AUGMENTER_PRESETS:
+            raise ValueError(
+                f"augmenter={self.augmenter!r} is not a preset.{_suggest(str(self.augmenter), AUGMENTER_PRESETS)} "
+                f"Presets: {', '.join(AUGMENTER_PRESETS)}."
+            )
         for name in ("image_size", "epochs", "batch_size", "shapes_train", "shapes_test", "few_shot_episodes",
                      "knn_k", "embedding_samples"):
             if int(getattr(self, name)) < 1:
@@ -239,12 +254,23 @@ class Recipe:
             setattr(config, key, value)
         for item in sets:
             key, raw = parse_set(item)
+            if key == "augmenter" and self.augmenter is not None:
+                raise ValueError(self._own_augmenter_message(raw, options))
             if key in config_fields:
                 setattr(config, key, parse_value(raw, _config_type(key), getattr(config, key), key))
             else:
                 _set_option(options, key, raw, known=sorted(config_fields) + _option_keys(options))
         config.validate()
         return dataclasses.replace(self, config=config, options=options)
+
+    def _own_augmenter_message(self, raw: str, options: Mapping) -> str:
+        view_keys = [k for k in _option_keys(options) if k.startswith("views.")]
+        how = (f"Change its views with --set {view_keys[0]}=... (its view settings: {', '.join(view_keys)})."
+               if view_keys else "Its views are fixed; pick a recipe that uses a preset to compare augmentations.")
+        return (
+            f"Recipe {self.name!r} makes its views with its own augmenter, so --set augmenter={raw} would be "
+            f"ignored. {how}"
+        )
 
     def resolved(self) -> dict:
         """The resolved settings as a JSON-ready dict (what `config.json` holds)."""
@@ -282,9 +308,10 @@ _NONE = {"none", "null", ""}
 def parse_value(raw: str, annotation: Any = None, current: Any = None, key: str = "value") -> Any:
     """Parses the string `raw` to the type given by `annotation` (or, without one, by the `current` value).
 
-    Booleans read `true/false/yes/no/on/off/1/0`; `none`/`null` gives None where the field allows it; tuples and
-    lists are comma-separated; a field holding None or a dict without a type reads the value as JSON when it
-    parses, else keeps the string.
+    Booleans read `true/false/yes/no/on/off/1/0`; `none`/`null` gives None where the field allows it (a recipe
+    option without a type that holds a string or None, e.g. `prior=none`, does); tuples and lists are
+    comma-separated; a field holding None or a dict without a type reads the value as JSON when it parses, else
+    keeps the string.
 
     Args:
         raw: The text after `=`.
@@ -362,7 +389,8 @@ def _type_of_value(value: Any) -> Any:
     if isinstance(value, float):
         return float | int
     if isinstance(value, str):
-        return str
+        # A method option holding a string usually also takes None (`prior`, `style_objective`, ...).
+        return str | None
     if isinstance(value, tuple):
         return tuple
     if isinstance(value, list):

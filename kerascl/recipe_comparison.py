@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 from typing import Any, Mapping, Sequence
 
 from kerascl.recipe import Recipe
@@ -44,23 +45,45 @@ def headline_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     return row
 
 
-def comparison_table(rows: Mapping[str, Mapping[str, float]], budget: str = "") -> str:
-    """A markdown table: one row per run, one column per metric (missing values as `-`)."""
+def comparison_table(
+    rows: Mapping[str, Mapping[str, float]], budget: str = "", failures: Mapping[str, str] | None = None
+) -> str:
+    """A markdown table: one row per run, one column per metric (missing values as `-`).
+
+    Args:
+        rows: `{label: {metric: value}}` of the runs that finished.
+        budget: A line printed above the table.
+        failures: `{label: error message}` of the runs that failed; each gets a row whose `status` column holds
+            the message (the column appears only when a run failed).
+
+    Returns:
+        The markdown text.
+    """
+    failures = dict(failures or {})
     columns: list[str] = []
     for values in rows.values():
         columns.extend(c for c in values if c not in columns)
     lines = []
     if budget:
         lines += [budget, ""]
-    lines.append("| run | " + " | ".join(columns) + " |")
-    lines.append("|---|" + "---|" * len(columns))
-    for name, values in rows.items():
+    status = ["status"] if failures else []
+    lines.append("| run | " + " | ".join(status + columns) + " |")
+    lines.append("|---|" + "---|" * (len(status) + len(columns)))
+    for name in list(rows) + [n for n in failures if n not in rows]:
+        values = rows.get(name, {})
         cells = []
+        if failures:
+            cells.append(f"failed: {_one_line(failures[name])}" if name in failures else "ok")
         for column in columns:
             value = values.get(column)
             cells.append("-" if value is None or not math.isfinite(value) else f"{value:.4f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _one_line(message: str, limit: int = 200) -> str:
+    text = " ".join(str(message).split()).replace("|", "/")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _folder_name(label: str) -> str:
@@ -75,7 +98,9 @@ def compare_recipes(runs: Sequence[tuple[str, Recipe]], out_dir: str | os.PathLi
         out_dir: The comparison folder.
 
     Returns:
-        `{"rows": {label: metrics}, "table": markdown, "files": {...}}`.
+        `{"rows": {label: metrics}, "failures": {label: message}, "table": markdown, "files": {...}}`. A run that
+        raises does not stop the others: its error is printed, kept in `failures` and shown in the table's
+        `status` column (the caller decides the exit status; `kerascl compare` exits 1).
     """
     from kerascl import plots
     from kerascl.recipe_runner import run_recipe
@@ -85,18 +110,27 @@ def compare_recipes(runs: Sequence[tuple[str, Recipe]], out_dir: str | os.PathLi
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     rows: dict[str, dict[str, float]] = {}
+    failures: dict[str, str] = {}
     budgets = set()
     for label, recipe in runs:
-        result = run_recipe(recipe, os.path.join(out_dir, _folder_name(label)))
-        rows[label] = headline_metrics(result.metrics)
         c = recipe.config
         budgets.add(f"{c.epochs} epochs, batch {c.batch_size}, limit {c.limit}, width {c.width}, seed {c.seed}")
+        try:
+            result = run_recipe(recipe, os.path.join(out_dir, _folder_name(label)))
+        except Exception as error:  # one failed run must not throw away the others' results
+            failures[label] = f"{type(error).__name__}: {error}"
+            print(f"\nRun {label!r} failed: {failures[label]}", file=sys.stderr)
+            continue
+        rows[label] = headline_metrics(result.metrics)
     budget = "Budget: " + "; ".join(sorted(budgets))
-    table = comparison_table(rows, budget)
+    table = comparison_table(rows, budget, failures)
     with open(os.path.join(out_dir, "comparison.md"), "w") as handle:
         handle.write(table + "\n")
-    plots.plot_comparison(rows, os.path.join(out_dir, "comparison.png"), title=" vs ".join(rows))
+    files = {"table": "comparison.md"}
+    if rows:
+        plots.plot_comparison(rows, os.path.join(out_dir, "comparison.png"), title=" vs ".join(rows))
+        files["plot"] = "comparison.png"
     print()
     print(table)
-    print(f"\nWrote {os.path.join(out_dir, 'comparison.md')} and comparison.png")
-    return {"rows": rows, "table": table, "files": {"table": "comparison.md", "plot": "comparison.png"}}
+    print(f"\nWrote {', '.join(os.path.join(out_dir, f) for f in files.values())}")
+    return {"rows": rows, "failures": failures, "table": table, "files": files}

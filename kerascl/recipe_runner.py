@@ -153,8 +153,10 @@ def load_data(recipe: Recipe, augmenter) -> RunData:
     if config.data_dir is None:
         return _load_tfds(recipe, augmenter)
     train_dir, test_dir = _folder_dirs(config)
+    skip = config.skip_corrupt
     train = from_image_folder(train_dir, image_size=config.image_size, batch_size=batch, views=True,
-                              augmenter=augmenter, limit=config.limit, seed=config.seed, cache=True)
+                              augmenter=augmenter, limit=config.limit, seed=config.seed, cache=True,
+                              skip_corrupt=skip)
     n_train = int(train.num_examples)
     names = train.class_names
     if names is None:
@@ -166,10 +168,13 @@ def load_data(recipe: Recipe, augmenter) -> RunData:
     probe_limit = config.probe_train_limit
     if config.limit is not None:
         probe_limit = min(probe_limit or config.limit, config.limit)
+    # The pretraining listing was validated already; with skip_corrupt the probe listing must be checked again to
+    # leave the same files out.
     probe_train = _arrays(from_image_folder(train_dir, image_size=config.image_size, batch_size=256, views=False,
-                                            limit=probe_limit, validate="none"))
+                                            limit=probe_limit, validate="full" if skip else "none",
+                                            skip_corrupt=skip))
     probe_test = _arrays(from_image_folder(test_dir, image_size=config.image_size, batch_size=256, views=False,
-                                           limit=config.probe_test_limit, class_names=names))
+                                           limit=config.probe_test_limit, class_names=names, skip_corrupt=skip))
     separability = _views_of(probe_test, augmenter, 256) if recipe.partitioned else None
     return RunData(train, n_train, probe_train, probe_test, separability, names)
 
@@ -521,6 +526,7 @@ def probe_backbone(
     few_shot_episodes: int = 600,
     out: str | os.PathLike | None = None,
     verbose: int = 1,
+    skip_corrupt: bool = False,
 ) -> dict:
     """Every probe on an exported backbone over a labelled image folder; prints the table.
 
@@ -535,36 +541,42 @@ def probe_backbone(
         few_shot_episodes: episodes per few-shot setting.
         out: optional JSON file for the results.
         verbose: 1 shows progress bars.
+        skip_corrupt: leave corrupt image files out (logged, counted) instead of raising.
 
     Returns:
         `{"knn", "linear", "few_shot", ["robustness"]}` as in `metrics.json`'s `probes`.
 
     Raises:
         FileNotFoundError: missing backbone file or data folder (with the expected layout).
+        ValueError: the file is not a Keras archive, or `data_dir/train` has no class subfolders (the probes need
+            labels).
     """
     import keras
 
-    from kerascl.data import from_image_folder
+    from kerascl.data import from_image_folder, list_image_files
     from kerascl.probes import format_table, robustness_probe, run_all_probes
 
+    from kerascl.input_checks import check_keras_archive
+
     backbone_path = os.fspath(backbone_path)
-    if not os.path.exists(backbone_path):
-        raise FileNotFoundError(f"No backbone file at {backbone_path!r} (a recipe run writes RUN/backbone.keras).")
+    check_keras_archive(backbone_path)
     train_dir, test_dir = _folder_dirs(RecipeConfig(dataset="folder", data_dir=os.fspath(data_dir)))
     if test_dir is None:
         raise FileNotFoundError(f"{os.fspath(data_dir)!r} has no 'test' subfolder. Expected layout: {FOLDER_LAYOUT}.")
+    if list_image_files(train_dir)[2] is None:  # before loading the model: the probes need labels
+        raise ValueError(
+            f"{train_dir!r} holds no class subfolders, so there are no labels and no probe can run. Lay the images "
+            f"out as {FOLDER_LAYOUT} (one subfolder per class in train/ and test/)."
+        )
     backbone = keras.models.load_model(backbone_path, compile=False)
     if image_size is None:
         shape = getattr(backbone, "input_shape", None)
         image_size = shape[1] if shape and len(shape) == 4 and shape[1] else 32
-    train_ds = from_image_folder(train_dir, image_size=image_size, batch_size=256, views=False, limit=limit)
-    if train_ds.class_names is None:
-        message = f"Skipping probes: {train_dir!r} holds no class subfolders, so there are no labels."
-        print(message)
-        return {"skipped": message}
+    train_ds = from_image_folder(train_dir, image_size=image_size, batch_size=256, views=False, limit=limit,
+                                 skip_corrupt=skip_corrupt)
     train = _arrays(train_ds)
     test = _arrays(from_image_folder(test_dir, image_size=image_size, batch_size=256, views=False, limit=test_limit,
-                                     class_names=train_ds.class_names))
+                                     class_names=train_ds.class_names, skip_corrupt=skip_corrupt))
     results = run_all_probes(backbone, train, test, knn={"k": min(knn_k, len(train[0])), "temperature": knn_temperature},
                              linear={"epochs": linear_epochs}, few_shot={"episodes": few_shot_episodes},
                              verbose=verbose)

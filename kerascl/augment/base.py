@@ -11,13 +11,19 @@ from keras.src.layers.preprocessing.image_preprocessing.base_image_preprocessing
 )
 
 from kerascl.augment import _prng
+from kerascl.input_checks import (
+    DOUBLE_SCALED_BELOW,
+    NEGATIVE_BELOW,
+    RANGE_FIXES,
+    SCALE_255_ABOVE,
+    image_range_problem,
+)
 
 
 def check_images(images: Any, where: str) -> None:
     """Raise a clear error unless `images` is a float batch `(B, H, W, 3)` (or one `(H, W, 3)` image).
 
-    Values are checked to lie in [0, 1] when `images` is a NumPy array (inside a traced function the values
-    are not known).
+    Values are checked to lie in [0, 1] when `images` is a NumPy array (`guard_value_range` checks tensors).
     """
     shape = tuple(images.shape)
     if len(shape) not in (3, 4):
@@ -37,12 +43,50 @@ def check_images(images: Any, where: str) -> None:
             "Convert with `images.astype('float32') / 255.0` (NumPy) or `keras.ops.cast(images, 'float32') / 255`."
         )
     if isinstance(images, np.ndarray) and images.size:
-        low, high = float(images.min()), float(images.max())
-        if low < 0.0 or high > 1.0:
-            raise ValueError(
-                f"{where} expects values in [0, 1]; received values in [{low:.3g}, {high:.3g}]. "
-                "Divide 8-bit images by 255."
-            )
+        problem = image_range_problem(float(images.min()), float(images.max()), f"{where} input")
+        if problem:
+            raise ValueError(problem)
+
+
+def guard_value_range(images: Any, where: str) -> Any:
+    """Checks that float images lie in [0, 1] wherever their values can be read, and returns them.
+
+    Concrete arrays (NumPy, eager TensorFlow, JAX outside a trace) are checked at once and raise `ValueError`
+    naming the mistake (0..255 values, [-1, 1] values, divided by 255 twice; `kerascl.input_checks`). Symbolic
+    TensorFlow tensors (a `tf.data` map, a `tf.function`) get assertions that raise `InvalidArgumentError` with the
+    same fix when the batch runs; the returned tensor depends on them. Values inside a JAX trace cannot be read and
+    pass unchecked. The assertions allow small overshoots (up to 1.5 and down to -0.01), which resizing produces.
+    """
+    module = type(images).__module__
+    if isinstance(images, np.ndarray) or not (module.startswith("tensorflow") or module.startswith("jax")):
+        return images  # NumPy: check_images did it; other types are converted by the backend later
+    if module.startswith("jax"):
+        import jax
+
+        if isinstance(images, jax.core.Tracer) or not images.size:
+            return images
+        check_images(np.asarray(images), where)
+        return images
+    import tensorflow as tf
+
+    if tf.executing_eagerly():
+        if int(tf.size(images)):
+            check_images(images.numpy(), where)
+        return images
+    values = tf.cast(images, tf.float32)
+    low, high = tf.reduce_min(values), tf.reduce_max(values)  # +inf / -inf for an empty batch: passes
+    conditions = {
+        "scale_255": high <= SCALE_255_ABOVE,
+        "negative": low >= NEGATIVE_BELOW,
+        "double_scaled": tf.logical_or(high <= 0.0, high >= DOUBLE_SCALED_BELOW),
+    }
+    asserts = [
+        tf.debugging.Assert(ok, [f"{where} input must be float values in [0, 1]. {RANGE_FIXES[kind]} Got min",
+                                 low, "max", high], name=f"image_range_{kind}")
+        for kind, ok in conditions.items()
+    ]
+    with tf.control_dependencies(asserts):
+        return tf.identity(images)
 
 
 def jitted(owner: Any, bk: Any, name: str, fn: Any, static_argnums: tuple = ()) -> Any:

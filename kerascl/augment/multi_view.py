@@ -8,7 +8,7 @@ import keras
 from keras.src.layers.preprocessing.data_layer import DataLayer
 
 from kerascl.augment import _prng
-from kerascl.augment.base import _without_names, check_images, jitted
+from kerascl.augment.base import _without_names, check_images, guard_value_range, jitted
 from kerascl.augment.layout import PARAM_SIZE
 from kerascl.augment.view_augmentation import ViewAugmentation
 
@@ -79,6 +79,7 @@ class MultiViewAugmentation(DataLayer):
 
     def __call__(self, images: Any, *args: Any, **kwargs: Any) -> Any:
         check_images(images, type(self).__name__)
+        images = guard_value_range(images, type(self).__name__)
         return super().__call__(images, *args, **kwargs)
 
     def call(self, images: Any, training: bool = True) -> dict:

@@ -8,7 +8,7 @@ import keras
 from keras.src.layers.preprocessing.data_layer import DataLayer
 
 from kerascl.augment import _prng
-from kerascl.augment.base import RecordedAugmentation, check_images, jitted
+from kerascl.augment.base import RecordedAugmentation, check_images, guard_value_range, jitted
 from kerascl.augment.layout import IDENTITY_PARAMS, PARAM_LAYOUT, PARAM_SIZE
 from kerascl.augment.random_color_jitter import RandomColorJitter
 from kerascl.augment.random_elastic_transform import RandomElasticTransform
@@ -192,6 +192,7 @@ class ViewAugmentation(DataLayer):
 
     def __call__(self, images: Any, *args: Any, **kwargs: Any) -> Any:
         check_images(images, type(self).__name__)
+        images = guard_value_range(images, type(self).__name__)
         return super().__call__(images, *args, **kwargs)
 
     def call(self, images: Any, training: bool = True) -> Any:

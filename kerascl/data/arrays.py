@@ -8,10 +8,12 @@ import numpy as np
 import tensorflow as tf
 
 from kerascl.data.images import image_size_pair, resize_image
+from kerascl.input_checks import image_range_problem
 from kerascl.data.pipeline import (
     AUTOTUNE,
     DEFAULT_AUGMENTER,
     attach_info,
+    check_batch_fits,
     default_drop_remainder,
     finish_pipeline,
     resolve_augmenter,
@@ -32,7 +34,9 @@ def check_image_array(images: np.ndarray) -> np.ndarray:
         The array in NHWC RGB form, uint8 or float32.
 
     Raises:
-        ValueError: wrong rank, channel count, empty array or float values outside [0, 1].
+        ValueError: wrong rank, channel count, empty array, or float values outside [0, 1] (the message tells
+            0..255 values, [-1, 1] values and values divided by 255 twice apart, see
+            `kerascl.input_checks.image_range_problem`).
         TypeError: a dtype other than uint8 or float.
     """
     images = np.asarray(images)
@@ -60,12 +64,9 @@ def check_image_array(images: np.ndarray) -> np.ndarray:
         ) else ""
         raise ValueError(f"images must have 1, 3 or 4 channels in the last axis, got shape {images.shape}.{hint}")
     if images.dtype == np.float32:
-        low, high = float(np.min(images)), float(np.max(images))
-        if not (np.isfinite(low) and np.isfinite(high)):
-            raise ValueError("images contains NaN or infinite values.")
-        if low < 0.0 or high > 1.0:
-            hint = " They look like 0..255 values: divide by 255 or pass them as uint8." if high <= 255.0 else ""
-            raise ValueError(f"float images must lie in [0, 1], got values in [{low:g}, {high:g}].{hint}")
+        problem = image_range_problem(float(np.min(images)), float(np.max(images)), "float images")
+        if problem:
+            raise ValueError(problem)
     if channels == 1:
         images = np.repeat(images, 3, axis=-1)
     elif channels == 4:
@@ -154,6 +155,9 @@ def from_arrays(
         size = tuple(images.shape[1:3])
     if shuffle is None:
         shuffle = mode != "images"
+    if drop_remainder is None:
+        drop_remainder = default_drop_remainder(mode)
+    check_batch_fits(n, batch_size, drop_remainder)  # before the augmenter is built and traced
     augment = resolve_augmenter(augmenter, size, num_views) if mode == "host" else None
 
     examples = tf.data.Dataset.from_tensor_slices(sources)

@@ -21,6 +21,7 @@ from kerascl.data.pipeline import (
     AUTOTUNE,
     DEFAULT_AUGMENTER,
     attach_info,
+    check_batch_fits,
     default_drop_remainder,
     finish_pipeline,
     resolve_augmenter,
@@ -264,8 +265,8 @@ def _corrupt_message(bad: dict[int, str], files: Sequence[str]) -> str:
     more = f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else ""
     return (
         f"{len(bad)} image file(s) cannot be used:\n" + "\n".join(lines) + more + "\n"
-        "Remove or replace them, or pass skip_corrupt=True to leave them out (they are counted in the dataset's "
-        "report)."
+        "Remove or replace them, or leave them out (logged, and counted in the dataset's report): "
+        "skip_corrupt=True in Python, --skip-corrupt on the command line (kerascl recipe / compare / probe)."
     )
 
 
@@ -389,6 +390,9 @@ def from_image_folder(
 
     if shuffle is None:
         shuffle = mode != "images"
+    if drop_remainder is None:
+        drop_remainder = default_drop_remainder(mode)
+    check_batch_fits(len(files), batch_size, drop_remainder)  # before the augmenter is built and traced
     augment = resolve_augmenter(augmenter, size, num_views) if mode == "host" else None
 
     sources = {"path": tf.constant(files)}

@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
+from kerascl.input_checks import zero_steps_message
+
 logger = logging.getLogger("kerascl.data")
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -179,6 +181,24 @@ def finish_pipeline(
     return batches
 
 
+def check_batch_fits(num_examples: int | None, batch_size: int, drop_remainder: bool) -> None:
+    """Raises `ValueError` when batches that drop the remainder would leave an epoch with 0 steps.
+
+    Args:
+        num_examples: Examples in the source (None: unknown, nothing to check).
+        batch_size: Examples per batch.
+        drop_remainder: Whether the last partial batch is dropped.
+
+    Raises:
+        ValueError: fewer examples than `batch_size` with `drop_remainder=True`; the message names both numbers and
+            the fixes.
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        return  # finish_pipeline reports a bad batch size
+    if drop_remainder and num_examples is not None and num_examples < batch_size:
+        raise ValueError(zero_steps_message(num_examples, batch_size, "The data"))
+
+
 def attach_info(
     dataset: tf.data.Dataset,
     *,
@@ -193,7 +213,12 @@ def attach_info(
     Sets `dataset.num_examples`, `dataset.steps_per_epoch`, `dataset.class_names` and `dataset.report`. These
     attributes live on this dataset object only (a `.map` or `.take` returns a new object without them); use
     `kerascl.data.num_examples` / `kerascl.data.steps_per_epoch`, which fall back to the dataset's cardinality.
+
+    Raises:
+        ValueError: the batches drop the remainder and there are fewer examples than `batch_size`, so an epoch
+            would have 0 steps (the message names both numbers and the fixes).
     """
+    check_batch_fits(num_examples, batch_size, drop_remainder)
     dataset.num_examples = num_examples
     if num_examples is None:
         steps = None

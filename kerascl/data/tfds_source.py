@@ -38,6 +38,22 @@ def _remedy(name: str, split: str, data_dir: str | None, download: bool, cause: 
     )
 
 
+def _missing_module(error: BaseException) -> ModuleNotFoundError | None:
+    """The `ModuleNotFoundError` behind `error` (itself or an explicit `raise ... from` cause), or None.
+
+    tfds imports some of its dependencies lazily, so a missing one surfaces in the middle of
+    `download_and_prepare` and must not be mistaken for a network failure. Implicit contexts are not followed: an
+    import error that tfds caught and handled is not the cause.
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, ModuleNotFoundError) and error.name:
+            return error
+        error = error.__cause__
+    return None
+
+
 def from_tfds(
     name: str,
     split: str = "train",
@@ -95,6 +111,7 @@ def from_tfds(
 
     Raises:
         DatasetUnavailableError: tfds has no prepared copy and cannot download one.
+        ImportError: a module tfds imports on the way is missing (named, with the pip command).
         ValueError: tfds does not know `name`, or the image feature is missing.
 
     Examples:
@@ -123,6 +140,14 @@ def from_tfds(
     except Exception as error:  # tfds raises AssertionError, OSError, DownloadError, ... depending on the cause
         if isinstance(error, ValueError) and "split" in str(error).lower():
             raise ValueError(f"Split {split!r} of {name!r}: {error}") from error
+        missing = _missing_module(error)
+        if missing is not None:
+            raise ImportError(
+                f"tfds could not {'download and prepare' if download else 'read'} {name!r} because the Python "
+                f"module {missing.name!r} is not installed ({type(missing).__name__}: {missing}); the network is not "
+                f"the cause. Install it (pip install {missing.name.split('.')[0].replace('_', '-')}) and retry, or "
+                "read the images from a folder with kerascl.data.from_image_folder(path) (--data-dir PATH)."
+            ) from error
         raise DatasetUnavailableError(_remedy(name, split, data_dir, download, error)) from error
 
     info = builder.info

@@ -17,10 +17,12 @@ import math
 from typing import Any, Sequence
 
 import keras
+import numpy as np
 from keras import ops
 from keras.src.backend.common.variables import AutocastScope
 
 from kerascl.distribute import scale_loss_for_replicas
+from kerascl.input_checks import image_range_problem, zero_steps_message
 from kerascl.losses._utils import l2_normalize
 from kerascl.losses.distortion_disentangled import DistortionDisentangledLoss
 from kerascl.losses.style import AugmentationPredictionLoss
@@ -140,9 +142,24 @@ class SiameseMethod(keras.Model):
             self.total_steps.assign(float(steps_per_epoch * epochs))
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, steps_per_epoch=None, **kwargs):
-        """`keras.Model.fit`, which first records the planned number of steps for the in-step schedules."""
+        """`keras.Model.fit`, which first records the planned number of steps for the in-step schedules.
+
+        It also refuses input that would train nothing or train on wrongly scaled images: a dataset with no batch
+        (e.g. fewer images than the batch size with `drop_remainder=True`) raises `ValueError` before training, or
+        after an epoch that ran 0 steps when the size was not known in advance; float image arrays outside
+        [0, 1] raise `ValueError` saying how to rescale them (`kerascl.input_checks.image_range_problem`).
+        """
+        _check_fit_input(x)
         self.set_training_plan(steps_per_epoch or _infer_steps(x, batch_size), epochs)
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch, **kwargs)
+        try:
+            history = super().fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                                  **kwargs)
+        except StopIteration as error:  # JAX's epoch iterator on a dataset that yields nothing
+            raise ValueError(zero_steps_message(None, None)) from error
+        if history is not None and history.epoch and not history.history:
+            # Keras ran the epochs without a single batch (TensorFlow only warns "ran out of data").
+            raise ValueError(zero_steps_message(None, None))
+        return history
 
     # ------------------------------------------------------------------------------------------------- inputs
     def unpack_views(self, inputs, training=False) -> tuple[list, list | None]:
@@ -664,6 +681,35 @@ def _output_shape(layer, input_shape: tuple) -> tuple:
         return tuple(layer.compute_output_shape(input_shape))
     except Exception:  # subclassed models without compute_output_shape
         return tuple(layer.compute_output_spec(keras.KerasTensor(input_shape)).shape)
+
+
+def _check_fit_input(x) -> None:
+    """Raises on input `fit` would train nothing on (an empty dataset) or on wrongly scaled NumPy images.
+
+    Only what is cheap to know is checked: a `tf.data` dataset's static cardinality and the value range of NumPy
+    image arrays (views, `image`); the augmenters check the images that flow through `tf.data`.
+    """
+    try:
+        import tensorflow as tf
+
+        if isinstance(x, tf.data.Dataset):
+            if int(x.cardinality()) == 0:
+                raise ValueError(zero_steps_message(None, None))
+            return
+    except ImportError:  # pragma: no cover - tensorflow is a dependency
+        pass
+    if isinstance(x, dict):
+        arrays = {k: v for k, v in x.items() if k == "image" or k.startswith("view_")}
+    elif isinstance(x, (list, tuple)):
+        flat = x[0] if len(x) == 1 and isinstance(x[0], (list, tuple)) else x
+        arrays = {f"view_{i + 1}": v for i, v in enumerate(flat)}
+    else:
+        arrays = {"image": x}
+    for key, value in arrays.items():
+        if isinstance(value, np.ndarray) and value.size and value.ndim == 4 and np.issubdtype(value.dtype, np.floating):
+            problem = image_range_problem(float(value.min()), float(value.max()), f"fit input {key!r}")
+            if problem:
+                raise ValueError(problem)
 
 
 def _infer_steps(x, batch_size) -> int | None:
