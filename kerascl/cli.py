@@ -121,6 +121,9 @@ _RUN_OPTIONS = [
     click.option("--limit", type=click.IntRange(min=1), default=None,
                  help="Use only this many pretraining images (balanced over classes)."),
     click.option("--seed", type=int, default=None, help="Seed of weights, data order and augmentations."),
+    click.option("--deterministic", is_flag=True, default=None,
+                 help="Replayable runs: the same --seed gives the same history on the same machine and backend "
+                      "(TensorFlow op determinism; slower data pipeline)."),
     click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                  help="Override any recipe setting, typed by the field, e.g. --set width=0.5 --set partition.size=0.25 "
                       "(repeatable)."),
@@ -133,13 +136,13 @@ def _run_options(function):
     return function
 
 
-def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets):
+def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets, deterministic=None):
     from kerascl.recipe import get_recipe
 
     try:
         recipe = get_recipe(name)
         return recipe.with_overrides(sets=sets, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
-                                     limit=limit, seed=seed)
+                                     limit=limit, seed=seed, deterministic=deterministic)
     except ValueError as error:
         _fail(error)
 
@@ -151,15 +154,17 @@ def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets):
               help="Run folder (default runs/NAME); an interrupted run in it resumes.")
 @click.option("--devices", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train data-parallel on N local devices (GPUs, or TPU cores); --batch-size stays global.")
-def recipe_command(name, data_dir, epochs, batch_size, backend, limit, seed, sets, out, devices) -> None:
+def recipe_command(name, data_dir, epochs, batch_size, backend, limit, seed, deterministic, sets, out,
+                   devices) -> None:
     """Run recipe NAME: pretrain, probe, and write the run folder (config, history, metrics, backbone, plots)."""
-    recipe = _configured(name, data_dir, epochs, batch_size, limit, seed, sets)
+    recipe = _configured(name, data_dir, epochs, batch_size, limit, seed, sets, deterministic)
     _use_backend(backend)
+    from kerascl.callbacks import NonFiniteLossError
     from kerascl.recipe_runner import run_recipe
 
     try:
         result = run_recipe(recipe, out, devices=devices)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, NonFiniteLossError) as error:
         _fail(error)
     click.echo(f"\nRun folder: {result.run_dir}")
 
@@ -195,7 +200,7 @@ def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness,
 @_run_options
 @click.option("--out", type=click.Path(file_okay=False), default="runs/compare", show_default=True,
               help="Folder for the runs, comparison.md and comparison.png.")
-def compare_command(names, data_dir, epochs, batch_size, backend, limit, seed, sets, out) -> None:
+def compare_command(names, data_dir, epochs, batch_size, backend, limit, seed, deterministic, sets, out) -> None:
     """Run recipes NAMES at one budget and write a markdown table and a plot of their probes.
 
     A name may carry its own overrides after '@' (repeatable), e.g. the prior ablation of decoupled uniformity:
@@ -206,13 +211,15 @@ def compare_command(names, data_dir, epochs, batch_size, backend, limit, seed, s
     runs = []
     for entry in names:
         name, *extra_sets = entry.split("@")
-        runs.append((entry, _configured(name, data_dir, epochs, batch_size, limit, seed, list(sets) + extra_sets)))
+        runs.append((entry, _configured(name, data_dir, epochs, batch_size, limit, seed, list(sets) + extra_sets,
+                                        deterministic)))
     _use_backend(backend)
+    from kerascl.callbacks import NonFiniteLossError
     from kerascl.recipe_comparison import compare_recipes
 
     try:
         compare_recipes(runs, out)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, NonFiniteLossError) as error:
         _fail(error)
 
 
