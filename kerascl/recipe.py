@@ -80,7 +80,7 @@ class RecipeConfig:
         deterministic: Make TensorFlow's ops and the `tf.data` pipeline deterministic
             (`tf.config.experimental.enable_op_determinism`), so a run with the same seed on the same machine and
             backend gives the same history. Off by default: the augmentation map then runs one batch at a time
-            (the cost is on the Recipes page).
+            (see "Seeds and replayable runs" on the Recipes page).
         knn_every: Epochs between kNN-monitor evaluations during training (0 disables the monitor).
         monitor_samples: Labelled images in the kNN monitor's memory bank (half as many are classified).
         knn_k: k of the kNN probe and monitor.

@@ -8,7 +8,7 @@ from kerascl.backbones.checks import check_backbone, feature_dim
 from kerascl.backbones.registry import available_backbones, get_backbone, register_backbone
 from kerascl.backbones.resnet_backbone import NORMALIZATION_STATS, ResNet18, ResNet34, ResNet50, resnet
 from kerascl.backbones.stages import DEFAULT_STAGE_NAMES, stage_outputs
-from kerascl.backbones.strided_pointwise import SpatialSubsample, subsample_strided_pointwise_convs
+from kerascl.backbones.strided_pointwise import subsample_strided_pointwise_convs
 
 __all__ = [
     "ConvNet",
@@ -17,7 +17,6 @@ __all__ = [
     "ResNet18",
     "ResNet34",
     "ResNet50",
-    "SpatialSubsample",
     "available_backbones",
     "check_backbone",
     "feature_dim",

@@ -16,8 +16,6 @@ from typing import Any, Sequence
 
 import keras
 
-from kerascl.backbones.strided_pointwise import SpatialSubsample
-
 #: Blocks per stage for each supported depth.
 RESNET_STAGE_BLOCKS: dict[int, tuple[int, int, int, int]] = {
     18: (2, 2, 2, 2),
@@ -76,12 +74,7 @@ def _bn(x, name: str, zero_gamma: bool = False):
 def _shortcut(x, filters: int, strides: int, prefix: str):
     if strides == 1 and x.shape[-1] == filters:
         return x
-    if strides > 1:
-        # Subsample, then a stride-1 1x1 convolution: the same numbers as a stride-2 1x1 convolution, without
-        # TensorFlow's oneDNN kernel for it, which corrupts the heap in training on odd batch sizes. The layer name
-        # and weights are those of the strided form, so weights saved from either form load into the other.
-        x = SpatialSubsample(strides, name=f"{prefix}_shortcut_subsample")(x)
-    s = _conv(x, filters, 1, 1, name=f"{prefix}_shortcut_conv")
+    s = _conv(x, filters, 1, strides, name=f"{prefix}_shortcut_conv")
     return _bn(s, name=f"{prefix}_shortcut_bn")
 
 

@@ -1,80 +1,27 @@
-"""Strided 1x1 convolutions without TensorFlow's faulty oneDNN kernel.
+"""Strided 1x1 convolutions on odd batches without TensorFlow's faulty oneDNN kernel.
 
 TensorFlow's oneDNN CPU kernels (on whenever `kerascl` is imported first, see `kerascl/__init__.py`) corrupt the
 heap when they train a 1x1 convolution with stride 2 on an odd batch size: the process dies with signal 11 or a
-`malloc()` abort, with no Python error (docs: Getting started, "Known issues"). The same result is computed by
-keeping every `stride`-th row and column first and convolving with stride 1, which oneDNN trains correctly:
-for a 1x1 kernel, output pixel `(i, j)` of the strided convolution reads exactly input pixel
-`(stride * i, stride * j)`, whatever the padding (`"same"` and `"valid"` agree for a 1x1 kernel).
+`malloc()` abort, with no Python error (docs: Getting started, "Known issue"). Every ResNet's downsampling shortcut
+is such a convolution.
 
-Two tools use that identity:
-
-- `SpatialSubsample`, a weightless layer; kerascl's ResNet shortcuts are `SpatialSubsample` + stride-1 `Conv2D`,
-  so a saved backbone stays safe after `keras.models.load_model`.
-- `subsample_strided_pointwise_convs(model)`, which makes the strided 1x1 `Conv2D` layers of any built model (a
-  `keras.applications` ResNet, a kerascl ResNet saved before its shortcuts were
-  written this way) compute the same way.
-  Every kerascl method calls it on itself at the start of `fit` on the TensorFlow backend.
+The same numbers come from keeping every `stride`-th row and column first and convolving with stride 1, which
+oneDNN trains correctly: for a 1x1 kernel, output pixel `(i, j)` of the strided convolution reads exactly input
+pixel `(stride * i, stride * j)`, whatever the padding (`"same"` and `"valid"` agree for a 1x1 kernel). That form
+was measured slower than the strided kernel, so kerascl uses it only when a batch may be odd: every kerascl method
+calls `avoid_faulty_onednn_kernels` at the start of `fit`.
 """
 
 from __future__ import annotations
 
-import math
 import types
+from typing import Any
 
 import keras
 from keras import ops
 
 
-@keras.saving.register_keras_serializable(package="kerascl")
-class SpatialSubsample(keras.layers.Layer):
-    """Keeps every `stride`-th row and column of an image batch: `x[:, ::stride, ::stride, :]`.
-
-    Followed by a stride-1 1x1 convolution it computes exactly a stride-`stride` 1x1 convolution.
-
-    Args:
-        stride: Step between the rows (and columns) kept.
-        data_format: `"channels_last"` (NHWC) or `"channels_first"` (NCHW).
-        **kwargs: Passed to `keras.layers.Layer` (e.g. `name`).
-
-    Example:
-        >>> import numpy as np
-        >>> from kerascl.backbones import SpatialSubsample
-        >>> tuple(SpatialSubsample(2)(np.zeros((1, 5, 5, 3), "float32")).shape)
-        (1, 3, 3, 3)
-    """
-
-    def __init__(self, stride: int = 2, data_format: str = "channels_last", **kwargs):
-        super().__init__(**kwargs)
-        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-            raise ValueError(f"`stride` must be a positive int, got {stride!r}.")
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(f"`data_format` must be 'channels_last' or 'channels_first', got {data_format!r}.")
-        self.stride = stride
-        self.data_format = data_format
-
-    def call(self, inputs):
-        return _subsample(inputs, self.stride, self.stride, self.data_format)
-
-    def compute_output_shape(self, input_shape):
-        shape = list(input_shape)
-        axes = (1, 2) if self.data_format == "channels_last" else (2, 3)
-        for axis in axes:
-            if shape[axis] is not None:
-                shape[axis] = math.ceil(shape[axis] / self.stride)
-        return tuple(shape)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "stride": self.stride, "data_format": self.data_format}
-
-
-def _subsample(x, stride_h: int, stride_w: int, data_format: str):
-    if data_format == "channels_last":
-        return x[:, ::stride_h, ::stride_w, :]
-    return x[:, :, ::stride_h, ::stride_w]
-
-
-def is_strided_pointwise_conv(layer) -> bool:
+def is_strided_pointwise_conv(layer: Any) -> bool:
     """Whether `layer` is a 2-D convolution with a 1x1 kernel and a stride above 1 (the faulty oneDNN case)."""
     return (
         isinstance(layer, keras.layers.Conv2D)
@@ -86,16 +33,19 @@ def is_strided_pointwise_conv(layer) -> bool:
 
 def _subsampled_convolution_op(self, inputs, kernel):
     stride_h, stride_w = self.strides
-    return ops.conv(_subsample(inputs, stride_h, stride_w, self.data_format), kernel, strides=1, padding="valid",
-                    data_format=self.data_format)
+    if self.data_format == "channels_last":
+        inputs = inputs[:, ::stride_h, ::stride_w, :]
+    else:
+        inputs = inputs[:, :, ::stride_h, ::stride_w]
+    return ops.conv(inputs, kernel, strides=1, padding="valid", data_format=self.data_format)
 
 
 def subsample_strided_pointwise_convs(model: keras.layers.Layer) -> list[str]:
     """Makes every strided 1x1 `Conv2D` inside `model` subsample first, then convolve with stride 1.
 
-    The result and the weights are unchanged (the identity in this module's docstring); only the kernel TensorFlow
-    picks changes, which avoids the oneDNN heap corruption on odd batch sizes. The change lives on the layer
-    objects of this process (it is not saved). Call it before the first `fit` (the train function is traced then).
+    The result and the weights are unchanged (see the module docstring); only the kernel TensorFlow runs changes,
+    which avoids the oneDNN heap corruption on odd batch sizes. The change lives on the layer objects of this
+    process (it is not saved). Call it before `fit` traces its train function.
 
     Args:
         model: Any Keras layer or model; nested models are searched too.
@@ -118,4 +68,61 @@ def subsample_strided_pointwise_convs(model: keras.layers.Layer) -> list[str]:
             object.__setattr__(layer, "convolution_op", types.MethodType(_subsampled_convolution_op, layer))
             object.__setattr__(layer, "_kerascl_subsampled", True)
             changed.append(layer.name)
+    return changed
+
+
+def onednn_enabled() -> bool:
+    """Whether this process's TensorFlow runs its oneDNN CPU kernels (True when it cannot tell)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return True
+
+
+def batches_are_even(x: Any, batch_size: int | None = None, replicas: int = 1) -> bool:
+    """Whether every batch `fit` draws from `x` is provably even-sized per replica.
+
+    True for a `tf.data.Dataset` whose batch dimension is static and even (batched with `drop_remainder=True`), and
+    for arrays whose `batch_size` and last partial batch are both even; False for anything that cannot be told
+    (a dataset batched without `drop_remainder`, a generator).
+    """
+    try:
+        import tensorflow as tf
+    except ImportError:  # pragma: no cover - tensorflow is a dependency
+        return False
+    if isinstance(x, tf.data.Dataset):
+        specs = [s for s in tf.nest.flatten(x.element_spec) if isinstance(s, tf.TensorSpec)]
+        sizes = {s.shape[0] if s.shape.rank else None for s in specs}
+        if len(sizes) != 1 or None in sizes:
+            return False
+        size = sizes.pop()
+        return size % replicas == 0 and (size // replicas) % 2 == 0
+    arrays = list(x.values()) if isinstance(x, dict) else (list(x) if isinstance(x, (list, tuple)) else [x])
+    lengths = {a.shape[0] for a in arrays if hasattr(a, "shape") and len(a.shape) > 0}
+    if len(lengths) != 1:
+        return False
+    n, size = lengths.pop(), int(batch_size or 32)
+    return all(b % replicas == 0 and (b // replicas) % 2 == 0 for b in {min(size, n), n % size} if b)
+
+
+def avoid_faulty_onednn_kernels(model: keras.Model, x: Any, batch_size: int | None = None) -> list[str]:
+    """The batch policy of kerascl's `fit`: on TensorFlow with oneDNN, unless every batch is provably even, make the
+    model's strided 1x1 convolutions subsample first (`subsample_strided_pointwise_convs`).
+
+    Even batches keep oneDNN's strided kernel, which is faster. Once changed, layers stay changed; the model's
+    cached train function is dropped so the next `fit` traces the new form.
+
+    Returns:
+        The names of the layers changed by this call.
+    """
+    if keras.backend.backend() != "tensorflow" or not onednn_enabled():
+        return []
+    replicas = getattr(getattr(model, "distribute_strategy", None), "num_replicas_in_sync", 1) or 1
+    if batches_are_even(x, batch_size, replicas):
+        return []
+    changed = subsample_strided_pointwise_convs(model)
+    if changed:
+        model.train_function = None
     return changed

@@ -20,6 +20,7 @@ import keras
 from keras import ops
 from keras.src.backend.common.variables import AutocastScope
 
+from kerascl.backbones.strided_pointwise import avoid_faulty_onednn_kernels
 from kerascl.distribute import scale_loss_for_replicas
 from kerascl.losses._utils import l2_normalize
 from kerascl.losses.distortion_disentangled import DistortionDisentangledLoss
@@ -142,11 +143,11 @@ class SiameseMethod(keras.Model):
     def fit(self, x=None, y=None, batch_size=None, epochs=1, steps_per_epoch=None, **kwargs):
         """`keras.Model.fit`, which first records the planned number of steps for the in-step schedules.
 
-        On TensorFlow it also makes the strided 1x1 convolutions of the model subsample first
-        (`kerascl.backbones.subsample_strided_pointwise_convs`: same numbers, and no oneDNN heap corruption on odd
-        batch sizes).
+        On TensorFlow with oneDNN, unless every batch is provably even, it also makes the model's strided 1x1
+        convolutions subsample first (`kerascl.backbones.subsample_strided_pointwise_convs`: the same numbers,
+        without the oneDNN kernel that corrupts the heap on odd batch sizes).
         """
-        _avoid_faulty_onednn_kernels(self)
+        avoid_faulty_onednn_kernels(self, x, batch_size)
         self.set_training_plan(steps_per_epoch or _infer_steps(x, batch_size), epochs)
         return super().fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch, **kwargs)
 
@@ -212,7 +213,6 @@ class SiameseMethod(keras.Model):
                 "Add global pooling (e.g. keras.applications models with include_top=False, pooling='avg')."
             )
         self.build_heads(feature_shape)
-        _avoid_faulty_onednn_kernels(self)  # the target networks made here too
         self.built = True
 
     def build_heads(self, feature_shape: tuple) -> None:
@@ -647,15 +647,6 @@ def _output_shape(layer, input_shape: tuple) -> tuple:
         return tuple(layer.compute_output_shape(input_shape))
     except Exception:  # subclassed models without compute_output_shape
         return tuple(layer.compute_output_spec(keras.KerasTensor(input_shape)).shape)
-
-
-def _avoid_faulty_onednn_kernels(model: keras.Model) -> None:
-    """TensorFlow only: strided 1x1 convolutions subsample first (the oneDNN odd-batch crash; see
-    `kerascl.backbones.strided_pointwise`). XLA on JAX has no such fault, so its graph is left as it is."""
-    if keras.backend.backend() == "tensorflow":
-        from kerascl.backbones.strided_pointwise import subsample_strided_pointwise_convs
-
-        subsample_strided_pointwise_convs(model)
 
 
 def _infer_steps(x, batch_size) -> int | None:
