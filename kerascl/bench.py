@@ -42,7 +42,9 @@ import itertools
 import json
 import os
 import platform
+import re
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -565,9 +567,46 @@ def run_in_subprocess(config: BenchConfig, library: str = "kerascl", python: str
         return {**line, "error": f"timed out after {timeout} s"}
     results = [raw[len("RESULT "):] for raw in proc.stdout.splitlines() if raw.startswith("RESULT ")]
     if proc.returncode != 0 or not results:
-        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return {**line, "error": f"exit code {proc.returncode}: {tail}"}
+        return {**line, "error": describe_failure(proc.returncode, proc.stderr)}
     return {**line, **json.loads(results[-1])}
+
+
+# Start-up and device-probing lines of TensorFlow / XLA / absl logging ("I0000 00:00:... cuda_platform.cc:52] ...",
+# "WARNING: All log messages before absl::InitializeLog() ..."): never the reason a run failed.
+_LOG_LINE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:[\d.]+\s|WARNING: All log messages before absl|"
+                       r"To enable the following instructions)")
+
+
+def describe_failure(returncode: int, stderr: str, lines: int = 3) -> str:
+    """What ended a failed subprocess: the signal or exit code, then its last stderr lines that are not
+    TensorFlow / XLA start-up logging.
+
+    Args:
+        returncode: `subprocess` return code (negative: killed by that signal).
+        stderr: The process's standard error.
+        lines: How many of the last meaningful lines to keep.
+
+    Returns:
+        E.g. `"crashed with signal 11 (SIGSEGV): malloc(): corrupted top size"`.
+
+    Example:
+        >>> describe_failure(-11, "I0000 00:00:1.2 3 cuda_platform.cc:52] failed call to cuInit")
+        'crashed with signal 11 (SIGSEGV), no error message (only TensorFlow/XLA logging on stderr)'
+    """
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = "unknown signal"
+        head = f"crashed with signal {-returncode} ({name})"
+    elif returncode == 0:
+        head = "exited with code 0 without a result line"
+    else:
+        head = f"exit code {returncode}"
+    kept = [line for line in stderr.strip().splitlines() if line.strip() and not _LOG_LINE.match(line)]
+    if not kept:
+        return f"{head}, no error message" + (" (only TensorFlow/XLA logging on stderr)" if stderr.strip() else "")
+    return f"{head}: " + " | ".join(line.strip() for line in kept[-lines:])
 
 
 def _line(config: BenchConfig, result: dict, lightly: dict | None) -> dict:
@@ -680,7 +719,12 @@ def _make_command():
                 raise click.ClickException(f"--compare lightly needs lightly and torch ({error}). Install them with "
                                            "pip install -e '.[bench]'.") from error
         click.echo(json.dumps(machine_info()))
-        run_benchmark(configs, compare=compare, echo=click.echo, timeout=timeout)
+        lines = run_benchmark(configs, compare=compare, echo=click.echo, timeout=timeout)
+        failed = [line for line in lines if "error" in line]
+        if failed:
+            details = "; ".join(f"{line['method']}/{line['backend']}/batch {line['batch_size']}: {line['error']}"
+                                for line in failed)
+            raise click.ClickException(f"{len(failed)} of {len(lines)} configuration(s) failed: {details}")
 
     return bench_command
 

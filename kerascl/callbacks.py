@@ -1,4 +1,4 @@
-"""Training callbacks: kNN monitor, epoch-end linear probe, collapse monitor, resume, logs.
+"""Training callbacks: kNN monitor, epoch-end linear probe, collapse monitor, NaN guard, resume, logs.
 
 All callbacks are plain `keras.callbacks.Callback`s and run on the TensorFlow and JAX backends.
 The monitors write their numbers into the epoch `logs` dict (`knn_top1`, `linear_top1`,
@@ -12,6 +12,7 @@ kerascl method exposes, or an explicit `encoder`.
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 import time
@@ -362,6 +363,73 @@ class TrainingTimeLimit(keras.callbacks.Callback):
         if self.stopped_early:
             print(f"Training stopped by its time budget after {self.epochs_run} epoch(s), "
                   f"{self.seconds / 60:.1f} minutes (max_train_minutes={self.max_seconds / 60:g}).")
+class NonFiniteLossError(FloatingPointError):
+    """Training stopped because the loss (or, at an epoch end, a weight) became NaN or infinite."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops `fit` at the first batch whose loss is NaN or infinite, with an error naming where and what to do.
+
+    Unlike Keras's `TerminateOnNaN`, which ends `fit` normally (so a script goes on to export and probe a broken
+    model), this raises `NonFiniteLossError`. `fit` then ends without its `on_train_end`, so a
+    `BackupAndRestore` checkpoint (`checkpoint_dir`) stays on disk with the last completed epoch; the message
+    names it. At each epoch end the trainable weights are checked too, so a non-finite weight is caught before that
+    epoch's checkpoint is written (place this callback first; `default_callbacks` does).
+
+    Args:
+        checkpoint_dir: The `BackupAndRestore` folder whose last checkpoint the message names, or None.
+        monitor: The log entry to check after every batch.
+
+    Example:
+        >>> model.fit(ds, epochs=10, callbacks=[StopOnNonFiniteLoss("runs/byol/backup")])
+        NonFiniteLossError: The loss became nan at epoch 2, step 7 of the epoch ...
+    """
+
+    def __init__(self, checkpoint_dir: str | os.PathLike | None = None, monitor: str = "loss"):
+        super().__init__()
+        self.checkpoint_dir = None if checkpoint_dir is None else os.fspath(checkpoint_dir)
+        self.monitor = monitor
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        value = float(np.asarray(value))
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f"The {self.monitor} became {value} at epoch {self._epoch + 1}, step {batch + 1} of the epoch; "
+                f"training stopped there. {self._checkpoint_note()} Lower the learning rate (--set "
+                "learning_rate=... on the command line), check the inputs for NaN/Inf values, or lower the batch "
+                "size, then train again."
+            )
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        for variable in self.model.trainable_variables:
+            if not np.all(np.isfinite(keras.ops.convert_to_numpy(variable))):
+                raise NonFiniteLossError(
+                    f"The weight {variable.path!r} became NaN or infinite during epoch {epoch + 1} (the loss was "
+                    f"still finite); training stopped before this epoch was checkpointed. {self._checkpoint_note()} "
+                    "Lower the learning rate (--set learning_rate=...) and train again."
+                )
+
+    def _checkpoint_note(self) -> str:
+        if self.checkpoint_dir is None:
+            return "No checkpoint folder was given to this callback."
+        metadata = os.path.join(self.checkpoint_dir, "training_metadata.json")
+        if not os.path.exists(metadata):
+            return f"No epoch was completed in this session, so {self.checkpoint_dir!r} holds no checkpoint yet."
+        try:
+            with open(metadata) as handle:
+                done = int(json.load(handle)["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            done = None
+        after = f"after epoch {done}" if done is not None else "of the last completed epoch"
+        return (f"The last good checkpoint, {after}, is kept in {self.checkpoint_dir!r}: training with the same "
+                "run folder resumes from it.")
 
 
 def resume_callback(
@@ -411,13 +479,14 @@ def default_callbacks(
     linear_epochs: int = 10,
     tensorboard: bool = False,
     resume: bool = True,
+    stop_on_non_finite: bool = True,
     backbone_attribute: str = "backbone",
     encoder: Callable | None = None,
 ) -> list[keras.callbacks.Callback]:
     """The callbacks of a kerascl run, in the order they must run.
 
-    Monitors first (they write into the epoch logs), then `BackupAndRestore` (`run_dir/backup`),
-    `CSVLogger` (`run_dir/history.csv`, appending when resuming so the file holds every epoch)
+    `StopOnNonFiniteLoss` first, then the monitors (they write into the epoch logs), `BackupAndRestore`
+    (`run_dir/backup`), `CSVLogger` (`run_dir/history.csv`, appending when resuming so the file holds every epoch)
     and, optionally, `TensorBoard` (`run_dir/tensorboard`). Keras adds `History` and the progress
     bar itself.
 
@@ -433,6 +502,8 @@ def default_callbacks(
         tensorboard: add a `TensorBoard` callback (needs the `tensorboard` package; an
             `ImportError` saying so is raised here, not mid-training, when it is missing).
         resume: add `BackupAndRestore` so an interrupted `fit` resumes.
+        stop_on_non_finite: add `StopOnNonFiniteLoss` (first in the list): a NaN / Inf loss raises
+            `NonFiniteLossError` at once, naming the step and the checkpoint kept in `run_dir/backup`.
         backbone_attribute: attribute of the trained model holding the backbone.
         encoder: explicit model to probe instead of the attribute.
 
@@ -467,6 +538,8 @@ def default_callbacks(
         collapse_data = train_data
     if collapse_data is not None:
         callbacks.append(CollapseMonitor(collapse_data, **monitor_args))
+    if stop_on_non_finite:  # first: a NaN weight is caught before the monitors run on it or the backup saves it
+        callbacks.insert(0, StopOnNonFiniteLoss(os.path.join(run_dir, "backup") if resume else None))
     if resume:
         callbacks.append(resume_callback(run_dir))
     callbacks.append(keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=resume))

@@ -126,6 +126,9 @@ _RUN_OPTIONS = [
     click.option("--skip-corrupt", is_flag=True, default=None,
                  help="Leave corrupt or unreadable image files of --data-dir out (logged and counted) instead of "
                       "stopping with an error that names them."),
+    click.option("--deterministic", is_flag=True, default=None,
+                 help="Replayable runs: the same --seed gives the same history on the same machine and backend "
+                      "(TensorFlow op determinism; slower data pipeline)."),
     click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                  help="Override any recipe setting, typed by the field, e.g. --set width=0.5 --set partition.size=0.25 "
                       "(repeatable)."),
@@ -138,13 +141,14 @@ def _run_options(function):
     return function
 
 
-def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets, skip_corrupt=None):
+def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets, skip_corrupt=None, deterministic=None):
     from kerascl.recipe import get_recipe
 
     try:
         recipe = get_recipe(name)
         return recipe.with_overrides(sets=sets, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
-                                     limit=limit, seed=seed, skip_corrupt=skip_corrupt or None)
+                                     limit=limit, seed=seed, skip_corrupt=skip_corrupt or None,
+                                     deterministic=deterministic)
     except ValueError as error:
         _fail(error)
 
@@ -159,10 +163,10 @@ def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets, skip
 @click.option("--virtual-cpus", type=click.IntRange(min=1), default=None,
               help="Split the host CPU into N virtual devices first, so that --devices N runs on a CPU-only host "
                    "(to try data-parallel training; it is not faster).")
-def recipe_command(name, data_dir, epochs, batch_size, backend, limit, seed, skip_corrupt, sets, out, devices,
-                   virtual_cpus) -> None:
+def recipe_command(name, data_dir, epochs, batch_size, backend, limit, seed, skip_corrupt, deterministic, sets, out,
+                   devices, virtual_cpus) -> None:
     """Run recipe NAME: pretrain, probe, and write the run folder (config, history, metrics, backbone, plots)."""
-    recipe = _configured(name, data_dir, epochs, batch_size, limit, seed, sets, skip_corrupt)
+    recipe = _configured(name, data_dir, epochs, batch_size, limit, seed, sets, skip_corrupt, deterministic)
     _use_backend(backend)
     if virtual_cpus:
         from kerascl.distribute import set_virtual_cpu_devices
@@ -171,11 +175,12 @@ def recipe_command(name, data_dir, epochs, batch_size, backend, limit, seed, ski
             set_virtual_cpu_devices(virtual_cpus)
         except RuntimeError as error:
             _fail(error)
+    from kerascl.callbacks import NonFiniteLossError
     from kerascl.recipe_runner import run_recipe
 
     try:
         result = run_recipe(recipe, out, devices=devices)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, NonFiniteLossError) as error:
         _fail(error)
     click.echo(f"\nRun folder: {result.run_dir}")
 
@@ -224,7 +229,8 @@ def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness,
 @_run_options
 @click.option("--out", type=click.Path(file_okay=False), default="runs/compare", show_default=True,
               help="Folder for the runs, comparison.md and comparison.png.")
-def compare_command(names, data_dir, epochs, batch_size, backend, limit, seed, skip_corrupt, sets, out) -> None:
+def compare_command(names, data_dir, epochs, batch_size, backend, limit, seed, skip_corrupt, deterministic, sets,
+                    out) -> None:
     """Run recipes NAMES at one budget and write a markdown table and a plot of their probes.
 
     A name may carry its own overrides after '@' (repeatable), e.g. the prior ablation of decoupled uniformity:
@@ -237,13 +243,14 @@ def compare_command(names, data_dir, epochs, batch_size, backend, limit, seed, s
     for entry in names:
         name, *extra_sets = entry.split("@")
         runs.append((entry, _configured(name, data_dir, epochs, batch_size, limit, seed, list(sets) + extra_sets,
-                                        skip_corrupt)))
+                                        skip_corrupt, deterministic)))
     _use_backend(backend)
+    from kerascl.callbacks import NonFiniteLossError
     from kerascl.recipe_comparison import compare_recipes
 
     try:
         result = compare_recipes(runs, out)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, NonFiniteLossError) as error:
         _fail(error)
     if result["failures"]:
         failed = ", ".join(result["failures"])

@@ -28,6 +28,7 @@ import difflib
 import importlib
 import importlib.util
 import json
+import math
 import os
 import pkgutil
 import sys
@@ -87,6 +88,10 @@ class RecipeConfig:
         seed: Seed of Keras, NumPy, the data order and the augmentations.
         max_train_minutes: Optional wall-clock budget of pretraining in minutes: training stops there even if
             epochs remain (`metrics.json` then says `stopped_by_time_limit: true`). None: no limit.
+        deterministic: Make TensorFlow's ops and the `tf.data` pipeline deterministic
+            (`tf.config.experimental.enable_op_determinism`), so a run with the same seed on the same machine and
+            backend gives the same history. Off by default: the augmentation map then runs one batch at a time
+            (see "Seeds and replayable runs" on the Recipes page).
         knn_every: Epochs between kNN-monitor evaluations during training (0 disables the monitor).
         monitor_samples: Labelled images in the kNN monitor's memory bank (half as many are classified).
         knn_k: k of the kNN probe and monitor.
@@ -125,6 +130,7 @@ class RecipeConfig:
     end_learning_rate: float = 0.0
     seed: int = 0
     max_train_minutes: float | None = None
+    deterministic: bool = False
     knn_every: int = 1
     monitor_samples: int = 1000
     knn_k: int = 200
@@ -166,10 +172,19 @@ class RecipeConfig:
             scale = tuple(self.shapes_scale)
             if len(scale) != 2 or not 0.0 < scale[0] <= scale[1] < 0.5:
                 raise ValueError(f"shapes_scale must be (low, high) with 0 < low <= high < 0.5; got {scale!r}.")
-        if self.width <= 0:
-            raise ValueError(f"width must be positive; got {self.width!r}.")
-        if self.learning_rate < 0 or self.weight_decay < 0 or self.end_learning_rate < 0:
-            raise ValueError("learning_rate, end_learning_rate and weight_decay must be >= 0.")
+        # Floats: NaN and infinity compare False with every bound, so finiteness is checked first.
+        for name, low, high, low_open, high_open, rule in _FLOAT_RANGES:
+            value = getattr(self, name)
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name} must be a number; got {value!r}.") from None
+            below = number <= low if low_open else number < low
+            above = high is not None and (number >= high if high_open else number > high)
+            if not math.isfinite(number) or below or above:
+                default = _FIELD_DEFAULTS[name]
+                raise ValueError(f"{name} must be a finite number {rule}; got {value!r}. "
+                                 f"Set it with --set {name}=VALUE (e.g. {name}={default}).")
         if self.warmup_epochs < 0 or self.knn_every < 0 or self.linear_epochs < 0:
             raise ValueError("warmup_epochs, knn_every and linear_epochs must be >= 0.")
         if self.max_train_minutes is not None and not 0 < float(self.max_train_minutes) < float("inf"):
@@ -186,6 +201,17 @@ class RecipeConfig:
             return float(self.learning_rate)
         return float(self.learning_rate) * self.batch_size / self.lr_reference_batch
 
+
+#: (field, low, high or None, low excluded, high excluded, the rule in words) of the floats `validate` checks.
+_FLOAT_RANGES: tuple[tuple[str, float, float | None, bool, bool, str], ...] = (
+    ("width", 0.0, None, True, False, "> 0"),
+    ("learning_rate", 0.0, None, True, False, "> 0"),
+    ("end_learning_rate", 0.0, None, False, False, ">= 0"),
+    ("weight_decay", 0.0, None, False, False, ">= 0"),
+    ("momentum", 0.0, 1.0, False, True, "in [0, 1)"),
+    ("knn_temperature", 0.0, None, True, False, "> 0"),
+)
+_FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RecipeConfig)}
 
 BuildFn = Callable[[Any, RecipeConfig, dict], Any]
 

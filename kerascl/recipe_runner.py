@@ -282,6 +282,18 @@ def _device_summary() -> str:
     return "unknown"
 
 
+def enable_determinism() -> None:
+    """Makes this process's TensorFlow ops and `tf.data` pipelines deterministic (it cannot be undone).
+
+    Without it, the augmentations of a `tf.data` map running several batches in parallel draw their seeds in
+    whatever order the threads reach the seed generator, so the views (and the history) change from run to run.
+    `tf.data` runs on either Keras backend, so this applies on JAX too; XLA's CPU code is deterministic already.
+    """
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+
+
 def _last_epoch(history_path: str) -> int:
     if not os.path.exists(history_path):
         return 0
@@ -344,6 +356,8 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
 
     start = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        enable_determinism()
     augmenter = make_augmenter(recipe)
     data = load_data(recipe, augmenter)
     steps = int(data.num_train // config.batch_size)

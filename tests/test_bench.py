@@ -112,3 +112,26 @@ def test_lightly_reference_model_shapes():
         z, p = model(torch.rand(2, 3, 8, 8))
         assert tuple(z.shape) == (2, bench.HEAD_SIZES[method][1]) == tuple(p.shape)
         assert tuple(model.backbone(torch.rand(2, 3, 8, 8)).shape) == (2, 32)
+
+
+def test_a_crashed_subprocess_is_reported_as_a_crash():
+    import subprocess
+    import sys
+
+    code = ("import os, signal, sys; sys.stderr.write('malloc(): corrupted top size\\n"
+            "E0000 00:00:1796221789.084102 4318 cuda_platform.cc:52] failed call to cuInit\\n'); sys.stderr.flush(); "
+            "os.kill(os.getpid(), signal.SIGSEGV)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    message = bench.describe_failure(proc.returncode, proc.stderr)
+    assert message == "crashed with signal 11 (SIGSEGV): malloc(): corrupted top size"
+    assert bench.describe_failure(1, "Traceback\nValueError: bad") == "exit code 1: Traceback | ValueError: bad"
+
+
+def test_command_exits_non_zero_when_a_configuration_fails(monkeypatch):
+    def crashed(config, library="kerascl", timeout=None):
+        return {**config.__dict__, "library": library, "error": "crashed with signal 11 (SIGSEGV), no error message"}
+
+    monkeypatch.setattr(bench, "run_in_subprocess", crashed)
+    result = CliRunner().invoke(bench.bench_command, ["--backend", "tensorflow", "--batch-size", "15"])
+    assert result.exit_code == 1, result.output
+    assert "1 of 1 configuration(s) failed" in result.output and "signal 11 (SIGSEGV)" in result.output

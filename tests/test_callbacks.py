@@ -162,14 +162,17 @@ def test_default_callbacks_order_and_run(tmp_path):
     train, test = _labelled(24, 0), _labelled(12, 1)
     callbacks = default_callbacks(tmp_path, train, test, knn_k=5, online_linear=True, linear_epochs=2)
     names = [type(c).__name__ for c in callbacks]
-    assert names == ["KNNMonitor", "OnlineLinearProbe", "CollapseMonitor", "BackupAndRestore", "CSVLogger"]
+    assert names == ["StopOnNonFiniteLoss", "KNNMonitor", "OnlineLinearProbe", "CollapseMonitor", "BackupAndRestore",
+                     "CSVLogger"]
     model = _model()
     model.fit(*train, epochs=2, batch_size=12, verbose=0, callbacks=callbacks)
     with open(os.path.join(tmp_path, "history.csv")) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2
     assert {"knn_top1", "linear_top1", "feature_std", "effective_rank", "loss"} <= set(rows[0])
-    assert [type(c).__name__ for c in default_callbacks(tmp_path, resume=False)] == ["CSVLogger"]
+    assert [type(c).__name__ for c in default_callbacks(tmp_path, resume=False)] == ["StopOnNonFiniteLoss", "CSVLogger"]
+    assert [type(c).__name__ for c in default_callbacks(tmp_path, resume=False, stop_on_non_finite=False)] == [
+        "CSVLogger"]
     with pytest.raises(ValueError, match="both"):
         default_callbacks(tmp_path, train_data=train)
 

@@ -189,6 +189,20 @@ def test_config_validation_names_the_field():
                build=lambda *a: None)
 
 
+@pytest.mark.parametrize("setting", ["learning_rate=nan", "learning_rate=inf", "learning_rate=-inf",
+                                     "learning_rate=0", "end_learning_rate=nan", "weight_decay=-1e-4",
+                                     "weight_decay=inf", "momentum=1", "momentum=nan", "width=inf",
+                                     "knn_temperature=0"])
+def test_float_settings_must_be_finite_and_in_range(setting):
+    key = setting.split("=")[0]
+    with pytest.raises(ValueError, match=rf"^{key} must be a finite number .*--set {key}=VALUE"):
+        get_recipe("shapes-partitioned").with_overrides(sets=[setting])
+
+
+def test_a_huge_but_finite_learning_rate_is_left_to_the_nan_guard():
+    assert get_recipe("shapes-partitioned").with_overrides(sets=["learning_rate=1e30"]).config.learning_rate == 1e30
+
+
 def test_linear_scaling_rule():
     assert RecipeConfig(learning_rate=0.06, lr_reference_batch=128, batch_size=512).peak_learning_rate() == \
         pytest.approx(0.24)

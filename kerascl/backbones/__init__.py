@@ -8,6 +8,7 @@ from kerascl.backbones.checks import check_backbone, feature_dim
 from kerascl.backbones.registry import available_backbones, get_backbone, register_backbone
 from kerascl.backbones.resnet_backbone import NORMALIZATION_STATS, ResNet18, ResNet34, ResNet50, resnet
 from kerascl.backbones.stages import DEFAULT_STAGE_NAMES, stage_outputs
+from kerascl.backbones.strided_pointwise import subsample_strided_pointwise_convs
 
 __all__ = [
     "ConvNet",
@@ -23,4 +24,5 @@ __all__ = [
     "register_backbone",
     "resnet",
     "stage_outputs",
+    "subsample_strided_pointwise_convs",
 ]

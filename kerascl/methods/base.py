@@ -21,6 +21,7 @@ import numpy as np
 from keras import ops
 from keras.src.backend.common.variables import AutocastScope
 
+from kerascl.backbones.strided_pointwise import avoid_faulty_onednn_kernels
 from kerascl.distribute import scale_loss_for_replicas
 from kerascl.input_checks import image_range_problem, zero_steps_message
 from kerascl.losses._utils import l2_normalize
@@ -148,8 +149,12 @@ class SiameseMethod(keras.Model):
         (e.g. fewer images than the batch size with `drop_remainder=True`) raises `ValueError` before training, or
         after an epoch that ran 0 steps when the size was not known in advance; float image arrays outside
         [0, 1] raise `ValueError` saying how to rescale them (`kerascl.input_checks.image_range_problem`).
+        On TensorFlow with oneDNN, unless every batch is provably even, it also makes the model's strided 1x1
+        convolutions subsample first (`kerascl.backbones.subsample_strided_pointwise_convs`: the same numbers,
+        without the oneDNN kernel that corrupts the heap on odd batch sizes).
         """
         _check_fit_input(x)
+        avoid_faulty_onednn_kernels(self, x, batch_size)
         self.set_training_plan(steps_per_epoch or _infer_steps(x, batch_size), epochs)
         try:
             history = super().fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch,
