@@ -119,7 +119,10 @@ _RUN_OPTIONS = [
     click.option("--backend", type=click.Choice(BACKENDS), default=None,
                  help="Keras backend (default: KERAS_BACKEND or Keras's config)."),
     click.option("--limit", type=click.IntRange(min=1), default=None,
-                 help="Use only this many pretraining images (balanced over classes)."),
+                 help="Use only this many pretraining images (balanced over classes); it bounds the probes too: at "
+                      "most N probe training images and max(1000, N) test images unless --probe-limit says otherwise."),
+    click.option("--probe-limit", type=click.IntRange(min=1), default=None,
+                 help="Test images of the probes and their floors (default: all, or max(1000, N) with --limit N)."),
     click.option("--seed", type=int, default=None, help="Seed of weights, data order and augmentations."),
     click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                  help="Override any recipe setting, typed by the field, e.g. --set width=0.5 --set partition.size=0.25 "
@@ -133,13 +136,13 @@ def _run_options(function):
     return function
 
 
-def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets):
+def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets, probe_limit=None):
     from kerascl.recipe import get_recipe
 
     try:
         recipe = get_recipe(name)
         return recipe.with_overrides(sets=sets, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
-                                     limit=limit, seed=seed)
+                                     limit=limit, seed=seed, probe_test_limit=probe_limit)
     except ValueError as error:
         _fail(error)
 
@@ -151,9 +154,13 @@ def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets):
               help="Run folder (default runs/NAME); an interrupted run in it resumes.")
 @click.option("--devices", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train data-parallel on N local devices (GPUs, or TPU cores); --batch-size stays global.")
-def recipe_command(name, data_dir, epochs, batch_size, backend, limit, seed, sets, out, devices) -> None:
-    """Run recipe NAME: pretrain, probe, and write the run folder (config, history, metrics, backbone, plots)."""
-    recipe = _configured(name, data_dir, epochs, batch_size, limit, seed, sets)
+def recipe_command(name, data_dir, epochs, batch_size, backend, limit, probe_limit, seed, sets, out, devices) -> None:
+    """Run recipe NAME: pretrain, probe, and write the run folder (config, history, metrics, backbone, plots).
+
+    It prints its plan first (each stage, the images it touches, a rough time estimate), then one line per stage.
+    Every probe accuracy stands beside its floors: the same probe on a random-init backbone and on raw pixels.
+    """
+    recipe = _configured(name, data_dir, epochs, batch_size, limit, seed, sets, probe_limit)
     _use_backend(backend)
     from kerascl.recipe_runner import run_recipe
 
@@ -176,16 +183,22 @@ def recipe_command(name, data_dir, epochs, batch_size, backend, limit, seed, set
 @click.option("--robustness/--no-robustness", default=True, show_default=True,
               help="Also run the robustness probe (linear accuracy under distortions).")
 @click.option("--linear-epochs", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--floors/--no-floors", default=True, show_default=True,
+              help="Also run the same probes on a random-init copy of the backbone and on raw pixels (the floors).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random-init floor, the linear probe and the few-shot episodes.")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None, help="Keras backend.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the results to this JSON file.")
-def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness, linear_epochs, backend, out) -> None:
-    """Run every probe (kNN, linear, few-shot, robustness) on an exported BACKBONE (.keras) and print the table."""
+def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness, linear_epochs, floors, seed, backend,
+                  out) -> None:
+    """Run every probe (kNN, linear, few-shot, robustness) on an exported BACKBONE (.keras) and print the table,
+    each accuracy beside its floors (the same probe on a random-init copy of the backbone and on raw pixels)."""
     _use_backend(backend)
     from kerascl.recipe_runner import probe_backbone
 
     try:
         probe_backbone(backbone, data_dir, image_size=image_size, limit=limit, test_limit=test_limit,
-                       robustness=robustness, linear_epochs=linear_epochs, out=out)
+                       robustness=robustness, linear_epochs=linear_epochs, out=out, floors=floors, seed=seed)
     except (FileNotFoundError, ValueError) as error:
         _fail(error)
 
@@ -195,7 +208,7 @@ def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness,
 @_run_options
 @click.option("--out", type=click.Path(file_okay=False), default="runs/compare", show_default=True,
               help="Folder for the runs, comparison.md and comparison.png.")
-def compare_command(names, data_dir, epochs, batch_size, backend, limit, seed, sets, out) -> None:
+def compare_command(names, data_dir, epochs, batch_size, backend, limit, probe_limit, seed, sets, out) -> None:
     """Run recipes NAMES at one budget and write a markdown table and a plot of their probes.
 
     A name may carry its own overrides after '@' (repeatable), e.g. the prior ablation of decoupled uniformity:
@@ -206,7 +219,8 @@ def compare_command(names, data_dir, epochs, batch_size, backend, limit, seed, s
     runs = []
     for entry in names:
         name, *extra_sets = entry.split("@")
-        runs.append((entry, _configured(name, data_dir, epochs, batch_size, limit, seed, list(sets) + extra_sets)))
+        runs.append((entry, _configured(name, data_dir, epochs, batch_size, limit, seed, list(sets) + extra_sets,
+                                        probe_limit)))
     _use_backend(backend)
     from kerascl.recipe_comparison import compare_recipes
 
