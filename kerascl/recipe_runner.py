@@ -52,6 +52,8 @@ class RunData:
         separability: multi-view dict batches of test images with recorded parameters and labels, or None.
         class_names: class names, or None.
         missing_labels: why the probes are skipped, or None.
+        probe_test_features: backbone features of `probe_test`'s images once the probes have computed them (the
+            embedding picture reuses them), else None.
     """
 
     train: Any
@@ -61,6 +63,7 @@ class RunData:
     separability: Any
     class_names: list[str] | None
     missing_labels: str | None = None
+    probe_test_features: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -421,6 +424,7 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
             "total_seconds": round(time.perf_counter() - start, 3),
             "images_per_second": round(images_seen / pretrain_seconds, 2) if pretrain_seconds > 0 else None,
             "stages": dict(stages.seconds),
+            "stages_cpu": dict(stages.cpu_seconds),
         },
         "probes": probes,
         **({"floors": floors} if floors is not None else {}),
@@ -462,7 +466,7 @@ def run_probes(recipe: Recipe, model, data: RunData, stages: StageLog | None = N
         of `kerascl.probes.floor_probes` (random init, raw pixels), or None when `config.floors` is off or there are
         no labels.
     """
-    from kerascl.probes import floor_probes, run_all_probes
+    from kerascl.probes import extract_features, floor_probes, probes_on_features
 
     config = recipe.config
     stages = stages or StageLog()
@@ -471,8 +475,11 @@ def run_probes(recipe: Recipe, model, data: RunData, stages: StageLog | None = N
         print(message)
         return {"skipped": message}, None
     settings = probe_settings(config, len(data.probe_train[0]))
-    probes: dict[str, Any] = dict(run_all_probes(model.backbone, data.probe_train, data.probe_test, **settings,
-                                                 verbose=config.verbose, stage=stages))
+    with stages("probe features (trained backbone)"):
+        train_x, train_y = extract_features(model.backbone, data.probe_train, verbose=config.verbose)
+        test_x, test_y = extract_features(model.backbone, data.probe_test, verbose=config.verbose)
+    data.probe_test_features = test_x
+    probes: dict[str, Any] = probes_on_features(train_x, train_y, test_x, test_y, **settings, stage=stages)
     floors = None
     if config.floors:
         floors = floor_probes(model.backbone, data.probe_train, data.probe_test, **settings, seed=config.seed,
@@ -483,7 +490,8 @@ def run_probes(recipe: Recipe, model, data: RunData, stages: StageLog | None = N
         with stages("robustness probe"):
             probes["robustness"] = robustness_probe(model.backbone, data.probe_train, data.probe_test,
                                                     epochs=config.linear_epochs, seed=config.seed,
-                                                    verbose=config.verbose)
+                                                    verbose=config.verbose, train_features=(train_x, train_y),
+                                                    clean_test_features=(test_x, test_y))
     if recipe.partitioned and config.separability and data.separability is not None:
         from kerascl.probes import separability_probe_from_encoder
 
@@ -538,8 +546,8 @@ def print_plan(recipe: Recipe, model, data: RunData, steps: int, epochs_left: in
                      f"epochs, {len(config.few_shot_shots)} x {config.few_shot_episodes} episodes, on cached features",
                      None))
         if config.floors:
-            plan.append(("floors", "the same probes on a random-init backbone (features of "
-                                   f"{n_train + n_test} images) and on raw pixels", estimate(n_train + n_test)))
+            plan.append(("floors", f"the same probes on a random-init backbone ({n_train + n_test} images) and "
+                                   "on raw pixels", estimate(n_train + n_test)))
         if config.robustness:
             plan.append(("robustness probe", f"{n_train} train + 5 x {n_test} distorted test images",
                          estimate(n_train + 5 * n_test)))
@@ -548,7 +556,7 @@ def print_plan(recipe: Recipe, model, data: RunData, steps: int, epochs_left: in
     else:
         plan.append(("probes", f"skipped: {data.missing_labels}", None))
     if config.embedding_plot != "none" and data.probe_test is not None:
-        plan.append(("pictures", f"curves and a {config.embedding_plot} embedding of "
+        plan.append(("pictures", f"curves and the 2-D embedding ({config.embedding_plot}) of "
                                  f"{min(config.embedding_samples, len(data.probe_test[0]))} test images", None))
     speed_note = f"{speed:.0f} images/s backbone inference measured here" if speed > 0 else "no timing"
     print(f"Plan of {recipe.name} ({speed_note}; estimates are rough):")
@@ -576,7 +584,10 @@ def _draw(recipe: Recipe, model, data: RunData, run_dir: str, history_path: str)
         return files
     n = min(config.embedding_samples, len(data.probe_test[0]))
     images, labels = data.probe_test[0][:n], data.probe_test[1][:n]
-    features, _ = extract_features(model.backbone, (images, labels), verbose=0)
+    if data.probe_test_features is not None and len(data.probe_test_features) >= n:
+        features = data.probe_test_features[:n]  # computed by the probes from the same backbone and images
+    else:
+        features, _ = extract_features(model.backbone, (images, labels), verbose=0)
     files["embedding"] = os.path.basename(plots.plot_embedding(
         features, labels, os.path.join(run_dir, "embedding.png"), method=config.embedding_plot,
         class_names=data.class_names, title=f"{recipe.name}: backbone features", seed=config.seed))

@@ -41,12 +41,15 @@ class StageLog:
         stream: where the lines go (default stdout).
 
     Attributes:
-        seconds: `{stage name: seconds}` of the stages run so far (a repeated name adds up).
+        seconds: `{stage name: wall-clock seconds}` of the stages run so far (a repeated name adds up).
+        cpu_seconds: `{stage name: CPU seconds of this process}` (all threads): on a machine shared with other jobs
+            the wall-clock time says little, the CPU time stays close to what the stage costs.
     """
 
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
 
     def _print(self, line: str) -> None:
         print(line, file=self.stream or sys.stdout, flush=True)
@@ -55,15 +58,16 @@ class StageLog:
     def __call__(self, name: str, estimate: float | None = None) -> Iterator[None]:
         hint = f" (estimate {format_seconds(estimate)})" if estimate else ""
         self._print(f"[stage] {name}{hint} ...")
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         try:
             yield
         except BaseException:
             self._print(f"[stage] {name}: stopped after {format_seconds(time.perf_counter() - start)}")
             raise
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         self.seconds[name] = round(self.seconds.get(name, 0.0) + elapsed, 3)
-        self._print(f"[stage] {name}: done in {format_seconds(elapsed)}")
+        self.cpu_seconds[name] = round(self.cpu_seconds.get(name, 0.0) + cpu, 3)
+        self._print(f"[stage] {name}: done in {format_seconds(elapsed)} (CPU {format_seconds(cpu)})")
 
 
 def measure_inference_speed(backbone: Any, images: np.ndarray, batch_size: int = 64) -> float:

@@ -146,7 +146,8 @@ def floor_probes(
 
     Example:
         >>> floors = floor_probes(backbone, (x_train, y_train), (x_test, y_test), knn={"k": 20})
-        >>> floors["random_init"]["knn"]["top1"], floors["raw_pixels"]["knn"]["top1"]
+        >>> print(format_table(run_all_probes(backbone, (x_train, y_train), (x_test, y_test), knn={"k": 20}),
+        ...                    floors=floors))
     """
     unknown = [name for name in floors if name not in FLOOR_NAMES]
     if unknown:

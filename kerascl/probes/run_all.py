@@ -32,9 +32,14 @@ def probes_on_features(
     """kNN, linear and few-shot probes on cached features (the second half of `run_all_probes`).
 
     Args:
-        train_x, train_y: `(N, C)` training features and `(N,)` labels (kNN memory bank, linear training set).
-        test_x, test_y: `(M, C)` test features and labels (kNN / linear test set, few-shot episodes).
-        knn, linear, few_shot, few_shot_shots: as in `run_all_probes`.
+        train_x: `(N, C)` training features (kNN memory bank, linear training set).
+        train_y: `(N,)` training labels.
+        test_x: `(M, C)` test features (kNN / linear test set, few-shot episodes).
+        test_y: `(M,)` test labels.
+        knn: keyword arguments of `knn_on_features`, as in `run_all_probes`.
+        linear: keyword arguments of `linear_on_features`.
+        few_shot: keyword arguments of `few_shot_on_features`.
+        few_shot_shots: the K of each N-way K-shot setting.
         stage: optional `stage(name)` context-manager factory wrapped around each probe ("kNN probe", "linear
             probe", "few-shot probe").
 
