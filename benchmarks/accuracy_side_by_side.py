@@ -13,6 +13,12 @@ the seed, so both libraries see the same images for a seed. With several `--seed
 library's mean kNN accuracy and the paired difference kerascl - lightly (mean over seeds and its standard error):
 at a short schedule one run's accuracy moves by a few points from seed to seed, far more than the libraries differ.
 
+Every accuracy stands beside its floors on the same split: before the libraries train, one more process per seed
+scores the same kNN on a randomly initialised CIFAR ResNet-18 of `--width` (`kerascl.probes.random_init_copy`,
+seeded by the seed) and on the raw pixels (`--no-floors` skips it). The floors are printed per seed, stored in each
+row (`floor_random_init`, `floor_raw_pixels`, in percent) and averaged over the paired seeds in each summary
+(`random_init_mean`, `raw_pixels_mean`): a library's accuracy means something only by how far it is above them.
+
 Usage:
     python benchmarks/accuracy_side_by_side.py --data-dir /tmp/cifar/cifar10 \\
         [--methods byol simsiam] [--width 0.25] [--epochs 1] [--train-images 2560] [--test-images 1000] \\
@@ -122,13 +128,42 @@ def _lightly(args, train_x, train_y, test_x):
     return embed(train_x), embed(test_x), seconds, float(loss)
 
 
+def _floors(args, train_x, train_y, test_x, test_y) -> dict:
+    """kNN top-1 (%) of the same probe on a random-init CIFAR ResNet-18 of `--width` and on raw pixels."""
+    import kerascl  # noqa: F401  (first: its TensorFlow defaults apply only before TensorFlow loads)
+
+    from kerascl.backbones import ResNet18
+    from kerascl.probes import extract_features, knn_on_features, random_init_copy, raw_pixel_features
+
+    backbone = random_init_copy(ResNet18(variant="cifar", width=args.width, input_shape=(32, 32, 3)), seed=args.seed)
+    train, test = train_x.astype("float32") / 255.0, test_x.astype("float32") / 255.0
+    bank, _ = extract_features(backbone, train, verbose=0, require_labels=False)
+    queries, _ = extract_features(backbone, test, verbose=0, require_labels=False)
+    random_init = knn_on_features(bank, train_y, queries, test_y, k=200, temperature=0.1)
+    raw = knn_on_features(raw_pixel_features(train), train_y, raw_pixel_features(test), test_y, k=200,
+                          temperature=0.1)
+    return {"random_init_knn_top1": round(100 * random_init["top1"], 2),
+            "raw_pixels_knn_top1": round(100 * raw["top1"], 2)}
+
+
+def attach_floors(rows: list[dict]) -> list[dict]:
+    """Copies each seed's floors (rows with `library == "floors"`) into that seed's library rows as
+    `floor_random_init` and `floor_raw_pixels` (kNN top-1, %); rows of a seed without floors are left as they are."""
+    floors = {r["seed"]: r for r in rows if r.get("library") == "floors" and "random_init_knn_top1" in r}
+    for r in rows:
+        if r.get("library") != "floors" and r.get("seed") in floors:
+            r.setdefault("floor_random_init", floors[r["seed"]]["random_init_knn_top1"])
+            r.setdefault("floor_raw_pixels", floors[r["seed"]]["raw_pixels_knn_top1"])
+    return rows
+
+
 def paired_runs(rows: list[dict]) -> dict[tuple[str, str], list[tuple[float, float]]]:
     """`(kerascl kNN, lightly kNN)` per seed, for each (method, kerascl label), in the order the rows came.
 
     Rows without `knn_top1` (a failed run) are left out, and so is a seed that lacks either side. Each kerascl label
     (e.g. `"kerascl (jax)"`) is paired with lightly's run of the same method and seed.
     """
-    done = [r for r in rows if "knn_top1" in r]
+    done = [r for r in rows if "knn_top1" in r and r.get("library") != "floors"]
     lightly = {(r["method"], r["seed"]): r["knn_top1"] for r in done if r["library"] == "lightly"}
     pairs: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for r in done:
@@ -146,7 +181,9 @@ def paired_summary(rows: list[dict]) -> list[dict]:
 
     Returns:
         One dict per (method, kerascl label): `method`, `kerascl`, `seeds`, `kerascl_mean`, `lightly_mean`,
-        `difference_mean` and `difference_se` (standard error of the mean paired difference; None with one seed).
+        `difference_mean` and `difference_se` (standard error of the mean paired difference; None with one seed);
+        where every paired seed has its floors (a `library == "floors"` row), `random_init_mean` and
+        `raw_pixels_mean` (the floors' mean kNN top-1 over those seeds).
 
     Examples:
         >>> paired_summary([{"method": "byol", "library": "kerascl (jax)", "seed": 1, "knn_top1": 25.0},
@@ -156,15 +193,23 @@ def paired_summary(rows: list[dict]) -> list[dict]:
     import math
 
     summary = []
+    floors = {r["seed"]: r for r in rows if r.get("library") == "floors" and "random_init_knn_top1" in r}
+    lightly_seeds = {(r["method"], r["seed"]) for r in rows if r.get("library") == "lightly" and "knn_top1" in r}
     for (method, label), pairs in paired_runs(rows).items():
         n = len(pairs)
         diffs = [k - l for k, l in pairs]
         mean = sum(diffs) / n
         se = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1) / n) if n > 1 else None
-        summary.append({"method": method, "kerascl": label, "seeds": n,
-                        "kerascl_mean": round(sum(k for k, _ in pairs) / n, 2),
-                        "lightly_mean": round(sum(l for _, l in pairs) / n, 2), "difference_mean": round(mean, 2),
-                        "difference_se": None if se is None else round(se, 2)})
+        entry = {"method": method, "kerascl": label, "seeds": n,
+                 "kerascl_mean": round(sum(k for k, _ in pairs) / n, 2),
+                 "lightly_mean": round(sum(l for _, l in pairs) / n, 2), "difference_mean": round(mean, 2),
+                 "difference_se": None if se is None else round(se, 2)}
+        seeds = [r["seed"] for r in rows if r.get("library") == label and r.get("method") == method
+                 and "knn_top1" in r and (method, r["seed"]) in lightly_seeds]
+        if seeds and all(seed in floors for seed in seeds):
+            for key in ("random_init", "raw_pixels"):
+                entry[f"{key}_mean"] = round(sum(floors[seed][f"{key}_knn_top1"] for seed in seeds) / len(seeds), 2)
+        summary.append(entry)
     return summary
 
 
@@ -198,6 +243,10 @@ def plot(rows: list[dict], out: str) -> None:
         for kerascl_knn, lightly_knn in pairs[(s["method"], s["kerascl"])]:
             ax.plot([0, 1], [kerascl_knn, lightly_knn], "o-", color="0.6", markersize=4)
         ax.plot([0, 1], [s["kerascl_mean"], s["lightly_mean"]], "s-", color="C3", markersize=8, label="mean")
+        floors = (("random_init_mean", "--", "random-init floor"), ("raw_pixels_mean", ":", "raw-pixel floor"))
+        for key, style, name in floors:
+            if key in s:
+                ax.axhline(s[key], color="0.3", linestyle=style, linewidth=1, label=name)
         ax.set_xticks([0, 1], ["kerascl", "lightly"])
         ax.set_xlim(-0.4, 1.4)
         se = "" if s["difference_se"] is None else f" ± {s['difference_se']}"
@@ -212,6 +261,9 @@ def worker(args) -> None:
     sys.path.insert(0, REPO)
     train_x, train_y = _load_split(os.path.join(args.data_dir, "train"), args.train_images, args.seed)
     test_x, test_y = _load_split(os.path.join(args.data_dir, "test"), args.test_images, args.seed)
+    if args.library == "floors":
+        print("RESULT " + json.dumps(_floors(args, train_x, train_y, test_x, test_y)), flush=True)
+        return
     run = _kerascl if args.library == "kerascl" else _lightly
     bank, test, seconds, loss = run(args, train_x, train_y, test_x)
     from kerascl.probes.knn import knn_on_features
@@ -238,6 +290,8 @@ def main() -> None:
     parser.add_argument("--libraries", nargs="+", default=["kerascl", "lightly"], choices=["kerascl", "lightly"])
     parser.add_argument("--match-byol-loss-scale", action="store_true",
                         help="kerascl BYOL with lr / 4 and weight decay x 4: the SGD updates of lightly's loss scale")
+    parser.add_argument("--no-floors", action="store_true",
+                        help="skip the floors (kNN on a random-init backbone and on raw pixels of each seed's split)")
     parser.add_argument("--plot", help="write a PNG of the per-seed accuracies to this path")
     parser.add_argument("--from-results", nargs="+",
                         help="read the rows of saved runs (their printed output) instead of training")
@@ -261,7 +315,10 @@ def main() -> None:
             raise SystemExit(f"{args.data_dir!r} has no {split}/ folder; unpack cifar10-jpg.tar.gz and pass its "
                              "cifar10 folder.")
     rows = []
-    for seed, method, library in itertools.product(args.seeds, args.methods, args.libraries):
+    jobs = list(itertools.product(args.seeds, args.methods, args.libraries))
+    if not args.no_floors:  # one floor run per seed, before that seed's libraries
+        jobs = [job for seed in args.seeds for job in [(seed, "-", "floors")] + [j for j in jobs if j[0] == seed]]
+    for seed, method, library in jobs:
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--library", library, "--method", method,
                "--seed", str(seed)]
         for key in ("data_dir", "width", "epochs", "batch_size", "train_images", "test_images",
@@ -274,24 +331,30 @@ def main() -> None:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         found = [l[7:] for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
         label = f"kerascl ({args.backend}{', BYOL loss / 4' if args.match_byol_loss_scale and method == 'byol' else ''})"
-        row = {"method": method, "library": "lightly" if library == "lightly" else label,
+        row = {"method": method, "library": library if library in ("lightly", "floors") else label,
                "width": args.width, "epochs": args.epochs, "batch_size": args.batch_size,
                "train_images": args.train_images, "test_images": args.test_images, "seed": seed}
         if found:
             row.update(json.loads(found[-1]))
         else:
             row["error"] = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        print(json.dumps(row), flush=True)
         rows.append(row)
+        attach_floors(rows)
+        print(json.dumps(row), flush=True)
     _print_tables(rows)
     if args.plot:
         plot(rows, args.plot)
 
 
 def _print_tables(rows: list[dict]) -> None:
-    print("\n| method | library | seed | kNN top-1 (%) | train s | final loss |\n|---|---|---|---|---|---|")
+    attach_floors(rows)
+    print("\n| method | library | seed | kNN top-1 (%) | random-init floor (%) | raw-pixel floor (%) | train s "
+          "| final loss |\n|---|---|---|---|---|---|---|---|")
     for r in rows:
+        if r.get("library") == "floors":
+            continue
         print(f"| {r['method']} | {r['library']} | {r['seed']} | {r.get('knn_top1', r.get('error'))} "
+              f"| {r.get('floor_random_init', '-')} | {r.get('floor_raw_pixels', '-')} "
               f"| {r.get('train_seconds', '')} | {r.get('final_loss', '')} |")
     print("\n| method | kerascl | seeds | kerascl mean | lightly mean | kerascl - lightly (mean +- SE) |\n"
           "|---|---|---|---|---|---|")
@@ -299,6 +362,9 @@ def _print_tables(rows: list[dict]) -> None:
         se = "" if s["difference_se"] is None else f" +- {s['difference_se']}"
         print(f"| {s['method']} | {s['kerascl']} | {s['seeds']} | {s['kerascl_mean']} | {s['lightly_mean']} "
               f"| {s['difference_mean']:+}{se} |")
+        if "random_init_mean" in s:
+            print(f"  floors, mean over the same seeds (kNN top-1 %): random init {s['random_init_mean']}, "
+                  f"raw pixels {s['raw_pixels_mean']}")
         print("SUMMARY " + json.dumps(s), flush=True)
 
 

@@ -73,7 +73,9 @@ class KNNMonitor(_BackboneMonitor):
     Runs `kerascl.probes.knn_on_features` (InstDisc-style weighted kNN on l2-normalised features,
     `exp(cos / temperature)` votes) with `train_data` as the memory bank and logs the top-1
     accuracy of `test_data` as `logs["knn_top1"]` (a fraction). On epochs it skips, the key is
-    logged as NaN so CSV columns stay aligned.
+    logged as NaN so CSV columns stay aligned. It logs no floor and no value before the first
+    epoch: read the curve against `kerascl.probes.floor_probes` on the same data (a recipe run
+    stores its floors in `metrics.json`).
 
     Args:
         train_data: labelled memory-bank data: `tf.data.Dataset` of `(images, labels)` batches

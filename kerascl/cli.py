@@ -120,7 +120,10 @@ _RUN_OPTIONS = [
     click.option("--backend", type=click.Choice(BACKENDS), default=None,
                  help="Keras backend (default: KERAS_BACKEND or Keras's config)."),
     click.option("--limit", type=click.IntRange(min=1), default=None, show_default="all images",
-                 help="Use only this many pretraining images (balanced over classes)."),
+                 help="Use only this many pretraining images (balanced over classes); it bounds the probes too: at "
+                      "most N probe training images and max(1000, N) test images unless --probe-limit says otherwise."),
+    click.option("--probe-limit", type=click.IntRange(min=1), default=None,
+                 help="Test images of the probes and their floors (default: all, or max(1000, N) with --limit N)."),
     click.option("--seed", type=int, default=None, show_default="the recipe's",
                  help="Seed of weights, data order and augmentations."),
     click.option("--skip-corrupt", is_flag=True, default=None,
@@ -141,14 +144,15 @@ def _run_options(function):
     return function
 
 
-def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets, skip_corrupt=None, deterministic=None):
+def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets, skip_corrupt=None, deterministic=None,
+                probe_limit=None):
     from kerascl.recipe import get_recipe
 
     try:
         recipe = get_recipe(name)
         return recipe.with_overrides(sets=sets, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
                                      limit=limit, seed=seed, skip_corrupt=skip_corrupt or None,
-                                     deterministic=deterministic)
+                                     deterministic=deterministic, probe_test_limit=probe_limit)
     except ValueError as error:
         _fail(error)
 
@@ -163,10 +167,15 @@ def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets, skip
 @click.option("--virtual-cpus", type=click.IntRange(min=1), default=None,
               help="Split the host CPU into N virtual devices first, so that --devices N runs on a CPU-only host "
                    "(to try data-parallel training; it is not faster).")
-def recipe_command(name, data_dir, epochs, batch_size, backend, limit, seed, skip_corrupt, deterministic, sets, out,
-                   devices, virtual_cpus) -> None:
-    """Run recipe NAME: pretrain, probe, and write the run folder (config, history, metrics, backbone, plots)."""
-    recipe = _configured(name, data_dir, epochs, batch_size, limit, seed, sets, skip_corrupt, deterministic)
+def recipe_command(name, data_dir, epochs, batch_size, backend, limit, probe_limit, seed, skip_corrupt, deterministic,
+                   sets, out, devices, virtual_cpus) -> None:
+    """Run recipe NAME: pretrain, probe, and write the run folder (config, history, metrics, backbone, plots).
+
+    It prints its plan first (each stage, the images it touches, a rough time estimate), then one line per stage.
+    Every probe accuracy stands beside its floors: the same probe on a random-init backbone and on raw pixels.
+    """
+    recipe = _configured(name, data_dir, epochs, batch_size, limit, seed, sets, skip_corrupt, deterministic,
+                         probe_limit)
     _use_backend(backend)
     if virtual_cpus:
         from kerascl.distribute import set_virtual_cpu_devices
@@ -200,11 +209,16 @@ def recipe_command(name, data_dir, epochs, batch_size, backend, limit, seed, ski
               help="Training epochs of the linear classifiers (linear and robustness probes).")
 @click.option("--skip-corrupt", is_flag=True, default=False,
               help="Leave corrupt or unreadable image files out (logged and counted) instead of stopping.")
+@click.option("--floors/--no-floors", default=True, show_default=True,
+              help="Also run the same probes on a random-init copy of the backbone and on raw pixels (the floors).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random-init floor, the linear probe and the few-shot episodes.")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None, help="Keras backend.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the results to this JSON file.")
-def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness, linear_epochs, skip_corrupt, backend,
-                  out) -> None:
-    """Run every probe (kNN, linear, few-shot, robustness) on an exported BACKBONE (.keras) and print the table.
+def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness, linear_epochs, skip_corrupt, floors,
+                  seed, backend, out) -> None:
+    """Run every probe (kNN, linear, few-shot, robustness) on an exported BACKBONE (.keras) and print the table,
+    each accuracy beside its floors (the same probe on a random-init copy of the backbone and on raw pixels).
 
     The probes need labels: a --data-dir without class subfolders in DIR/train is an error (exit 1).
     """
@@ -219,7 +233,8 @@ def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness,
 
     try:
         probe_backbone(backbone, data_dir, image_size=image_size, limit=limit, test_limit=test_limit,
-                       robustness=robustness, linear_epochs=linear_epochs, out=out, skip_corrupt=skip_corrupt)
+                       robustness=robustness, linear_epochs=linear_epochs, out=out, skip_corrupt=skip_corrupt,
+                       floors=floors, seed=seed)
     except (FileNotFoundError, ValueError) as error:
         _fail(error)
 
@@ -229,8 +244,8 @@ def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness,
 @_run_options
 @click.option("--out", type=click.Path(file_okay=False), default="runs/compare", show_default=True,
               help="Folder for the runs, comparison.md and comparison.png.")
-def compare_command(names, data_dir, epochs, batch_size, backend, limit, seed, skip_corrupt, deterministic, sets,
-                    out) -> None:
+def compare_command(names, data_dir, epochs, batch_size, backend, limit, probe_limit, seed, skip_corrupt, deterministic,
+                    sets, out) -> None:
     """Run recipes NAMES at one budget and write a markdown table and a plot of their probes.
 
     A name may carry its own overrides after '@' (repeatable), e.g. the prior ablation of decoupled uniformity:
@@ -243,7 +258,7 @@ def compare_command(names, data_dir, epochs, batch_size, backend, limit, seed, s
     for entry in names:
         name, *extra_sets = entry.split("@")
         runs.append((entry, _configured(name, data_dir, epochs, batch_size, limit, seed, list(sets) + extra_sets,
-                                        skip_corrupt, deterministic)))
+                                        skip_corrupt, deterministic, probe_limit)))
     _use_backend(backend)
     from kerascl.callbacks import NonFiniteLossError
     from kerascl.recipe_comparison import compare_recipes

@@ -39,6 +39,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 #: Data sets a recipe can name in `RecipeConfig.dataset`.
 DATASETS = ("cifar10", "shapes", "folder")
+#: Probe test images of a run with `limit` set and no `probe_test_limit` (more when `limit` is larger): enough for
+#: a kNN accuracy with a standard error of about 1.5 points, so a smoke run's probes take seconds, not minutes.
+SMOKE_PROBE_TEST_IMAGES = 1000
 #: Optimisers a recipe can name in `RecipeConfig.optimizer`.
 OPTIMIZERS = ("sgd", "lars", "adam", "adamw")
 #: The presets of `kerascl.augment.get_preset`, named here so that a `--set augmenter=...` typo is caught before
@@ -96,11 +99,15 @@ class RecipeConfig:
         monitor_samples: Labelled images in the kNN monitor's memory bank (half as many are classified).
         knn_k: k of the kNN probe and monitor.
         knn_temperature: Temperature of the weighted kNN vote.
-        probe_train_limit: Training images for the offline probes (None: as many as the pretraining set).
-        probe_test_limit: Test images for the offline probes (None: all).
+        probe_train_limit: Training images for the offline probes (None: as many as the pretraining set); with
+            `limit` set, at most `limit`.
+        probe_test_limit: Test images for the offline probes (`--probe-limit`). None: all, or with `limit` set
+            `max(SMOKE_PROBE_TEST_IMAGES, limit)` (1,000 for a smoke run), so `--limit` bounds the whole run.
         linear_epochs: Epochs of the offline linear probe (on cached features).
         few_shot_shots: The K of each 5-way K-shot setting.
         few_shot_episodes: Episodes per few-shot setting.
+        floors: Run the floors beside the probes: the same kNN, linear and few-shot probes on a randomly initialised
+            copy of the backbone and on raw pixels (`kerascl.probes.floor_probes`; `metrics.json`'s `floors`).
         robustness: Run the robustness probe (DDCL's table: linear accuracy under jitter, flip, rotation, elastic).
         separability: Run the content / style separability probe (partitioned models).
         embedding_plot: `"auto"` (t-SNE when scikit-learn is installed, else PCA), `"pca"`, `"tsne"` or `"none"`.
@@ -140,6 +147,7 @@ class RecipeConfig:
     linear_epochs: int = 50
     few_shot_shots: tuple[int, ...] = (1, 5)
     few_shot_episodes: int = 600
+    floors: bool = True
     robustness: bool = False
     separability: bool = False
     embedding_plot: str = "auto"
@@ -194,6 +202,22 @@ class RecipeConfig:
             raise ValueError(f"embedding_plot must be 'auto', 'pca', 'tsne' or 'none'; got {self.embedding_plot!r}.")
         if not self.few_shot_shots or any(int(k) < 1 for k in self.few_shot_shots):
             raise ValueError(f"few_shot_shots must list positive integers; got {self.few_shot_shots!r}.")
+
+    def probe_limits(self) -> tuple[int | None, int | None]:
+        """The most training and test images the offline probes use (None: all there are).
+
+        `limit` bounds the whole run: the probes' training split is at most `limit` images, and without an
+        explicit `probe_test_limit` the test split is `max(SMOKE_PROBE_TEST_IMAGES, limit)` images.
+
+        Returns:
+            `(probe train images, probe test images)`, each an int or None.
+        """
+        train, test = self.probe_train_limit, self.probe_test_limit
+        if self.limit is not None:
+            train = min(train or self.limit, self.limit)
+            if test is None:
+                test = max(SMOKE_PROBE_TEST_IMAGES, int(self.limit))
+        return train, test
 
     def peak_learning_rate(self) -> float:
         """The peak learning rate after the linear scaling rule."""

@@ -22,15 +22,23 @@ def headline_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     """The numbers a comparison shows, flattened from a run's `metrics.json` dict.
 
     Returns:
-        `{"knn.top1", "linear.top1", "few_shot.<setting>", "robustness.<distortion>", "separability.<key>"}` where
-        the run has them (accuracies as fractions).
+        `{"knn.top1", "knn.top1 random init", "knn.top1 raw pixels", "linear.top1", "linear.top1 random init",
+        "linear.top1 raw pixels", "few_shot.<setting>", "robustness.<distortion>", "separability.<key>"}` where the
+        run has them (accuracies as fractions; the floors from `metrics.json`'s `floors`).
     """
+    from kerascl.probes.floors import FLOOR_TITLES
+
     probes = metrics.get("probes", {}) or {}
+    floors = metrics.get("floors", {}) or {}
     row: dict[str, float] = {}
     for probe in ("knn", "linear"):
         value = (probes.get(probe) or {}).get("top1")
         if isinstance(value, (int, float)):
             row[f"{probe}.top1"] = float(value)
+        for floor, title in FLOOR_TITLES.items():
+            value = ((floors.get(floor) or {}).get(probe) or {}).get("top1")
+            if isinstance(value, (int, float)):
+                row[f"{probe}.top1 {title}"] = float(value)
     for setting, result in (probes.get("few_shot") or {}).items():
         if isinstance(result, Mapping):
             value = result.get("accuracy", result.get("mean"))

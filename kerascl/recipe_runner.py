@@ -1,13 +1,14 @@
 """Runs a recipe end to end: data, views, pretraining, probes, and the run folder.
 
 `run_recipe(recipe, out_dir)` pretrains the recipe's method with `model.fit`, exports the backbone, runs the
-probes, draws the pictures and writes everything into one folder:
+probes and their floors (the same probes on a random-init backbone and on raw pixels), draws the pictures and writes
+everything into one folder. It prints its plan first and one line per stage (`kerascl.run_stages`):
 
 | file | what |
 |---|---|
 | `config.json` | the resolved recipe: every setting after overrides, the source of the hyperparameters |
 | `history.csv` | one row per epoch: losses, method metrics, kNN monitor, collapse monitor (Keras `CSVLogger`) |
-| `metrics.json` | probe results under `probes`, timing, backend, images/s (schema on the Recipes page) |
+| `metrics.json` | probe results under `probes`, their floors under `floors`, timing, backend (schema: Recipes page) |
 | `backbone.keras` | the pretrained backbone, loadable with `keras.models.load_model` |
 | `curves.png` | loss and kNN-monitor curves |
 | `embedding.png` | 2-D picture of the backbone features of test images, coloured by class |
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from kerascl.recipe import Recipe, RecipeConfig
+from kerascl.run_stages import StageLog
 
 #: Layout an image-folder recipe expects, shown in error messages.
 FOLDER_LAYOUT = (
@@ -50,6 +52,8 @@ class RunData:
         separability: multi-view dict batches of test images with recorded parameters and labels, or None.
         class_names: class names, or None.
         missing_labels: why the probes are skipped, or None.
+        probe_test_features: backbone features of `probe_test`'s images once the probes have computed them (the
+            embedding picture reuses them), else None.
     """
 
     train: Any
@@ -59,6 +63,7 @@ class RunData:
     separability: Any
     class_names: list[str] | None
     missing_labels: str | None = None
+    probe_test_features: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -140,9 +145,11 @@ def load_data(recipe: Recipe, augmenter) -> RunData:
                             views=True, augmenter=augmenter, shuffle_seed=config.seed,
                             scale_range=config.shapes_scale)
         data = train.shapes_data
-        n_probe = min(n_train, config.probe_train_limit or n_train)
-        test = make_shapes(config.probe_test_limit or config.shapes_test, image_size=config.image_size,
-                           seed=config.seed + 1, scale_range=config.shapes_scale)
+        probe_train_limit, probe_test_limit = config.probe_limits()
+        n_probe = min(n_train, probe_train_limit or n_train)
+        n_test = config.probe_test_limit or min(config.shapes_test, probe_test_limit or config.shapes_test)
+        test = make_shapes(n_test, image_size=config.image_size, seed=config.seed + 1,
+                           scale_range=config.shapes_scale)
         probe_train = (data.images[:n_probe], data.labels[:n_probe])
         probe_test = (test.images, test.labels)
         return RunData(train, n_train, probe_train, probe_test, _views_of(probe_test, augmenter, 256),
@@ -165,16 +172,14 @@ def load_data(recipe: Recipe, augmenter) -> RunData:
     if test_dir is None:
         return RunData(train, n_train, None, None, None, names,
                        missing_labels=f"{config.data_dir!r} has no 'test' subfolder ({FOLDER_LAYOUT})")
-    probe_limit = config.probe_train_limit
-    if config.limit is not None:
-        probe_limit = min(probe_limit or config.limit, config.limit)
+    probe_train_limit, probe_test_limit = config.probe_limits()
     # The pretraining listing was validated already; with skip_corrupt the probe listing must be checked again to
     # leave the same files out.
     probe_train = _arrays(from_image_folder(train_dir, image_size=config.image_size, batch_size=256, views=False,
-                                            limit=probe_limit, validate="full" if skip else "none",
+                                            limit=probe_train_limit, validate="full" if skip else "none",
                                             skip_corrupt=skip))
     probe_test = _arrays(from_image_folder(test_dir, image_size=config.image_size, batch_size=256, views=False,
-                                           limit=config.probe_test_limit, class_names=names, skip_corrupt=skip))
+                                           limit=probe_test_limit, class_names=names, skip_corrupt=skip))
     separability = _views_of(probe_test, augmenter, 256) if recipe.partitioned else None
     return RunData(train, n_train, probe_train, probe_test, separability, names)
 
@@ -188,11 +193,11 @@ def _load_tfds(recipe: Recipe, augmenter) -> RunData:
     try:
         train = from_tfds("cifar10", "train", image_size=config.image_size, batch_size=config.batch_size,
                           views=True, augmenter=augmenter, limit=config.limit, seed=config.seed)
-        probe_limit = min(config.probe_train_limit or 50_000, config.limit or 50_000)
+        probe_train_limit, probe_test_limit = config.probe_limits()
         probe_train = _arrays(from_tfds("cifar10", "train", image_size=config.image_size, batch_size=256,
-                                        views=False, limit=probe_limit))
+                                        views=False, limit=probe_train_limit))
         probe_test = _arrays(from_tfds("cifar10", "test", image_size=config.image_size, batch_size=256,
-                                       views=False, limit=config.probe_test_limit))
+                                       views=False, limit=probe_test_limit))
     except (DatasetUnavailableError, FileNotFoundError) as error:
         raise FileNotFoundError(
             f"Recipe {recipe.name!r} needs CIFAR-10 and tensorflow-datasets cannot provide it here (no network and "
@@ -327,9 +332,10 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
     import keras
 
     from kerascl.callbacks import default_callbacks
-    from kerascl.probes import format_table, run_all_probes
+    from kerascl.probes import format_table
 
     config = recipe.config
+    stages = StageLog()
     run_dir = os.fspath(out_dir or os.path.join("runs", recipe.name))
     os.makedirs(run_dir, exist_ok=True)
     backup_dir = os.path.join(run_dir, "backup")
@@ -359,7 +365,8 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
     if config.deterministic:
         enable_determinism()
     augmenter = make_augmenter(recipe)
-    data = load_data(recipe, augmenter)
+    with stages("loading data"):
+        data = load_data(recipe, augmenter)
     steps = int(data.num_train // config.batch_size)
     if steps < 1:
         raise ValueError(
@@ -402,9 +409,11 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
         time_limit = TrainingTimeLimit(config.max_train_minutes, schedule=schedule,
                                        steps_per_epoch=steps if schedule is not None else None)
         callbacks.insert(0, time_limit)
+    print_plan(recipe, model, data, steps, epochs_left=config.epochs - done)
     setup_seconds = time.perf_counter() - start
     fit_start = time.perf_counter()
-    history = model.fit(data.train, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose)
+    with stages("pretraining"):
+        history = model.fit(data.train, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose)
     pretrain_seconds = time.perf_counter() - fit_start
     epochs_now = len(history.epoch)
     images_seen = epochs_now * steps * config.batch_size
@@ -414,37 +423,11 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
     files = {"config": "config.json", "history": "history.csv", "metrics": "metrics.json", "backbone": "backbone.keras"}
 
     probe_start = time.perf_counter()
-    probes: dict[str, Any] = {}
-    if data.probe_train is None:
-        message = f"Skipping probes: {data.missing_labels}."
-        print(message)
-        probes = {"skipped": message}
-    else:
-        knn_k = min(config.knn_k, len(data.probe_train[0]))
-        probes.update(run_all_probes(
-            model.backbone, data.probe_train, data.probe_test,
-            knn={"k": knn_k, "temperature": config.knn_temperature},
-            linear={"epochs": config.linear_epochs, "seed": config.seed},
-            few_shot={"episodes": config.few_shot_episodes, "seed": config.seed},
-            few_shot_shots=tuple(int(k) for k in config.few_shot_shots),
-            verbose=config.verbose,
-        ))
-        if config.robustness:
-            from kerascl.probes import robustness_probe
-
-            probes["robustness"] = robustness_probe(model.backbone, data.probe_train, data.probe_test,
-                                                    epochs=config.linear_epochs, seed=config.seed,
-                                                    verbose=config.verbose)
-        if recipe.partitioned and config.separability and data.separability is not None:
-            from kerascl.probes import separability_probe_from_encoder
-
-            probes["separability"] = separability_probe_from_encoder(
-                _representation(model), data.separability, split=model.split_features, verbose=config.verbose,
-                seed=config.seed,
-            )
+    probes, floors = run_probes(recipe, model, data, stages)
     probe_seconds = time.perf_counter() - probe_start
 
-    files.update(_draw(recipe, model, data, run_dir, history_path))
+    with stages("pictures"):
+        files.update(_draw(recipe, model, data, run_dir, history_path))
     extras = recipe.extras(model, {"run_dir": run_dir, "data": data, "config": config}) if recipe.extras else {}
     files.update(extras.pop("files", {}) if isinstance(extras, dict) else {})
 
@@ -475,19 +458,145 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
             "probe_seconds": round(probe_seconds, 3),
             "total_seconds": round(time.perf_counter() - start, 3),
             "images_per_second": round(images_seen / pretrain_seconds, 2) if pretrain_seconds > 0 else None,
+            "stages": dict(stages.seconds),
+            "stages_cpu": dict(stages.cpu_seconds),
         },
         "probes": probes,
+        **({"floors": floors} if floors is not None else {}),
         "extras": extras,
         "files": files,
     }
     _write_json(os.path.join(run_dir, "metrics.json"), metrics)
     if print_table:
         print()
-        print(format_table(probes, title=f"{recipe.name}: probes ({config.epochs} epochs, batch "
-                                          f"{config.batch_size}, {keras.backend.backend()}) -> {run_dir}"))
+        print(format_table(probes, floors=floors,
+                           title=f"{recipe.name}: probes ({config.epochs} epochs, batch {config.batch_size}, "
+                                 f"{keras.backend.backend()}) -> {run_dir}"))
     if os.path.isdir(backup_dir) and not os.listdir(backup_dir):
         shutil.rmtree(backup_dir, ignore_errors=True)
     return RunResult(run_dir=run_dir, metrics=metrics, model=model)
+
+
+def probe_settings(config: RecipeConfig, num_probe_train: int) -> dict[str, Any]:
+    """The settings of the kNN, linear and few-shot probes of a run; its floors use the same ones."""
+    return {
+        "knn": {"k": min(config.knn_k, num_probe_train), "temperature": config.knn_temperature},
+        "linear": {"epochs": config.linear_epochs, "seed": config.seed},
+        "few_shot": {"episodes": config.few_shot_episodes, "seed": config.seed},
+        "few_shot_shots": tuple(int(k) for k in config.few_shot_shots),
+    }
+
+
+def run_probes(recipe: Recipe, model, data: RunData, stages: StageLog | None = None) -> tuple[dict, dict | None]:
+    """Every probe of a run on the trained backbone, and the floors beside them.
+
+    Args:
+        recipe: The recipe (its `config` says which probes run and with which settings).
+        model: The trained method (`model.backbone` is probed).
+        data: The run's data (`probe_train`, `probe_test`, `separability`).
+        stages: Prints and times one line per stage (default: a new `StageLog`).
+
+    Returns:
+        `(probes, floors)`: `probes` as in `metrics.json` (`{"skipped": reason}` without labels); `floors` the dict
+        of `kerascl.probes.floor_probes` (random init, raw pixels), or None when `config.floors` is off or there are
+        no labels.
+    """
+    from kerascl.probes import extract_features, floor_probes, probes_on_features
+
+    config = recipe.config
+    stages = stages or StageLog()
+    if data.probe_train is None:
+        message = f"Skipping probes: {data.missing_labels}."
+        print(message)
+        return {"skipped": message}, None
+    settings = probe_settings(config, len(data.probe_train[0]))
+    with stages("probe features (trained backbone)"):
+        train_x, train_y = extract_features(model.backbone, data.probe_train, verbose=config.verbose)
+        test_x, test_y = extract_features(model.backbone, data.probe_test, verbose=config.verbose)
+    data.probe_test_features = test_x
+    probes: dict[str, Any] = probes_on_features(train_x, train_y, test_x, test_y, **settings, stage=stages)
+    floors = None
+    if config.floors:
+        floors = floor_probes(model.backbone, data.probe_train, data.probe_test, **settings, seed=config.seed,
+                              verbose=config.verbose, stage=stages)
+    if config.robustness:
+        from kerascl.probes import robustness_probe
+
+        with stages("robustness probe"):
+            probes["robustness"] = robustness_probe(model.backbone, data.probe_train, data.probe_test,
+                                                    epochs=config.linear_epochs, seed=config.seed,
+                                                    verbose=config.verbose, train_features=(train_x, train_y),
+                                                    clean_test_features=(test_x, test_y))
+    if recipe.partitioned and config.separability and data.separability is not None:
+        from kerascl.probes import separability_probe_from_encoder
+
+        with stages("separability probe"):
+            probes["separability"] = separability_probe_from_encoder(
+                _representation(model), data.separability, split=model.split_features, verbose=config.verbose,
+                seed=config.seed,
+            )
+    return probes, floors
+
+
+def _num_views(dataset) -> int:
+    spec = getattr(dataset, "element_spec", None)
+    if isinstance(spec, dict):
+        return max(1, sum(1 for key in spec if str(key).startswith("view_")))
+    return 2
+
+
+def print_plan(recipe: Recipe, model, data: RunData, steps: int, epochs_left: int) -> None:
+    """Prints what the run will do and roughly how long each backbone stage takes (see `kerascl.run_stages`).
+
+    Args:
+        recipe: The recipe.
+        model: The built method (its backbone is timed on one inference batch).
+        data: The run's data.
+        steps: Pretraining steps per epoch.
+        epochs_left: Epochs still to train (fewer when resuming).
+    """
+    from kerascl.run_stages import TRAIN_COST_PER_VIEW, measure_inference_speed, plan_lines
+
+    config = recipe.config
+    images = data.probe_train[0] if data.probe_train is not None else None
+    speed = measure_inference_speed(model.backbone, images) if images is not None else 0.0
+
+    def estimate(count: float) -> float | None:
+        return count / speed if speed > 0 else None
+
+    views = _num_views(data.train)
+    trained_images = epochs_left * steps * config.batch_size
+    plan = [("pretraining", f"{epochs_left} epoch(s) x {steps} step(s) of {config.batch_size} images x {views} "
+                            f"views on {data.num_train} images",
+             estimate(trained_images * views * TRAIN_COST_PER_VIEW))]
+    if data.probe_train is not None:
+        n_train, n_test = len(data.probe_train[0]), len(data.probe_test[0])
+        if config.knn_every > 0:
+            evaluations = -(-epochs_left // max(1, config.knn_every))
+            monitored = min(config.monitor_samples, n_train) + max(1, min(config.monitor_samples // 2, n_test))
+            plan.append(("kNN monitor", f"{evaluations} evaluation(s) on {monitored} images",
+                         estimate(evaluations * monitored)))
+        plan.append(("probe features", f"{n_train} train + {n_test} test images", estimate(n_train + n_test)))
+        plan.append(("kNN / linear / few-shot", f"k={min(config.knn_k, n_train)}, {config.linear_epochs} linear "
+                     f"epochs, {len(config.few_shot_shots)} x {config.few_shot_episodes} episodes, on cached features",
+                     None))
+        if config.floors:
+            plan.append(("floors", f"the same probes on a random-init backbone ({n_train + n_test} images) and "
+                                   "on raw pixels", estimate(n_train + n_test)))
+        if config.robustness:
+            plan.append(("robustness probe", f"{n_train} train + 5 x {n_test} distorted test images",
+                         estimate(n_train + 5 * n_test)))
+        if recipe.partitioned and config.separability:
+            plan.append(("separability probe", f"{n_test} test views", estimate(n_test)))
+    else:
+        plan.append(("probes", f"skipped: {data.missing_labels}", None))
+    if config.embedding_plot != "none" and data.probe_test is not None:
+        plan.append(("pictures", f"curves and the 2-D embedding ({config.embedding_plot}) of "
+                                 f"{min(config.embedding_samples, len(data.probe_test[0]))} test images", None))
+    speed_note = f"{speed:.0f} images/s backbone inference measured here" if speed > 0 else "no timing"
+    print(f"Plan of {recipe.name} ({speed_note}; estimates are rough):")
+    for line in plan_lines(plan):
+        print(line)
 
 
 def _representation(model):
@@ -510,7 +619,10 @@ def _draw(recipe: Recipe, model, data: RunData, run_dir: str, history_path: str)
         return files
     n = min(config.embedding_samples, len(data.probe_test[0]))
     images, labels = data.probe_test[0][:n], data.probe_test[1][:n]
-    features, _ = extract_features(model.backbone, (images, labels), verbose=0)
+    if data.probe_test_features is not None and len(data.probe_test_features) >= n:
+        features = data.probe_test_features[:n]  # computed by the probes from the same backbone and images
+    else:
+        features, _ = extract_features(model.backbone, (images, labels), verbose=0)
     files["embedding"] = os.path.basename(plots.plot_embedding(
         features, labels, os.path.join(run_dir, "embedding.png"), method=config.embedding_plot,
         class_names=data.class_names, title=f"{recipe.name}: backbone features", seed=config.seed))
@@ -541,6 +653,8 @@ def probe_backbone(
     out: str | os.PathLike | None = None,
     verbose: int = 1,
     skip_corrupt: bool = False,
+    floors: bool = True,
+    seed: int = 0,
 ) -> dict:
     """Every probe on an exported backbone over a labelled image folder; prints the table.
 
@@ -553,12 +667,16 @@ def probe_backbone(
         robustness: also run the robustness probe.
         linear_epochs: linear probe epochs. knn_k, knn_temperature: kNN settings.
         few_shot_episodes: episodes per few-shot setting.
-        out: optional JSON file for the results.
+        out: optional JSON file for the results (`probes`, and `floors` beside them).
         verbose: 1 shows progress bars.
         skip_corrupt: leave corrupt image files out (logged, counted) instead of raising.
+        floors: also run the same kNN, linear and few-shot probes on a random-init copy of the backbone and on raw
+            pixels (`kerascl.probes.floor_probes`), shown beside each accuracy.
+        seed: seed of the random-init floor, the linear probe and the few-shot episodes.
 
     Returns:
-        `{"knn", "linear", "few_shot", ["robustness"]}` as in `metrics.json`'s `probes`.
+        `{"knn", "linear", "few_shot", ["robustness"], ["floors"]}`: the probes as in `metrics.json`'s `probes`,
+        and with `floors` their floors (as in `metrics.json`'s `floors`).
 
     Raises:
         FileNotFoundError: missing backbone file or data folder (with the expected layout).
@@ -568,7 +686,7 @@ def probe_backbone(
     import keras
 
     from kerascl.data import from_image_folder, list_image_files
-    from kerascl.probes import format_table, robustness_probe, run_all_probes
+    from kerascl.probes import floor_probes, format_table, robustness_probe, run_all_probes
 
     from kerascl.input_checks import check_keras_archive
 
@@ -591,14 +709,26 @@ def probe_backbone(
     train = _arrays(train_ds)
     test = _arrays(from_image_folder(test_dir, image_size=image_size, batch_size=256, views=False, limit=test_limit,
                                      class_names=train_ds.class_names, skip_corrupt=skip_corrupt))
-    results = run_all_probes(backbone, train, test, knn={"k": min(knn_k, len(train[0])), "temperature": knn_temperature},
-                             linear={"epochs": linear_epochs}, few_shot={"episodes": few_shot_episodes},
-                             verbose=verbose)
+    settings = {"knn": {"k": min(knn_k, len(train[0])), "temperature": knn_temperature},
+                "linear": {"epochs": linear_epochs, "seed": seed},
+                "few_shot": {"episodes": few_shot_episodes, "seed": seed}}
+    stages = StageLog()
+    results = run_all_probes(backbone, train, test, **settings, verbose=verbose, stage=stages)
+    floor_results = (floor_probes(backbone, train, test, **settings, seed=seed, verbose=verbose, stage=stages)
+                     if floors else None)
     if robustness:
-        results["robustness"] = robustness_probe(backbone, train, test, epochs=linear_epochs, verbose=verbose)
+        with stages("robustness probe"):
+            results["robustness"] = robustness_probe(backbone, train, test, epochs=linear_epochs, seed=seed,
+                                                     verbose=verbose)
     print()
-    print(format_table(results, title=f"probes of {backbone_path} on {os.fspath(data_dir)} "
-                                      f"({len(train[0])} train / {len(test[0])} test images)"))
+    print(format_table(results, floors=floor_results,
+                       title=f"probes of {backbone_path} on {os.fspath(data_dir)} "
+                             f"({len(train[0])} train / {len(test[0])} test images)"))
     if out:
-        _write_json(os.fspath(out), {"backbone": backbone_path, "data_dir": os.fspath(data_dir), "probes": results})
+        payload = {"backbone": backbone_path, "data_dir": os.fspath(data_dir), "probes": results}
+        if floor_results is not None:
+            payload["floors"] = floor_results
+        _write_json(os.fspath(out), payload)
+    if floor_results is not None:
+        results = {**results, "floors": floor_results}
     return results

@@ -89,3 +89,41 @@ def test_no_data_dir_and_no_saved_run_is_a_clear_error():
     proc = subprocess.run([sys.executable, SCRIPT], capture_output=True, text=True)
     assert proc.returncode != 0
     assert "--data-dir is required" in proc.stderr
+
+
+def test_floors_are_stored_per_seed_and_averaged_in_the_summary(tmp_path):
+    log = tmp_path / "run.log"
+    floor = '{"method": "-", "library": "floors", "seed": %d, "random_init_knn_top1": %s, "raw_pixels_knn_top1": %s}'
+    lines = [floor % (1, 27.0, 26.0), floor % (2, 25.0, 24.0),
+             '{"method": "byol", "library": "kerascl (tensorflow)", "seed": 1, "knn_top1": 35.5}',
+             '{"method": "byol", "library": "lightly", "seed": 1, "knn_top1": 34.0}',
+             '{"method": "byol", "library": "kerascl (tensorflow)", "seed": 2, "knn_top1": 32.0}',
+             '{"method": "byol", "library": "lightly", "seed": 2, "knn_top1": 33.5}']
+    log.write_text("\n".join(lines) + "\n")
+    rows = _script().attach_floors(_script().read_rows(str(log)))
+    assert rows[2]["floor_random_init"] == 27.0 and rows[4]["floor_raw_pixels"] == 24.0
+    (summary,) = _script().paired_summary(rows)
+    assert summary["random_init_mean"] == 26.0 and summary["raw_pixels_mean"] == 25.0
+    assert summary["kerascl_mean"] == 33.75  # the floor rows are not a library
+    out = tmp_path / "accuracy.png"
+    proc = subprocess.run([sys.executable, SCRIPT, "--from-results", str(log), "--plot", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "| byol | kerascl (tensorflow) | 1 | 35.5 | 27.0 | 26.0 |" in proc.stdout
+    assert "random init 26.0, raw pixels 25.0" in proc.stdout
+
+
+def test_floor_worker_scores_the_same_knn_on_random_init_and_raw_pixels():
+    import argparse
+
+    from kerascl.probes import knn_on_features
+
+    rng = np.random.default_rng(0)
+    train_x = rng.integers(0, 256, (40, 32, 32, 3)).astype("uint8")
+    test_x = rng.integers(0, 256, (20, 32, 32, 3)).astype("uint8")
+    train_y, test_y = np.arange(40) % 4, np.arange(20) % 4
+    floors = _script()._floors(argparse.Namespace(width=0.125, seed=0), train_x, train_y, test_x, test_y)
+    raw = knn_on_features(train_x.reshape(40, -1) / 255.0, train_y, test_x.reshape(20, -1) / 255.0, test_y, k=200,
+                          temperature=0.1)
+    assert floors["raw_pixels_knn_top1"] == round(100 * raw["top1"], 2)
+    assert 0.0 <= floors["random_init_knn_top1"] <= 100.0

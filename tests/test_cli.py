@@ -60,16 +60,28 @@ def test_cifar_recipe_needs_data_dir_offline(tmp_path):
 def test_recipe_then_probe_on_its_backbone(tmp_path):
     out = tmp_path / "run"
     args = ["recipe", "shapes-partitioned", "--epochs", "1", "--limit", "32", "--batch-size", "16", "--seed", "1",
-            "--out", str(out)]
+            "--probe-limit", "15", "--out", str(out)]
     for item in TINY_SETS + ["hidden_dim=32", "prediction_hidden_dim=32", "projection_dim=16"]:
-        if not item.startswith(("epochs=", "limit=", "batch_size=")):
+        if not item.startswith(("epochs=", "limit=", "batch_size=", "probe_test_limit=")):
             args += ["--set", item]
     result = _invoke(*args)
     assert result.exit_code == 0, result.output
     assert "| separability | class_acc_content |" in result.output
+    # the plan, a line per stage, and every accuracy beside its floors
+    assert "Plan of shapes-partitioned" in result.output
+    for stage in ("pretraining", "kNN probe", "linear probe", "floor probes (raw pixels)", "separability probe"):
+        assert f"[stage] {stage}: done in" in result.output, stage
+    assert "| probe | metric | trained | random init | raw pixels |" in result.output
+    assert "| separability | class_acc_content |" in result.output
     with open(out / "metrics.json") as handle:
         metrics = json.load(handle)
     assert metrics["batch_size"] == 16 and metrics["train_images"] == 32
+    assert metrics["probe_test_images"] == 15 and metrics["probes"]["knn"]["num_test"] == 15
+    for floor in ("random_init", "raw_pixels"):
+        assert 0.0 <= metrics["floors"][floor]["knn"]["top1"] <= 1.0
+        assert metrics["floors"][floor]["knn"]["num_test"] == 15
+        assert "top1" in metrics["floors"][floor]["linear"]
+    assert metrics["timing"]["stages"]["pretraining"] > 0
     with open(out / "config.json") as handle:
         assert json.load(handle)["config"]["seed"] == 1
 
@@ -79,8 +91,12 @@ def test_recipe_then_probe_on_its_backbone(tmp_path):
                      "--no-robustness", "--out", str(report))
     assert result.exit_code == 0, result.output
     assert "| knn | top1 |" in result.output and "| linear | top1 |" in result.output
+    assert "| probe | metric | trained | random init | raw pixels |" in result.output
     with open(report) as handle:
-        assert 0.0 <= json.load(handle)["probes"]["linear"]["top1"] <= 1.0
+        written = json.load(handle)
+    assert 0.0 <= written["probes"]["linear"]["top1"] <= 1.0
+    assert 0.0 <= written["floors"]["raw_pixels"]["knn"]["top1"] <= 1.0
+    assert "top1" in written["floors"]["random_init"]["knn"]
 
 
 def test_probe_reports_a_missing_test_split(tmp_path):

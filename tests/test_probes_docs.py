@@ -19,6 +19,9 @@ def test_probes_page_runs():
     results = ns["results"]
     assert results["knn"]["top1"] > 0.9 and results["linear"]["top1"] > 0.9
     assert set(ns["report"]) == {"class_acc_content", "class_acc_style", "aug_r2_content", "aug_r2_style"}
+    floors = ns["floors"]
+    assert set(floors) == {"random_init", "raw_pixels"}
+    assert floors["raw_pixels"]["knn"]["num_test"] == ns["trained"]["knn"]["num_test"] == 120
 
 
 def test_callbacks_page_runs():

@@ -61,3 +61,26 @@ def test_flip_breaks_a_left_right_encoder():
     assert list(result) == ["none", "flip"]
     assert result["none"] > 0.95
     assert result["flip"] < 0.75  # about half of the test images are flipped into the other class
+
+
+def test_cached_features_give_the_same_result_without_encoding_them_again():
+    rng = np.random.default_rng(1)
+    y = np.arange(60) % 3
+    x = rng.uniform(0, 0.2, (60, 4, 4, 3)).astype("float32")
+    x.reshape(60, -1)[np.arange(60), y] += 0.8
+    train, test = (x[:40], y[:40]), (x[40:], y[40:])
+    calls = []
+    flatten = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten()])
+
+    def encoder(images):
+        calls.append(len(images))
+        return flatten(images)
+
+    plain = robustness_probe(encoder, train, test, distortions=("none", "flip"), epochs=5, verbose=0)
+    assert sum(calls) == 40 + 20 + 20
+    calls.clear()
+    features = lambda data: (data[0].reshape(len(data[0]), -1), data[1])  # noqa: E731 - what Flatten computes
+    cached = robustness_probe(encoder, train, test, distortions=("none", "flip"), epochs=5, verbose=0,
+                              train_features=features(train), clean_test_features=features(test))
+    assert sum(calls) == 20  # only the flipped test images were encoded
+    assert cached == pytest.approx(plain)

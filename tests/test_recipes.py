@@ -246,6 +246,34 @@ def test_comparison_table_and_headline_metrics():
     assert lines[3].startswith("| b | 0.7000 | - |")
 
 
+def test_comparison_rows_carry_the_floors():
+    from kerascl.recipe_comparison import comparison_table, headline_metrics
+
+    metrics = {"probes": {"knn": {"top1": 0.5}, "linear": {"top1": 0.6}},
+               "floors": {"random_init": {"knn": {"top1": 0.27}, "linear": {"top1": 0.3}},
+                          "raw_pixels": {"knn": {"top1": 0.25}, "linear": {"top1": 0.33}}}}
+    row = headline_metrics(metrics)
+    assert list(row) == ["knn.top1", "knn.top1 random init", "knn.top1 raw pixels", "linear.top1",
+                         "linear.top1 random init", "linear.top1 raw pixels"]
+    assert row["knn.top1 random init"] == 0.27 and row["linear.top1 raw pixels"] == 0.33
+    header = comparison_table({"a": row}).splitlines()[0]
+    assert header == ("| run | knn.top1 | knn.top1 random init | knn.top1 raw pixels | linear.top1 | "
+                      "linear.top1 random init | linear.top1 raw pixels |")
+
+
+def test_limit_bounds_the_probes_too():
+    from kerascl.recipe import SMOKE_PROBE_TEST_IMAGES
+
+    recipe = get_recipe("cifar10-byol")
+    assert recipe.config.probe_limits() == (recipe.config.probe_train_limit, None)  # no limit: all test images
+    small = recipe.with_overrides(limit=512).config
+    assert small.probe_limits() == (512, SMOKE_PROBE_TEST_IMAGES)
+    large = recipe.with_overrides(limit=20_000).config
+    assert large.probe_limits() == (min(20_000, recipe.config.probe_train_limit), 20_000)
+    assert recipe.with_overrides(limit=512, probe_test_limit=300).config.probe_limits() == (512, 300)
+    assert recipe.with_overrides(sets=["floors=false"]).config.floors is False
+
+
 def test_plots_write_pngs(tmp_path):
     from kerascl import plots
 

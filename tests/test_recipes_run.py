@@ -39,6 +39,10 @@ def test_recipe_runs_one_epoch(name, image_folder, tmp_path, capsys):
     probes = metrics["probes"]
     assert 0.0 <= probes["knn"]["top1"] <= 1.0 and 0.0 <= probes["linear"]["top1"] <= 1.0
     assert "5way_1shot" in probes["few_shot"]
+    floors = metrics["floors"]  # the same probes, same split, on a random-init backbone and on raw pixels
+    for floor in ("random_init", "raw_pixels"):
+        assert floors[floor]["knn"]["num_test"] == probes["knn"]["num_test"] == metrics["probe_test_images"]
+        assert 0.0 <= floors[floor]["knn"]["top1"] <= 1.0 and "5way_1shot" in floors[floor]["few_shot"]
     if recipe.config.robustness:
         assert set(probes["robustness"]) >= {"none", "jitter"}
     if recipe.partitioned and recipe.config.separability:
@@ -48,6 +52,6 @@ def test_recipe_runs_one_epoch(name, image_folder, tmp_path, capsys):
     with open(tmp_path / "run" / "config.json") as handle:
         config = json.load(handle)
     assert config["recipe"] == name and config["config"]["epochs"] == 1
-    assert "| knn | top1 |" in capsys.readouterr().out
+    assert "| probe | metric | trained | random init | raw pixels |" in capsys.readouterr().out
     backbone = keras.models.load_model(tmp_path / "run" / "backbone.keras", compile=False)
     assert backbone.output_shape[-1] >= 1

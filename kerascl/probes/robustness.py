@@ -190,6 +190,8 @@ def robustness_probe(
     seed: int = 0,
     batch_size: int = 256,
     verbose: int = 1,
+    train_features: tuple[np.ndarray, np.ndarray] | None = None,
+    clean_test_features: tuple[np.ndarray, np.ndarray] | None = None,
     **distortion_options: Any,
 ) -> dict[str, float]:
     """Linear-probe top-1 accuracy under each distortion of the test images (DDCL's table).
@@ -208,6 +210,9 @@ def robustness_probe(
         seed: seed of the distortions and of the classifier's shuffling.
         batch_size: encoder batch size for array inputs.
         verbose: 1 shows the extraction progress bars.
+        train_features: optional `(features, labels)` of `train_data` already computed with this encoder (the
+            recipe runner passes the probes' features), so the training images are not encoded again.
+        clean_test_features: optional `(features, labels)` of the undistorted `test_data`, used for `"none"`.
         **distortion_options: `jitter_strength`, `max_degrees`, `elastic_alpha`,
             `elastic_sigma` (see `make_distortion`).
 
@@ -222,10 +227,17 @@ def robustness_probe(
     if not distortions:
         raise ValueError("Give at least one distortion name.")
     functions = [make_distortion(name, **distortion_options) for name in distortions]
-    train_x, train_y = extract_features(encoder, train_data, batch_size, verbose)
+    if train_features is not None:
+        train_x, train_y = train_features
+    else:
+        train_x, train_y = extract_features(encoder, train_data, batch_size, verbose)
     classifier = train_linear_classifier(train_x, train_y, epochs=epochs, seed=seed)
     result: dict[str, float] = {}
     for index, (name, distort) in enumerate(zip(distortions, functions)):
+        if name == "none" and clean_test_features is not None:
+            test_x, test_y = clean_test_features
+            result[name] = classifier.evaluate(test_x, test_y)["top1"]
+            continue
         rng = np.random.default_rng([seed, index])
         test_x, test_y = extract_features(
             encoder,

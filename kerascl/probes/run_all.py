@@ -2,12 +2,68 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+import contextlib
+from typing import Any, Callable, ContextManager, Mapping, Sequence
 
 from kerascl.probes.features import MissingLabelsError, extract_features
 from kerascl.probes.few_shot import few_shot_on_features
 from kerascl.probes.knn import knn_on_features
 from kerascl.probes.linear import linear_on_features
+
+#: `stage(name)` returns a context manager wrapped around one timed step (e.g. printing its name and duration).
+StageFn = Callable[[str], ContextManager[Any]]
+
+
+def no_stage(name: str) -> ContextManager[Any]:
+    return contextlib.nullcontext()
+
+
+def probes_on_features(
+    train_x: Any,
+    train_y: Any,
+    test_x: Any,
+    test_y: Any,
+    knn: Mapping[str, Any] | None = None,
+    linear: Mapping[str, Any] | None = None,
+    few_shot: Mapping[str, Any] | None = None,
+    few_shot_shots: Sequence[int] = (1, 5),
+    stage: StageFn | None = None,
+) -> dict[str, Any]:
+    """kNN, linear and few-shot probes on cached features (the second half of `run_all_probes`).
+
+    Args:
+        train_x: `(N, C)` training features (kNN memory bank, linear training set).
+        train_y: `(N,)` training labels.
+        test_x: `(M, C)` test features (kNN / linear test set, few-shot episodes).
+        test_y: `(M,)` test labels.
+        knn: keyword arguments of `knn_on_features`, as in `run_all_probes`.
+        linear: keyword arguments of `linear_on_features`.
+        few_shot: keyword arguments of `few_shot_on_features`.
+        few_shot_shots: the K of each N-way K-shot setting.
+        stage: optional `stage(name)` context-manager factory wrapped around each probe ("kNN probe", "linear
+            probe", "few-shot probe").
+
+    Returns:
+        `{"knn": {...}, "linear": {...}, "few_shot": {...}}` as in `run_all_probes`.
+    """
+    stage = stage or no_stage
+    results: dict[str, Any] = {}
+    with stage("kNN probe"):
+        results["knn"] = knn_on_features(train_x, train_y, test_x, test_y, **dict(knn or {}))
+    with stage("linear probe"):
+        results["linear"] = linear_on_features(train_x, train_y, test_x, test_y, **dict(linear or {}))
+    few_shot_kwargs = dict(few_shot or {})
+    n_way = few_shot_kwargs.get("n_way", 5)
+    results["few_shot"] = {}
+    with stage("few-shot probe"):
+        for shots in few_shot_shots:
+            key = f"{n_way}way_{shots}shot"
+            try:
+                results["few_shot"][key] = few_shot_on_features(test_x, test_y, k_shot=shots, **few_shot_kwargs)
+            except ValueError as error:
+                print(f"Skipping few-shot {key}: {error}")
+                results["few_shot"][key] = {"skipped": str(error)}
+    return results
 
 
 def run_all_probes(
@@ -20,6 +76,7 @@ def run_all_probes(
     few_shot_shots: Sequence[int] = (1, 5),
     batch_size: int = 256,
     verbose: int = 1,
+    stage: StageFn | None = None,
 ) -> dict[str, Any]:
     """kNN, linear and few-shot probes of a frozen encoder, sharing one feature extraction.
 
@@ -38,6 +95,8 @@ def run_all_probes(
         few_shot_shots: the K of each N-way K-shot setting to run (default 1 and 5).
         batch_size: encoder batch size for array inputs.
         verbose: 1 shows progress bars.
+        stage: optional `stage(name)` context-manager factory wrapped around the feature extraction and each
+            probe (the recipe runner prints one line per stage with it).
 
     Returns:
         `{"knn": {...}, "linear": {...}, "few_shot": {"5way_1shot": {...}, "5way_5shot": {...}}}`.
@@ -49,27 +108,14 @@ def run_all_probes(
         >>> results = run_all_probes(backbone, train_ds, test_ds)
         >>> print_table(results)
     """
+    stage = stage or no_stage
     try:
-        train_x, train_y = extract_features(encoder, train_data, batch_size, verbose)
-        test_x, test_y = extract_features(encoder, test_data, batch_size, verbose)
+        with stage("probe features (trained backbone)"):
+            train_x, train_y = extract_features(encoder, train_data, batch_size, verbose)
+            test_x, test_y = extract_features(encoder, test_data, batch_size, verbose)
     except MissingLabelsError as error:
         message = f"Skipping probes: {error}"
         print(message)
         return {"skipped": str(error)}
-    results: dict[str, Any] = {
-        "knn": knn_on_features(train_x, train_y, test_x, test_y, **dict(knn or {})),
-        "linear": linear_on_features(train_x, train_y, test_x, test_y, **dict(linear or {})),
-    }
-    few_shot_kwargs = dict(few_shot or {})
-    n_way = few_shot_kwargs.get("n_way", 5)
-    results["few_shot"] = {}
-    for shots in few_shot_shots:
-        key = f"{n_way}way_{shots}shot"
-        try:
-            results["few_shot"][key] = few_shot_on_features(
-                test_x, test_y, k_shot=shots, **few_shot_kwargs
-            )
-        except ValueError as error:
-            print(f"Skipping few-shot {key}: {error}")
-            results["few_shot"][key] = {"skipped": str(error)}
-    return results
+    return probes_on_features(train_x, train_y, test_x, test_y, knn=knn, linear=linear, few_shot=few_shot,
+                              few_shot_shots=few_shot_shots, stage=stage)

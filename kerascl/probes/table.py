@@ -28,16 +28,33 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-def format_table(results: Mapping[str, Any], title: str | None = None) -> str:
-    """Format a (possibly nested) dict of probe results as a Markdown table.
+def _floor_lookup(floor: Any, probe: str, metric: str) -> Any:
+    """The value at `probe` (dotted) / `metric` in a floor's result dict, or None."""
+    node = floor
+    for key in ([] if probe == "-" else probe.split(".")) + [metric]:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return None if isinstance(node, Mapping) else node
+
+
+def format_table(
+    results: Mapping[str, Any],
+    title: str | None = None,
+    floors: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str:
+    """Format a (possibly nested) dict of probe results as a Markdown table, with its floors beside it.
 
     Nested dicts become dotted probe names, so the result of `run_all_probes` reads
     `knn | top1 | 0.8123`, `few_shot.5way_1shot | accuracy | 0.6012`, ... Accuracies are fractions
-    in `[0, 1]` and are printed as such.
+    in `[0, 1]` and are printed as such. With `floors` (the dict of `floor_probes`), the table has
+    one more column per floor (`random init`, `raw pixels`) holding the same probe's result; a
+    probe the floors do not cover (robustness, separability) shows `-` there.
 
     Args:
         results: the dict returned by a probe, or a dict of such dicts.
         title: optional line printed above the table.
+        floors: optional `{floor name: result dict shaped like results}`, e.g. `floor_probes(...)`.
 
     Returns:
         The table as a string (pipe-separated, valid Markdown).
@@ -48,20 +65,47 @@ def format_table(results: Mapping[str, Any], title: str | None = None) -> str:
         |---|---|---|
         | knn | top1 | 0.8100 |
         | knn | k | 200 |
+        >>> print(format_table({"knn": {"top1": 0.81}}, floors={"random_init": {"knn": {"top1": 0.27}},
+        ...                                                      "raw_pixels": {"knn": {"top1": 0.25}}}))
+        | probe | metric | trained | random init | raw pixels |
+        |---|---|---|---|---|
+        | knn | top1 | 0.8100 | 0.2700 | 0.2500 |
     """
     if not isinstance(results, Mapping):
         raise TypeError(f"format_table expects a dict of results, got {type(results).__name__}.")
+    from kerascl.probes.floors import FLOOR_TITLES
+
+    floors = {name: value for name, value in (floors or {}).items() if isinstance(value, Mapping)}
     lines = []
     if title:
         lines.append(title)
         lines.append("")
-    lines.append("| probe | metric | value |")
-    lines.append("|---|---|---|")
+    if not floors:
+        lines.append("| probe | metric | value |")
+        lines.append("|---|---|---|")
+        for probe, metric, value in _flatten(results):
+            lines.append(f"| {probe} | {metric} | {_format_value(value)} |")
+        return "\n".join(lines)
+    titles = [FLOOR_TITLES.get(name, name) for name in floors]
+    lines.append("| probe | metric | trained | " + " | ".join(titles) + " |")
+    lines.append("|---|---|---|" + "---|" * len(titles))
     for probe, metric, value in _flatten(results):
-        lines.append(f"| {probe} | {metric} | {_format_value(value)} |")
+        cells = []
+        for floor in floors.values():
+            floor_value = _floor_lookup(floor, probe, metric)
+            cells.append("-" if floor_value is None else _format_value(floor_value))
+        lines.append(f"| {probe} | {metric} | {_format_value(value)} | " + " | ".join(cells) + " |")
+    skipped = [f"{FLOOR_TITLES.get(name, name)}: {floor['skipped']}" for name, floor in floors.items()
+               if "skipped" in floor]
+    if skipped:
+        lines += ["", "Floors skipped: " + "; ".join(skipped)]
     return "\n".join(lines)
 
 
-def print_table(results: Mapping[str, Any], title: str | None = None) -> None:
-    """Print `format_table(results, title)`."""
-    print(format_table(results, title))
+def print_table(
+    results: Mapping[str, Any],
+    title: str | None = None,
+    floors: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
+    """Print `format_table(results, title, floors)`."""
+    print(format_table(results, title, floors))
