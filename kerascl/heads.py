@@ -70,9 +70,9 @@ class ProjectionHead(keras.layers.Layer):
         if not self.blocks:
             raise ValueError("A ProjectionHead needs at least one block.")
         self.dense_init = check_dense_init(dense_init, "dense_init")
-        kernel_init = _torch_linear_kernel_init() if dense_init == "torch" else "glorot_uniform"
         self.stack = []
         for i, (units, use_bias, batch_norm, activation) in enumerate(self.blocks):
+            kernel_init = _torch_linear_kernel_init() if dense_init == "torch" else "glorot_uniform"  # one per layer
             self.stack.append(keras.layers.Dense(int(units), use_bias=bool(use_bias), kernel_initializer=kernel_init,
                                                  name=f"dense_{i}"))
             bn = _batch_norm(batch_norm, name=f"batch_norm_{i}")
