@@ -227,105 +227,115 @@ def _kerascl_worker(args) -> list[dict]:
             parts[_part(n)] = parts.get(_part(n), 0.0) + float(np.sum(np.square(t)))
         return {p: round(v ** 0.5, 5) for p, v in parts.items()}
 
-    # parameters
+    def want(check: str) -> bool:
+        return "all" in args.checks or check in args.checks
+
     model = build()
-    counts = {p: int(sum(np.prod(v.shape) for v in getattr(model, p).trainable_weights))
-              for p in ("backbone", "projector", "predictor")}
-    torch_counts = {}
-    for n in names:
-        torch_counts[_part(n)] = torch_counts.get(_part(n), 0) + int(np.prod(data["init/" + n].shape))
-    emit({"check": "parameters", "kerascl": counts, "lightly": torch_counts})
+    # parameters
+    if want("parameters"):
+        counts = {p: int(sum(np.prod(v.shape) for v in getattr(model, p).trainable_weights))
+                  for p in ("backbone", "projector", "predictor")}
+        torch_counts = {}
+        for n in names:
+            torch_counts[_part(n)] = torch_counts.get(_part(n), 0) + int(np.prod(data["init/" + n].shape))
+        emit({"check": "parameters", "kerascl": counts, "lightly": torch_counts})
 
     # head init
-    def head_norms(m):
-        return {f"{p}.{l.name}": round(float(np.linalg.norm(l.kernel.numpy())), 4)
-                for p in ("projector", "predictor") for l in getattr(m, p).stack
-                if isinstance(l, keras.layers.Dense)}
+    if want("head_init"):
+        def head_norms(m):
+            return {f"{p}.{l.name}": round(float(np.linalg.norm(l.kernel.numpy())), 4)
+                    for p in ("projector", "predictor") for l in getattr(m, p).stack
+                    if isinstance(l, keras.layers.Dense)}
 
-    torch_heads = {}
-    for key, (part, layer_name) in mapping.items():
-        if part != "backbone" and layer_name.startswith("dense"):
-            torch_heads[f"{part}.{layer_name}"] = round(float(np.linalg.norm(data[f"init/{key}.weight"])), 4)
-    emit({"check": "head_init", "kerascl_keras_init": head_norms(model), "lightly": torch_heads,
-                  "kerascl_torch_init": head_norms(build("torch"))})
+        torch_heads = {}
+        for key, (part, layer_name) in mapping.items():
+            if part != "backbone" and layer_name.startswith("dense"):
+                torch_heads[f"{part}.{layer_name}"] = round(float(np.linalg.norm(data[f"init/{key}.weight"])), 4)
+        emit({"check": "head_init", "kerascl_keras_init": head_norms(model), "lightly": torch_heads,
+                      "kerascl_torch_init": head_norms(build("torch"))})
 
     # same weights: forward, loss, gradients
-    load_torch(model)
-    loss, grads, _ = gradients(model)
-    worst = {}
-    for n in names:
-        g_t = _keras_variable(model, mapping, n)[1](data["grad/" + n])
-        rel = float(np.linalg.norm(grads[n] - g_t) / max(np.linalg.norm(g_t), 1e-12))
-        worst[_part(n)] = max(worst.get(_part(n), 0.0), rel)
-    emit({"check": "same_weights", "loss_kerascl": round(loss, 6), "loss_lightly": round(float(data["loss"]), 6),
-                  "grad_norm_kerascl": norms_by_part(grads),
-                  "grad_norm_lightly": norms_by_part({n: data["grad/" + n] for n in names}),
-                  "max_relative_grad_difference": {p: round(v, 5) for p, v in worst.items()}})
+    if want("same_weights"):
+        load_torch(model)
+        loss, grads, _ = gradients(model)
+        worst = {}
+        for n in names:
+            g_t = _keras_variable(model, mapping, n)[1](data["grad/" + n])
+            rel = float(np.linalg.norm(grads[n] - g_t) / max(np.linalg.norm(g_t), 1e-12))
+            worst[_part(n)] = max(worst.get(_part(n), 0.0), rel)
+        emit({"check": "same_weights", "loss_kerascl": round(loss, 6), "loss_lightly": round(float(data["loss"]), 6),
+                      "grad_norm_kerascl": norms_by_part(grads),
+                      "grad_norm_lightly": norms_by_part({n: data["grad/" + n] for n in names}),
+                      "max_relative_grad_difference": {p: round(v, 5) for p, v in worst.items()}})
 
     # own init
-    def relative(grads, weights):
-        out = {}
-        for part in ("backbone", "projector", "predictor"):
-            ns = [n for n in names if _part(n) == part and n.endswith("weight") and np.ndim(weights[n]) > 1]
-            out[part] = round(float(np.mean([np.linalg.norm(grads[n]) / np.linalg.norm(weights[n]) for n in ns])), 6)
-        return out
+    if want("own_init"):
+        def relative(grads, weights):
+            out = {}
+            for part in ("backbone", "projector", "predictor"):
+                ns = [n for n in names if _part(n) == part and n.endswith("weight") and np.ndim(weights[n]) > 1]
+                out[part] = round(float(np.mean([np.linalg.norm(grads[n]) / np.linalg.norm(weights[n]) for n in ns])), 6)
+            return out
 
-    own = {}
-    for label, init in (("kerascl_keras_init", "keras"), ("kerascl_torch_init", "torch")):
-        loss, grads, before = gradients(build(init))
-        own[label] = {"loss": round(loss, 5), "grad_norm": norms_by_part(grads),
-                      "mean_relative_grad_of_kernels": relative(grads, before)}
-    torch_w = {n: data["init/" + n] for n in names}
-    own["lightly"] = {"loss": round(float(data["loss"]), 5),
-                      "grad_norm": norms_by_part({n: data["grad/" + n] for n in names}),
-                      "mean_relative_grad_of_kernels": relative({n: data["grad/" + n] for n in names}, torch_w)}
-    emit({"check": "own_init", **own})
+        own = {}
+        for label, init in (("kerascl_keras_init", "keras"), ("kerascl_torch_init", "torch")):
+            loss, grads, before = gradients(build(init))
+            own[label] = {"loss": round(loss, 5), "grad_norm": norms_by_part(grads),
+                          "mean_relative_grad_of_kernels": relative(grads, before)}
+        torch_w = {n: data["init/" + n] for n in names}
+        own["lightly"] = {"loss": round(float(data["loss"]), 5),
+                          "grad_norm": norms_by_part({n: data["grad/" + n] for n in names}),
+                          "mean_relative_grad_of_kernels": relative({n: data["grad/" + n] for n in names}, torch_w)}
+        emit({"check": "own_init", **own})
 
     # trajectory from the same weights
-    trajectory = {}
-    for label, make in (("L2SGD", lambda: L2SGD(LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)),
-                        ("keras_SGD_decoupled", lambda: keras.optimizers.SGD(LR, momentum=MOMENTUM,
-                                                                              weight_decay=WEIGHT_DECAY))):
-        model = build()
-        load_torch(model)
-        model.compile(optimizer=make(), run_eagerly=True)
-        for batch in views:
-            model.train_on_batch(batch)
-        worst = {}
-        for key in keys:
-            variable, convert = _keras_variable(model, mapping, key)
-            if variable is None:
-                continue
-            after_t, init_t = convert(data["after/" + key]), convert(data["init/" + key])
-            moved = max(float(np.linalg.norm(after_t - init_t)), 1e-12)
-            kind = "moving_statistics" if "running" in key else _part(key)
-            worst[kind] = max(worst.get(kind, 0.0), float(np.linalg.norm(np.array(variable.numpy()) - after_t)) / moved)
-        trajectory[label] = {k: round(v, 5) for k, v in worst.items()}
-    emit({"check": "trajectory", "steps": args.steps,
-                  "max_difference_relative_to_lightly_update": trajectory})
+    if want("trajectory"):
+        trajectory = {}
+        for label, make in (("L2SGD", lambda: L2SGD(LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)),
+                            ("keras_SGD_decoupled", lambda: keras.optimizers.SGD(LR, momentum=MOMENTUM,
+                                                                                  weight_decay=WEIGHT_DECAY))):
+            model = build()
+            load_torch(model)
+            model.compile(optimizer=make(), run_eagerly=True)
+            for batch in views:
+                model.train_on_batch(batch)
+            differ, moved = {}, {}
+            for key in keys:
+                variable, convert = _keras_variable(model, mapping, key)
+                if variable is None:
+                    continue
+                after_t, init_t = convert(data["after/" + key]), convert(data["init/" + key])
+                kind = "moving_statistics" if "running" in key else _part(key)
+                differ[kind] = differ.get(kind, 0.0) + float(np.sum(np.square(np.array(variable.numpy()) - after_t)))
+                moved[kind] = moved.get(kind, 0.0) + float(np.sum(np.square(after_t - init_t)))
+            trajectory[label] = {k: round((differ[k] / max(moved[k], 1e-24)) ** 0.5, 5) for k in differ}
+        # |kerascl after - lightly after| / |lightly after - start| over each part's variables together
+        emit({"check": "trajectory", "steps": args.steps, "difference_relative_to_lightly_update": trajectory})
 
     # weight decay per step, decay alone, at the peak rate
-    emit({"check": "weight_decay", "lr": LR, "weight_decay": WEIGHT_DECAY,
-                  "keras_SGD_shrink_per_step": LR * WEIGHT_DECAY,
-                  "torch_SGD_steady_shrink_per_step": round(LR * WEIGHT_DECAY / (1 - MOMENTUM), 8),
-                  "ratio": round(1 / (1 - MOMENTUM), 3)})
+    if want("weight_decay"):
+        emit({"check": "weight_decay", "lr": LR, "weight_decay": WEIGHT_DECAY,
+                      "keras_SGD_shrink_per_step": LR * WEIGHT_DECAY,
+                      "torch_SGD_steady_shrink_per_step": round(LR * WEIGHT_DECAY / (1 - MOMENTUM), 8),
+                      "ratio": round(1 / (1 - MOMENTUM), 3)})
 
     # views
-    from kerascl.augment import get_preset
+    if want("views"):
+        from kerascl.augment import get_preset
 
-    images = _images(args.data_dir, args.images, args.seed)
-    augmenter = get_preset("simsiam", 32, seed=args.seed)
-    out = augmenter(images.astype("float32") / 255.0, training=True)
-    params = [np.asarray(keras.ops.convert_to_numpy(out[k])) for k in ("params_1", "params_2")]
-    from kerascl.augment.layout import PARAM_LAYOUT
+        images = _images(args.data_dir, args.images, args.seed)
+        augmenter = get_preset("simsiam", 32, seed=args.seed)
+        out = augmenter(images.astype("float32") / 255.0, training=True)
+        params = [np.asarray(keras.ops.convert_to_numpy(out[k])) for k in ("params_1", "params_2")]
+        from kerascl.augment.layout import PARAM_LAYOUT
 
-    crop = PARAM_LAYOUT["crop"]
-    areas = np.concatenate([p[:, crop][:, 2] * p[:, crop][:, 3] for p in params])
-    n = args.images
-    emit({"check": "views", "images": n,
-                  "kerascl": _view_stats(np.asarray(keras.ops.convert_to_numpy(out["view_1"])),
-                                         np.asarray(keras.ops.convert_to_numpy(out["view_2"])), areas),
-                  "lightly": _view_stats(data["v1"][:n], data["v2"][:n], data["areas"][:2 * n])})
+        crop = PARAM_LAYOUT["crop"]
+        areas = np.concatenate([p[:, crop][:, 2] * p[:, crop][:, 3] for p in params])
+        n = args.images
+        emit({"check": "views", "images": n,
+                      "kerascl": _view_stats(np.asarray(keras.ops.convert_to_numpy(out["view_1"])),
+                                             np.asarray(keras.ops.convert_to_numpy(out["view_2"])), areas),
+                      "lightly": _view_stats(data["v1"][:n], data["v2"][:n], data["areas"][:2 * n])})
     return lines
 
 
@@ -337,6 +347,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="optimiser steps of the trajectory check")
     parser.add_argument("--images", type=int, default=1000, help="images for the view statistics")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checks", nargs="+", default=["all"],
+                        help="run only these checks of the kerascl side (e.g. trajectory); default all")
     parser.add_argument("--backend", default="tensorflow", choices=["tensorflow", "jax"])
     parser.add_argument("--worker", choices=["torch", "kerascl"], help=argparse.SUPPRESS)
     parser.add_argument("--npz", help=argparse.SUPPRESS)
@@ -355,7 +367,7 @@ def main() -> None:
         npz = os.path.join(tmp, "lightly.npz")
         base = [sys.executable, os.path.abspath(__file__)] + [
             f"--{k.replace('_', '-')}={getattr(args, k)}" for k in ("data_dir", "width", "batch_size", "steps",
-                                                                    "images", "seed")] + ["--npz", npz]
+                                                                    "images", "seed")] + ["--npz", npz, "--checks", *args.checks]
         for worker in ("torch", "kerascl"):
             proc = subprocess.run(base + ["--worker", worker], env=env, capture_output=True, text=True)
             if proc.returncode != 0:
