@@ -22,7 +22,7 @@ row (`floor_random_init`, `floor_raw_pixels`, in percent) and averaged over the 
 Usage:
     python benchmarks/accuracy_side_by_side.py --data-dir /tmp/cifar/cifar10 \\
         [--methods byol simsiam] [--width 0.25] [--epochs 1] [--train-images 2560] [--test-images 1000] \\
-        [--backend tensorflow] [--seeds 1 2 3] [--plot accuracy.png]
+        [--backend tensorflow] [--seeds 1 2 3] [--weight-decay coupled] [--head-init torch] [--plot accuracy.png]
     python benchmarks/accuracy_side_by_side.py --from-results run.log --plot accuracy.png   # replot a saved run
 """
 
@@ -63,6 +63,7 @@ def _kerascl(args, train_x, train_y, test_x):
     from kerascl.augment import get_preset
     from kerascl.bench import BenchConfig, build_method, learning_rate
     from kerascl.data import from_arrays
+    from kerascl.optimizers import L2SGD
 
     keras.utils.set_random_seed(args.seed)
     config = BenchConfig(method=args.method, backend=keras.backend.backend(), width=args.width,
@@ -70,13 +71,17 @@ def _kerascl(args, train_x, train_y, test_x):
     steps = len(train_x) // args.batch_size
     dataset = from_arrays(train_x, batch_size=args.batch_size, augmenter=get_preset(args.method, 32, seed=args.seed),
                           seed=args.seed)
-    model = build_method(config)
+    model = build_method(config, head_init=args.head_init)
     # kerascl's BYOL loss (2 - 2 cos per direction, summed) has 4x the gradient of lightly's 0.5 (-cos - cos): with
     # `--match-byol-loss-scale`, lr / 4 and weight decay x 4 make kerascl's SGD updates exactly those of lightly's
-    # loss scale (Keras's weight decay is multiplied by the learning rate).
+    # loss scale (either form of weight decay is multiplied by the learning rate).
     scale = 4.0 if args.method == "byol" and args.match_byol_loss_scale else 1.0
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate(args.batch_size) / scale, steps * args.epochs)
-    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=5e-4 * scale))
+    if args.weight_decay == "coupled":  # torch.optim.SGD's update, as the lightly side uses
+        optimizer = L2SGD(schedule, momentum=0.9, weight_decay=5e-4 * scale)
+    else:  # Keras's SGD: w -= lr * wd * w outside the momentum, about 10x weaker at momentum 0.9
+        optimizer = keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=5e-4 * scale)
+    model.compile(optimizer=optimizer)
     start = time.perf_counter()
     history = model.fit(dataset, epochs=args.epochs, verbose=0)
     seconds = time.perf_counter() - start
@@ -292,6 +297,11 @@ def main() -> None:
                         help="kerascl BYOL with lr / 4 and weight decay x 4: the SGD updates of lightly's loss scale")
     parser.add_argument("--no-floors", action="store_true",
                         help="skip the floors (kNN on a random-init backbone and on raw pixels of each seed's split)")
+    parser.add_argument("--weight-decay", choices=["decoupled", "coupled"], default="decoupled",
+                        help="kerascl's SGD weight decay: Keras's decoupled form (default) or torch's L2 in the "
+                             "gradient (kerascl.optimizers.L2SGD), which the lightly side uses")
+    parser.add_argument("--head-init", choices=["keras", "torch"], default="keras",
+                        help="kerascl's head Dense layers: Keras's Glorot init (default) or torch's nn.Linear init")
     parser.add_argument("--plot", help="write a PNG of the per-seed accuracies to this path")
     parser.add_argument("--from-results", nargs="+",
                         help="read the rows of saved runs (their printed output) instead of training")
@@ -326,11 +336,14 @@ def main() -> None:
             cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
         if args.match_byol_loss_scale:
             cmd.append("--match-byol-loss-scale")
+        cmd += ["--weight-decay", args.weight_decay, "--head-init", args.head_init]
         env = dict(os.environ, KERAS_BACKEND=args.backend, TF_CPP_MIN_LOG_LEVEL="3",
                    PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         found = [l[7:] for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-        label = f"kerascl ({args.backend}{', BYOL loss / 4' if args.match_byol_loss_scale and method == 'byol' else ''})"
+        label = f"kerascl ({args.backend}{', BYOL loss / 4' if args.match_byol_loss_scale and method == 'byol' else ''}"
+        label += (", L2 weight decay" if args.weight_decay == "coupled" else "") + (
+            ", torch head init" if args.head_init == "torch" else "") + ")"
         row = {"method": method, "library": library if library in ("lightly", "floors") else label,
                "width": args.width, "epochs": args.epochs, "batch_size": args.batch_size,
                "train_images": args.train_images, "test_images": args.test_images, "seed": seed}

@@ -240,8 +240,12 @@ def _device_peak_mb(backend: str) -> float | None:
         return None
 
 
-def build_method(config: BenchConfig, augmentation=None):
-    """The kerascl method of a configuration: CIFAR ResNet-18 of `config.width` plus lightly's CIFAR head sizes."""
+def build_method(config: BenchConfig, augmentation=None, head_init: str = "keras"):
+    """The kerascl method of a configuration: CIFAR ResNet-18 of `config.width` plus lightly's CIFAR head sizes.
+
+    `head_init="torch"` starts the heads' Dense layers as lightly's `nn.Linear` layers start (see
+    `kerascl.heads.ProjectionHead`).
+    """
     from kerascl.backbones import ResNet18
     from kerascl.methods import BYOL, SimSiam
 
@@ -249,9 +253,9 @@ def build_method(config: BenchConfig, augmentation=None):
     hidden, projection, predictor_hidden = HEAD_SIZES[config.method]
     if config.method == "byol":
         return BYOL(backbone, projection_dim=projection, hidden_dim=hidden, prediction_hidden_dim=predictor_hidden,
-                    augmentation=augmentation)
+                    augmentation=augmentation, head_init=head_init)
     return SimSiam(backbone, projection_dim=projection, hidden_dim=hidden, prediction_hidden_dim=predictor_hidden,
-                   num_projector_layers=3, augmentation=augmentation)
+                   num_projector_layers=3, augmentation=augmentation, head_init=head_init)
 
 
 def learning_rate(batch_size: int) -> float:

@@ -7,6 +7,7 @@ an argument.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import keras
@@ -15,6 +16,15 @@ import keras
 Block = tuple
 
 INITIALIZERS = ("keras", "torch")
+"""How the heads' `Dense` layers start: Keras's `Dense` defaults or PyTorch's `nn.Linear` defaults."""
+
+
+def check_initializer(value: str, arg_name: str = "initializer") -> str:
+    """Returns `value` if it is one of `INITIALIZERS`, else raises an error naming `arg_name` and the choices."""
+    if value not in INITIALIZERS:
+        raise ValueError(f"{arg_name} must be one of {INITIALIZERS}; got {value!r}. 'torch' starts the heads' Dense "
+                         "layers as PyTorch's nn.Linear does (as lightly's heads start), 'keras' as Keras's Dense does.")
+    return value
 
 
 def torch_linear_initializers(fan_in: int) -> tuple[keras.initializers.Initializer, keras.initializers.Initializer]:
@@ -70,9 +80,7 @@ class ProjectionHead(keras.layers.Layer):
 
     def __init__(self, blocks: Sequence[Block], initializer: str = "keras", **kwargs):
         super().__init__(**kwargs)
-        if initializer not in INITIALIZERS:
-            raise ValueError(f"initializer must be one of {INITIALIZERS}; got {initializer!r}.")
-        self.initializer = initializer
+        self.initializer = check_initializer(initializer)
         self.blocks = [tuple(b) for b in blocks]
         if not self.blocks:
             raise ValueError("A ProjectionHead needs at least one block.")

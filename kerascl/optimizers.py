@@ -2,6 +2,9 @@
 
 - `LARS`: SGD with momentum and a layer-wise trust ratio (You et al. 2017), as used by SimCLR, BYOL and Barlow
   Twins, with biases and normalisation weights excluded from adaptation and weight decay.
+- `L2SGD`: SGD with momentum and PyTorch's (coupled, L2) weight decay, for runs that must match `torch.optim.SGD`;
+  Keras's own `SGD(weight_decay=...)` decays the weights directly instead (decoupled), about `1 / (1 - momentum)`
+  times less at the same coefficient.
 - `WarmupCosineDecay`: linear warm-up followed by a cosine decay, the schedule of nearly every SSL recipe.
 - `scaled_learning_rate`: the linear scaling rule `base_lr * batch_size / 256` in which recipes state their
   learning rates.
@@ -216,6 +219,121 @@ class LARS(keras.optimizers.Optimizer):
                 "epsilon": self.epsilon,
                 "exclude_from_weight_decay": _serialize_exclusion(self._exclude_wd_spec),
                 "exclude_from_adaptation": _serialize_exclusion(self._exclude_adapt_spec),
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kerascl")
+class L2SGD(keras.optimizers.Optimizer):
+    """SGD with momentum and L2 weight decay added to the gradient: the update of `torch.optim.SGD`.
+
+    For every variable `w` with gradient `g` (lr is the learning rate at this step, `mu` the momentum):
+
+        g <- g + weight_decay * w          (unless w is excluded from weight decay)
+        b <- mu * b + g                    (b starts at 0, so the first step sets b = g, as torch does)
+        w <- w - lr * b                    (Nesterov: w <- w - lr * (g + mu * b))
+
+    The decay goes through the momentum buffer, so with momentum `mu` it acts about `1 / (1 - mu)` times as
+    strongly as Keras's `SGD(weight_decay=...)` at the same coefficient (10x at `mu = 0.9`): Keras applies
+    `w <- w - lr * weight_decay * w` once per step, outside the momentum. The buffer holds gradients, not
+    learning-rate-scaled steps, so a scheduled learning rate scales the whole buffer as in torch (Keras's `SGD`
+    stores `lr * g`; the two agree for a constant rate).
+
+    Use it to reproduce PyTorch recipes (lightly's and solo-learn's SimSiam / BYOL benchmarks use `torch.optim.SGD`
+    with `weight_decay=5e-4`). Like torch's SGD it decays every trainable variable by default, batch-norm scales
+    and offsets and biases included; pass `exclude_from_weight_decay=None` to exclude those (`LARS`'s rule).
+
+    Args:
+        learning_rate: A float, a `keras.optimizers.schedules.LearningRateSchedule` or a callable.
+        momentum: Momentum in [0, 1).
+        weight_decay: L2 coefficient added to the gradient (torch's `weight_decay`).
+        nesterov: Use Nesterov momentum (torch's `nesterov=True`).
+        exclude_from_weight_decay: `()` (default) decays every variable, as torch does; None uses `LARS`'s rule
+            (every variable with fewer than two dimensions, and paths matching bias/beta/gamma/
+            batch_normalization); a list of regular expressions searched in `variable.path`; or a callable
+            `variable -> bool` returning True for variables to exclude. Keras's
+            `optimizer.exclude_from_weight_decay(var_names=...)` is honoured on top.
+        name: Optimizer name.
+        **kwargs: Other `keras.optimizers.Optimizer` arguments (`clipnorm`, `global_clipnorm`, ...).
+
+    Example:
+        >>> from kerascl.optimizers import L2SGD
+        >>> optimizer = L2SGD(learning_rate=0.06, momentum=0.9, weight_decay=5e-4)   # torch.optim.SGD's update
+        >>> optimizer.get_config()["weight_decay"]
+        0.0005
+    """
+
+    def __init__(
+        self,
+        learning_rate: float | keras.optimizers.schedules.LearningRateSchedule | Callable[[], float] = 0.01,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        exclude_from_weight_decay: ExcludeSpec = (),
+        name: str = "l2_sgd",
+        **kwargs: Any,
+    ):
+        # Keras's base-class `weight_decay` is the decoupled form; this optimizer adds its own to the gradient.
+        super().__init__(learning_rate=learning_rate, name=name, weight_decay=None, **kwargs)
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
+            raise ValueError(f"`momentum` must be a number in [0, 1), got {momentum!r}.")
+        if weight_decay is None:
+            weight_decay = 0.0
+        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
+            raise ValueError(f"`weight_decay` must be a number >= 0, got {weight_decay!r}.")
+        if nesterov and momentum == 0:
+            raise ValueError("`nesterov=True` needs a momentum > 0 (torch raises the same); pass e.g. momentum=0.9.")
+        self.momentum = float(momentum)
+        self.l2_weight_decay = float(weight_decay)
+        self.nesterov = bool(nesterov)
+        self._exclude_wd_spec = _deserialize_exclusion(exclude_from_weight_decay)
+        self._is_excluded_from_wd = _compile_exclusion(self._exclude_wd_spec, "exclude_from_weight_decay")
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self.momentums = []
+        if self.momentum != 0:
+            self.momentums = self.add_optimizer_variables(variables, "momentum")
+        # Static per-variable decisions, so the compiled update has no data-dependent branch.
+        self._decay_flags = []
+        for variable in variables:
+            use_decay = self.l2_weight_decay > 0 and not self._is_excluded_from_wd(variable)
+            base_rule = getattr(self, "_use_weight_decay", None)  # Keras's exclude_from_weight_decay()
+            if use_decay and base_rule is not None:
+                use_decay = bool(base_rule(variable))
+            self._decay_flags.append(use_decay)
+
+    def uses_weight_decay(self, variable) -> bool:
+        """Whether `variable` receives weight decay (call after the optimizer is built)."""
+        return self._decay_flags[self._get_variable_index(variable)]
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        index = self._get_variable_index(variable)
+        lr = ops.cast(learning_rate, dtype)
+        grad = ops.cast(gradient, dtype)
+        if self._decay_flags[index]:
+            grad = ops.add(grad, ops.multiply(ops.cast(self.l2_weight_decay, dtype), variable))
+        if self.momentum == 0:
+            self.assign_sub(variable, ops.multiply(lr, grad))
+            return
+        buffer = self.momentums[index]
+        momentum = ops.cast(self.momentum, dtype)
+        self.assign(buffer, ops.add(ops.multiply(buffer, momentum), grad))
+        direction = ops.add(grad, ops.multiply(buffer, momentum)) if self.nesterov else buffer
+        self.assign_sub(variable, ops.multiply(lr, direction))
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "momentum": self.momentum,
+                "weight_decay": self.l2_weight_decay,
+                "nesterov": self.nesterov,
+                "exclude_from_weight_decay": _serialize_exclusion(self._exclude_wd_spec),
             }
         )
         return config

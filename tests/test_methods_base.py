@@ -114,6 +114,38 @@ def test_heads_have_paper_defaults_and_round_trip(head, dims):
     assert tuple(small(np.ones((2, 5), "float32")).shape) == (2, 4)
 
 
+def test_torch_dense_init_matches_nn_linear_bounds():
+    """`initializer="torch"`: kernels and biases uniform in +-1/sqrt(fan_in) (nn.Linear); "keras": Glorot, zero bias."""
+    keras.utils.set_random_seed(0)
+    head = heads.SimSiamPredictionHead(hidden_dim=256, output_dim=512, initializer="torch")
+    head.build((None, 1024))
+    (hidden, out) = [l for l in head.stack if isinstance(l, keras.layers.Dense)]
+    for layer, fan_in in ((hidden, 1024), (out, 256)):
+        kernel = keras.ops.convert_to_numpy(layer.kernel)
+        bound = 1 / math.sqrt(fan_in)
+        assert np.abs(kernel).max() <= bound and np.abs(kernel).max() > 0.95 * bound
+        assert kernel.std() == pytest.approx(bound / math.sqrt(3), rel=0.05)  # uniform, not Glorot
+    bias = keras.ops.convert_to_numpy(out.bias)
+    assert np.abs(bias).max() <= 1 / 16 and np.abs(bias).max() > 0.9 / 16  # fan-in 256
+
+    glorot = heads.SimSiamPredictionHead(hidden_dim=256, output_dim=512)
+    glorot.build((None, 1024))
+    g_out = [l for l in glorot.stack if isinstance(l, keras.layers.Dense)][-1]
+    assert keras.ops.convert_to_numpy(g_out.kernel).std() == pytest.approx(math.sqrt(2 / (256 + 512)), rel=0.05)
+    assert not np.any(keras.ops.convert_to_numpy(g_out.bias))
+
+    clone = heads.SimSiamPredictionHead.from_config(head.get_config())
+    assert clone.initializer == "torch"
+    model = SimSiam(tiny_backbone(), projection_dim=8, hidden_dim=16, prediction_hidden_dim=4, head_init="torch")
+    assert model.projector.initializer == model.predictor.initializer == "torch"
+    assert SimSiam.from_config(model.get_config()).predictor.initializer == "torch"
+    assert _tiny_byol(head_init="torch").get_config()["head_init"] == "torch"
+    with pytest.raises(ValueError, match="head_init must be one of"):
+        SimSiam(tiny_backbone(), head_init="pytorch")
+    with pytest.raises(ValueError, match="initializer must be one of"):
+        heads.ProjectionHead([(4, True, None, None)], initializer="he")
+
+
 def test_simsiam_projector_ends_with_plain_batch_norm():
     head = heads.SimSiamProjectionHead(hidden_dim=8, output_dim=4)
     last_bn = [l for l in head.stack if isinstance(l, keras.layers.BatchNormalization)][-1]

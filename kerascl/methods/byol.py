@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from kerascl.heads import BYOLPredictionHead, BYOLProjectionHead
+from kerascl.heads import BYOLPredictionHead, BYOLProjectionHead, check_initializer
 from kerascl.losses import BYOLLoss
 from kerascl.methods.base import SiameseMethod, mean_over_pairs
 from kerascl.methods.partition import Partition
@@ -38,6 +38,8 @@ class BYOL(SiameseMethod):
             `Partition(where="projector", size=0.5, heads="shared", style_objective="repel")`: `z` is split into
             `z_c`, `z_s` (128 + 128 of 256), the predictor sees the full `z`, and
             `L = L_c + lambda_s * L_s` with `L_s` the sign-flipped BYOL loss on the style parts.
+        head_init: How the heads' `Dense` layers start: `"keras"` (Glorot-uniform kernels, zero biases) or
+            `"torch"` (PyTorch's `nn.Linear` defaults, as lightly's heads; see `kerascl.heads.ProjectionHead`).
         **kwargs: Passed to `keras.Model`.
 
     Examples:
@@ -61,6 +63,7 @@ class BYOL(SiameseMethod):
         total_steps: int | None = None,
         augmentation: keras.layers.Layer | None = None,
         partition: Partition | dict | None = None,
+        head_init: str = "keras",
         **kwargs,
     ):
         super().__init__(backbone, augmentation=augmentation, partition=partition, **kwargs)
@@ -76,9 +79,10 @@ class BYOL(SiameseMethod):
         self.planned_steps = total_steps
         if total_steps:
             self.total_steps.assign(float(total_steps))
+        self.head_init = check_initializer(head_init, "head_init")
         self.setup_heads(
-            BYOLProjectionHead(hidden_dim, projection_dim, name="projector"),
-            BYOLPredictionHead(prediction_hidden_dim, projection_dim, name="predictor"),
+            BYOLProjectionHead(hidden_dim, projection_dim, name="projector", initializer=head_init),
+            BYOLPredictionHead(prediction_hidden_dim, projection_dim, name="predictor", initializer=head_init),
             use_target=True,
         )
         self.loss_fn = BYOLLoss()
@@ -103,4 +107,5 @@ class BYOL(SiameseMethod):
             "base_momentum": self.base_momentum,
             "final_momentum": self.final_momentum,
             "total_steps": self.planned_steps,
+            "head_init": self.head_init,
         }

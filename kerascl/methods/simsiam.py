@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from kerascl.heads import SimSiamPredictionHead, SimSiamProjectionHead
+from kerascl.heads import SimSiamPredictionHead, SimSiamProjectionHead, check_initializer
 from kerascl.losses import NegativeCosineSimilarity
 from kerascl.methods.base import SiameseMethod, mean_over_pairs
 from kerascl.methods.partition import Partition
@@ -30,6 +30,8 @@ class SimSiam(SiameseMethod):
         augmentation: Optional on-device view maker (see `SiameseMethod`).
         partition: Optional `Partition` for content/style parts (the content part gets SimSiam's loss, the style
             part the partition's style objective; see `kerascl.methods.partition`).
+        head_init: How the heads' `Dense` layers start: `"keras"` (Glorot-uniform kernels, zero biases) or
+            `"torch"` (PyTorch's `nn.Linear` defaults, as lightly's heads; see `kerascl.heads.ProjectionHead`).
         **kwargs: Passed to `keras.Model`.
 
     Examples:
@@ -47,6 +49,7 @@ class SimSiam(SiameseMethod):
         num_projector_layers: int = 3,
         augmentation: keras.layers.Layer | None = None,
         partition: Partition | dict | None = None,
+        head_init: str = "keras",
         **kwargs,
     ):
         super().__init__(backbone, augmentation=augmentation, partition=partition, **kwargs)
@@ -54,9 +57,11 @@ class SimSiam(SiameseMethod):
         self.hidden_dim = hidden_dim
         self.prediction_hidden_dim = prediction_hidden_dim
         self.num_projector_layers = num_projector_layers
+        self.head_init = check_initializer(head_init, "head_init")
         self.setup_heads(
-            SimSiamProjectionHead(hidden_dim, projection_dim, num_projector_layers, name="projector"),
-            SimSiamPredictionHead(prediction_hidden_dim, projection_dim, name="predictor"),
+            SimSiamProjectionHead(hidden_dim, projection_dim, num_projector_layers, name="projector",
+                                  initializer=head_init),
+            SimSiamPredictionHead(prediction_hidden_dim, projection_dim, name="predictor", initializer=head_init),
         )
         self.loss_fn = NegativeCosineSimilarity()
 
@@ -72,4 +77,5 @@ class SimSiam(SiameseMethod):
             "hidden_dim": self.hidden_dim,
             "prediction_hidden_dim": self.prediction_hidden_dim,
             "num_projector_layers": self.num_projector_layers,
+            "head_init": self.head_init,
         }
