@@ -593,7 +593,7 @@ def describe_failure(returncode: int, stderr: str, lines: int = 3) -> str:
     Returns:
         E.g. `"crashed with signal 11 (SIGSEGV): malloc(): corrupted top size"`.
 
-    Example:
+    Examples:
         >>> describe_failure(-11, "I0000 00:00:1.2 3 cuda_platform.cc:52] failed call to cuInit")
         'crashed with signal 11 (SIGSEGV), no error message (only TensorFlow/XLA logging on stderr)'
     """

@@ -382,7 +382,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         checkpoint_dir: The `BackupAndRestore` folder whose last checkpoint the message names, or None.
         monitor: The log entry to check after every batch.
 
-    Example:
+    Examples:
         >>> model.fit(ds, epochs=10, callbacks=[StopOnNonFiniteLoss("runs/byol/backup")])
         NonFiniteLossError: The loss became nan at epoch 2, step 7 of the epoch ...
     """

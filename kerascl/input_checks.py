@@ -67,7 +67,7 @@ def image_range_problem(low: float, high: float, where: str = "images") -> str |
     Returns:
         The message, or None.
 
-    Example:
+    Examples:
         >>> "divide by 255" in image_range_problem(0.0, 255.0)
         True
         >>> image_range_problem(0.0, 1.0) is None

@@ -257,7 +257,7 @@ class L2SGD(keras.optimizers.Optimizer):
         name: Optimizer name.
         **kwargs: Other `keras.optimizers.Optimizer` arguments (`clipnorm`, `global_clipnorm`, ...).
 
-    Example:
+    Examples:
         >>> from kerascl.optimizers import L2SGD
         >>> optimizer = L2SGD(learning_rate=0.06, momentum=0.9, weight_decay=5e-4)   # torch.optim.SGD's update
         >>> optimizer.get_config()["weight_decay"]

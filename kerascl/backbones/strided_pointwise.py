@@ -53,7 +53,7 @@ def subsample_strided_pointwise_convs(model: keras.layers.Layer) -> list[str]:
     Returns:
         The names of the layers changed by this call (empty when there are none, or they were changed before).
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kerascl.backbones import subsample_strided_pointwise_convs
         >>> net = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 1, strides=2, name="down")])

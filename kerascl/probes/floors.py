@@ -59,7 +59,7 @@ def random_init_copy(model: keras.Model, seed: int = 0) -> keras.Model:
     Raises:
         ValueError: the model cannot be rebuilt from its config (the message names the model).
 
-    Example:
+    Examples:
         >>> untrained = random_init_copy(backbone, seed=0)
         >>> untrained.output_shape == backbone.output_shape
         True
@@ -144,7 +144,7 @@ def floor_probes(
         `"encoder"` (what the floor encoded) and, for `random_init`, `"seed"`. A floor that cannot be computed
         (a backbone that cannot be cloned) is `{"skipped": reason}`.
 
-    Example:
+    Examples:
         >>> floors = floor_probes(backbone, (x_train, y_train), (x_test, y_test), knn={"k": 20})
         >>> print(format_table(run_all_probes(backbone, (x_train, y_train), (x_test, y_test), knn={"k": 20}),
         ...                    floors=floors))
