@@ -222,12 +222,6 @@ def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness,
 
     The probes need labels: a --data-dir without class subfolders in DIR/train is an error (exit 1).
     """
-    from kerascl.input_checks import check_keras_archive
-
-    try:
-        check_keras_archive(backbone)
-    except ValueError as error:
-        _fail(error)
     _use_backend(backend)
     from kerascl.recipe_runner import probe_backbone
 

@@ -691,10 +691,10 @@ def probe_backbone(
     from kerascl.input_checks import check_keras_archive
 
     backbone_path = os.fspath(backbone_path)
-    check_keras_archive(backbone_path)
     train_dir, test_dir = _folder_dirs(RecipeConfig(dataset="folder", data_dir=os.fspath(data_dir)))
     if test_dir is None:
         raise FileNotFoundError(f"{os.fspath(data_dir)!r} has no 'test' subfolder. Expected layout: {FOLDER_LAYOUT}.")
+    check_keras_archive(backbone_path)
     if list_image_files(train_dir)[2] is None:  # before loading the model: the probes need labels
         raise ValueError(
             f"{train_dir!r} holds no class subfolders, so there are no labels and no probe can run. Lay the images "

@@ -112,7 +112,7 @@ def _probe_unlabeled(tmp):
 def _not_keras_file(tmp) -> Any:
     path = tmp / "notes.keras"
     path.write_text("not a model")
-    return CliRunner().invoke(main, ["probe", str(path), "--data-dir", str(tmp)])
+    return CliRunner().invoke(main, ["probe", str(path), "--data-dir", _image_folder_split(tmp)])
 
 
 def _tfds_missing_module(tmp):

@@ -157,8 +157,8 @@ def from_arrays(
         shuffle = mode != "images"
     if drop_remainder is None:
         drop_remainder = default_drop_remainder(mode)
-    check_batch_fits(n, batch_size, drop_remainder)  # before the augmenter is built and traced
     augment = resolve_augmenter(augmenter, size, num_views) if mode == "host" else None
+    check_batch_fits(n, batch_size, drop_remainder)  # before the pipeline traces the augmenter
 
     examples = tf.data.Dataset.from_tensor_slices(sources)
     if size != tuple(images.shape[1:3]):

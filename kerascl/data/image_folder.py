@@ -392,8 +392,8 @@ def from_image_folder(
         shuffle = mode != "images"
     if drop_remainder is None:
         drop_remainder = default_drop_remainder(mode)
-    check_batch_fits(len(files), batch_size, drop_remainder)  # before the augmenter is built and traced
     augment = resolve_augmenter(augmenter, size, num_views) if mode == "host" else None
+    check_batch_fits(len(files), batch_size, drop_remainder)  # before the pipeline traces the augmenter
 
     sources = {"path": tf.constant(files)}
     if label_array is not None:
