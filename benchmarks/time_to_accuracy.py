@@ -352,6 +352,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", help="JSON-lines file to append to")
     parser.add_argument("--plot", help="PNG of kNN accuracy against training minutes")
     parser.add_argument("--from-results", nargs="+", help="replot saved JSON-lines files (no training)")
+    parser.add_argument("--target", type=float, default=None, help="draw a target accuracy line (a fraction)")
     parser.add_argument("--worker", choices=["kerascl", "lightly"], help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -364,7 +365,7 @@ def main(argv=None) -> None:
         rows = [json.loads(line) for path in args.from_results for line in open(path) if line.strip()]
         if not args.plot:
             parser.error("--from-results needs --plot")
-        plot_curves(rows, args.plot)
+        plot_curves(rows, args.plot, args.target)
         print(f"wrote {args.plot}")
         return
     if not args.data_dir or not os.path.isdir(os.path.join(args.data_dir, "train")):
@@ -399,7 +400,7 @@ def main(argv=None) -> None:
                     print(f"--- {library} ({backend}) seed {seed} failed with exit code {code}", flush=True)
     if args.plot and out:
         rows = [json.loads(line) for line in open(out) if line.strip()]
-        plot_curves([r for r in rows if r.get("recipe") in (None, args.recipe)], args.plot)
+        plot_curves([r for r in rows if r.get("recipe") in (None, args.recipe)], args.plot, args.target)
         print(f"wrote {args.plot}")
 
 
@@ -427,7 +428,7 @@ def floors(rows: list[dict]) -> dict[str, float]:
     return {name: float(np.mean(v)) for name, v in values.items()}
 
 
-def plot_curves(rows: list[dict], path: str) -> str:
+def plot_curves(rows: list[dict], path: str, target: float | None = None) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -443,6 +444,8 @@ def plot_curves(rows: list[dict], path: str) -> str:
     for name, value in sorted(floors(rows).items()):
         ax.axhline(100 * value, color="grey", linestyle=next(styles, "--"), linewidth=1,
                    label=f"floor: {name} {100 * value:.1f} %")
+    if target is not None:
+        ax.axhline(100 * target, color="tab:red", linestyle=":", linewidth=1, label=f"target {100 * target:.0f} %")
     ax.set_xlabel("training wall-clock (minutes, evaluation excluded)")
     ax.set_ylabel("kNN top-1 (%), k=200, T=0.1, 10,000 test images")
     recipe = next((r["recipe"] for r in rows if r.get("recipe")), "")
