@@ -67,18 +67,26 @@ def _folder_name(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
 
 
-def compare_recipes(runs: Sequence[tuple[str, Recipe]], out_dir: str | os.PathLike) -> dict:
+def compare_recipes(runs: Sequence[tuple[str, Recipe]], out_dir: str | os.PathLike, force: bool = False,
+                    resume: bool = False) -> dict:
     """Runs each recipe into `out_dir/<label>` and writes `comparison.md` and `comparison.png`.
+
+    Each run folder behaves as in `run_recipe`: a finished run with the same settings is reused (so a comparison
+    stopped half-way, or extended by one recipe, does not train the finished runs again), an interrupted one
+    continues, one with other settings is refused unless `force`.
 
     Args:
         runs: `(label, recipe)` pairs, overrides already applied (the same budget for all).
         out_dir: The comparison folder.
+        force: Run every recipe again (`run_recipe(force=True)`).
+        resume: Only continue or reuse runs (`run_recipe(resume=True)`).
 
     Returns:
         `{"rows": {label: metrics}, "table": markdown, "files": {...}}`.
     """
     from kerascl import plots
     from kerascl.recipe_runner import run_recipe
+    from kerascl.run_folder import atomic_path, write_text_atomic
 
     if len(runs) < 2:
         raise ValueError("A comparison needs at least two runs.")
@@ -87,15 +95,15 @@ def compare_recipes(runs: Sequence[tuple[str, Recipe]], out_dir: str | os.PathLi
     rows: dict[str, dict[str, float]] = {}
     budgets = set()
     for label, recipe in runs:
-        result = run_recipe(recipe, os.path.join(out_dir, _folder_name(label)))
+        result = run_recipe(recipe, os.path.join(out_dir, _folder_name(label)), force=force, resume=resume)
         rows[label] = headline_metrics(result.metrics)
         c = recipe.config
         budgets.add(f"{c.epochs} epochs, batch {c.batch_size}, limit {c.limit}, width {c.width}, seed {c.seed}")
     budget = "Budget: " + "; ".join(sorted(budgets))
     table = comparison_table(rows, budget)
-    with open(os.path.join(out_dir, "comparison.md"), "w") as handle:
-        handle.write(table + "\n")
-    plots.plot_comparison(rows, os.path.join(out_dir, "comparison.png"), title=" vs ".join(rows))
+    write_text_atomic(os.path.join(out_dir, "comparison.md"), table + "\n")
+    with atomic_path(os.path.join(out_dir, "comparison.png")) as tmp:
+        plots.plot_comparison(rows, tmp, title=" vs ".join(rows))
     print()
     print(table)
     print(f"\nWrote {os.path.join(out_dir, 'comparison.md')} and comparison.png")
