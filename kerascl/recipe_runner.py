@@ -312,13 +312,13 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
         >>> probes = result.metrics["probes"]
         >>> probes.get("separability")
     """
-    import keras
-
     from kerascl import run_folder
 
     run_dir = os.fspath(out_dir or os.path.join("runs", recipe.name))
-    settings = run_folder.run_settings(recipe.resolved(), keras.backend.backend())
-    with run_folder.RunLock(run_dir):
+    with run_folder.RunLock(run_dir):  # before importing Keras, so a second run into the folder stops at once
+        import keras
+
+        settings = run_folder.run_settings(recipe.resolved(), keras.backend.backend())
         plan = run_folder.plan_run(run_dir, settings, force=force, resume=resume)
         for note in plan.notes:
             print(note)
