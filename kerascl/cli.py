@@ -144,6 +144,27 @@ def _run_options(function):
     return function
 
 
+_FOLDER_OPTIONS = [
+    click.option("--force", is_flag=True, default=False,
+                 help="Start over: discard an interrupted run in the run folder, or run a finished one again (its "
+                      "results stay until the new run has finished)."),
+    click.option("--resume", is_flag=True, default=False,
+                 help="Only continue an interrupted run in the run folder (its settings must match); never start a "
+                      "new one."),
+]
+
+
+def _folder_options(function):
+    for option in reversed(_FOLDER_OPTIONS):
+        function = option(function)
+    return function
+
+
+def _folder_flags(force: bool, resume: bool) -> None:
+    if force and resume:
+        raise click.UsageError("Pass either --force (start over) or --resume (continue), not both.")
+
+
 def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets, skip_corrupt=None, deterministic=None,
                 probe_limit=None):
     from kerascl.recipe import get_recipe
@@ -161,14 +182,16 @@ def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets, skip
 @click.argument("name")
 @_run_options
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Run folder (default runs/NAME); an interrupted run in it resumes.")
+              help="Run folder (default runs/NAME). An interrupted run in it with the same settings continues; a "
+                   "finished one is reused; other settings are refused (see --force).")
+@_folder_options
 @click.option("--devices", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train data-parallel on N local devices (GPUs, or TPU cores); --batch-size stays global.")
 @click.option("--virtual-cpus", type=click.IntRange(min=1), default=None,
               help="Split the host CPU into N virtual devices first, so that --devices N runs on a CPU-only host "
                    "(to try data-parallel training; it is not faster).")
 def recipe_command(name, data_dir, epochs, batch_size, backend, limit, probe_limit, seed, skip_corrupt, deterministic,
-                   sets, out, devices, virtual_cpus) -> None:
+                   sets, out, force, resume, devices, virtual_cpus) -> None:
     """Run recipe NAME: pretrain, probe, and write the run folder (config, history, metrics, backbone, plots).
 
     It prints its plan first (each stage, the images it touches, a rough time estimate), then one line per stage.
@@ -176,6 +199,7 @@ def recipe_command(name, data_dir, epochs, batch_size, backend, limit, probe_lim
     """
     recipe = _configured(name, data_dir, epochs, batch_size, limit, seed, sets, skip_corrupt, deterministic,
                          probe_limit)
+    _folder_flags(force, resume)
     _use_backend(backend)
     if virtual_cpus:
         from kerascl.distribute import set_virtual_cpu_devices
@@ -188,7 +212,7 @@ def recipe_command(name, data_dir, epochs, batch_size, backend, limit, probe_lim
     from kerascl.recipe_runner import run_recipe
 
     try:
-        result = run_recipe(recipe, out, devices=devices)
+        result = run_recipe(recipe, out, devices=devices, force=force, resume=resume)
     except (FileNotFoundError, ValueError, NonFiniteLossError) as error:
         _fail(error)
     click.echo(f"\nRun folder: {result.run_dir}")
@@ -237,9 +261,11 @@ def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness,
 @click.argument("names", nargs=-1, required=True)
 @_run_options
 @click.option("--out", type=click.Path(file_okay=False), default="runs/compare", show_default=True,
-              help="Folder for the runs, comparison.md and comparison.png.")
+              help="Folder for the runs, comparison.md and comparison.png; finished runs in it with the same settings "
+                   "are reused.")
+@_folder_options
 def compare_command(names, data_dir, epochs, batch_size, backend, limit, probe_limit, seed, skip_corrupt, deterministic,
-                    sets, out) -> None:
+                    sets, out, force, resume) -> None:
     """Run recipes NAMES at one budget and write a markdown table and a plot of their probes.
 
     A name may carry its own overrides after '@' (repeatable), e.g. the prior ablation of decoupled uniformity:
@@ -253,12 +279,13 @@ def compare_command(names, data_dir, epochs, batch_size, backend, limit, probe_l
         name, *extra_sets = entry.split("@")
         runs.append((entry, _configured(name, data_dir, epochs, batch_size, limit, seed, list(sets) + extra_sets,
                                         skip_corrupt, deterministic, probe_limit)))
+    _folder_flags(force, resume)
     _use_backend(backend)
     from kerascl.callbacks import NonFiniteLossError
     from kerascl.recipe_comparison import compare_recipes
 
     try:
-        result = compare_recipes(runs, out)
+        result = compare_recipes(runs, out, force=force, resume=resume)
     except (FileNotFoundError, ValueError, NonFiniteLossError) as error:
         _fail(error)
     if result["failures"]:

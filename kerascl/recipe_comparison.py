@@ -98,12 +98,19 @@ def _folder_name(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
 
 
-def compare_recipes(runs: Sequence[tuple[str, Recipe]], out_dir: str | os.PathLike) -> dict:
+def compare_recipes(runs: Sequence[tuple[str, Recipe]], out_dir: str | os.PathLike, force: bool = False,
+                    resume: bool = False) -> dict:
     """Runs each recipe into `out_dir/<label>` and writes `comparison.md` and `comparison.png`.
+
+    Each run folder behaves as in `run_recipe`: a finished run with the same settings is reused (so a comparison
+    stopped half-way, or extended by one recipe, does not train the finished runs again), an interrupted one
+    continues, one with other settings is refused unless `force`.
 
     Args:
         runs: `(label, recipe)` pairs, overrides already applied (the same budget for all).
         out_dir: The comparison folder.
+        force: Run every recipe again (`run_recipe(force=True)`).
+        resume: Only continue or reuse runs (`run_recipe(resume=True)`).
 
     Returns:
         `{"rows": {label: metrics}, "failures": {label: message}, "table": markdown, "files": {...}}`. A run that
@@ -112,6 +119,7 @@ def compare_recipes(runs: Sequence[tuple[str, Recipe]], out_dir: str | os.PathLi
     """
     from kerascl import plots
     from kerascl.recipe_runner import run_recipe
+    from kerascl.run_folder import atomic_path, write_text_atomic
 
     if len(runs) < 2:
         raise ValueError("A comparison needs at least two runs.")
@@ -124,7 +132,7 @@ def compare_recipes(runs: Sequence[tuple[str, Recipe]], out_dir: str | os.PathLi
         c = recipe.config
         budgets.add(f"{c.epochs} epochs, batch {c.batch_size}, limit {c.limit}, width {c.width}, seed {c.seed}")
         try:
-            result = run_recipe(recipe, os.path.join(out_dir, _folder_name(label)))
+            result = run_recipe(recipe, os.path.join(out_dir, _folder_name(label)), force=force, resume=resume)
         except Exception as error:  # one failed run must not throw away the others' results
             failures[label] = f"{type(error).__name__}: {error}"
             print(f"\nRun {label!r} failed: {failures[label]}", file=sys.stderr)
@@ -132,11 +140,11 @@ def compare_recipes(runs: Sequence[tuple[str, Recipe]], out_dir: str | os.PathLi
         rows[label] = headline_metrics(result.metrics)
     budget = "Budget: " + "; ".join(sorted(budgets))
     table = comparison_table(rows, budget, failures)
-    with open(os.path.join(out_dir, "comparison.md"), "w") as handle:
-        handle.write(table + "\n")
+    write_text_atomic(os.path.join(out_dir, "comparison.md"), table + "\n")
     files = {"table": "comparison.md"}
     if rows:
-        plots.plot_comparison(rows, os.path.join(out_dir, "comparison.png"), title=" vs ".join(rows))
+        with atomic_path(os.path.join(out_dir, "comparison.png")) as tmp:
+            plots.plot_comparison(rows, tmp, title=" vs ".join(rows))
         files["plot"] = "comparison.png"
     print()
     print(table)

@@ -14,6 +14,12 @@ everything into one folder. It prints its plan first and one line per stage (`ke
 | `embedding.png` | 2-D picture of the backbone features of test images, coloured by class |
 | `content_style.png` | partitioned models: content part and style part side by side |
 | `backup/` | while training: the last epoch's state; an interrupted run resumes from it |
+| `pretrained.weights.h5` | from the end of training until the probes finish: the whole trained method |
+| `state.json` | the run's stage: `training`, `pretrained` or `complete` |
+| `run.lock` | while a run uses the folder: its pid, host, start and command |
+| `rerun/` | a forced rerun over finished results, until it has finished and replaced them |
+
+Every file is written atomically and the folder is transactional; see `kerascl.run_folder`.
 
 The Keras backend is whatever Keras was imported with; the CLI sets `KERAS_BACKEND` before importing it.
 """
@@ -21,7 +27,6 @@ The Keras backend is whatever Keras was imported with; the CLI sets `KERAS_BACKE
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 import shutil
@@ -263,9 +268,9 @@ def _json_default(value):
 
 
 def _write_json(path: str, payload: dict) -> None:
-    with open(path, "w") as handle:
-        json.dump(payload, handle, indent=2, default=_json_default)
-        handle.write("\n")
+    from kerascl.run_folder import write_json_atomic
+
+    write_json_atomic(path, payload, default=_json_default)
 
 
 def _device_summary() -> str:
@@ -299,19 +304,16 @@ def enable_determinism() -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def _last_epoch(history_path: str) -> int:
-    if not os.path.exists(history_path):
-        return 0
-    with open(history_path) as handle:
-        return max(0, sum(1 for line in handle if line.strip()) - 1)
-
-
 def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_table: bool = True,
-               devices: int = 1) -> RunResult:
+               devices: int = 1, force: bool = False, resume: bool = False) -> RunResult:
     """Pretrains a recipe's method, runs its probes and writes the run folder.
 
-    An existing `out_dir/backup` (left by an interrupted run of the same recipe) is restored and training continues
-    from the last completed epoch; `history.csv` then keeps the earlier epochs.
+    The folder is locked while the run uses it (`run.lock`; a second run into it stops at once) and every result
+    file is written atomically. What an existing folder leads to (`kerascl.run_folder.plan_run`): an interrupted
+    run with the same settings continues (from the last finished epoch, or with the probes when training had
+    finished); a finished run with the same settings is reused; other settings are refused with the differing
+    keys listed unless `force` is given. A forced rerun over finished results runs in `out_dir/rerun` and
+    replaces them only when it has finished, so a failed rerun leaves them as they were.
 
     Args:
         recipe: The recipe, overrides applied (`Recipe.with_overrides`).
@@ -319,9 +321,17 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
         print_table: Print the probe table at the end.
         devices: Train data-parallel on this many local devices (`kerascl.distribute.configure_devices`); the
             recipe's batch size stays the global batch.
+        force: Start over: discard an interrupted run, or run a finished one again.
+        resume: Only continue an interrupted run (or reuse a finished one with the same settings); never start
+            a new one.
 
     Returns:
-        A `RunResult` (run folder, metrics dict, trained model).
+        A `RunResult` (run folder, metrics dict, trained model; `model` is None when finished results were
+        reused).
+
+    Raises:
+        kerascl.run_folder.RunFolderError: the folder is in use, holds a run with other settings, or `resume`
+            found nothing to continue (the message names the flag or folder that fixes it).
 
     Examples:
         >>> from kerascl.recipe import get_recipe
@@ -329,36 +339,79 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
         >>> probes = result.metrics["probes"]
         >>> probes.get("separability")
     """
+    from kerascl import run_folder
+
+    run_dir = os.fspath(out_dir or os.path.join("runs", recipe.name))
+    with run_folder.RunLock(run_dir):  # before importing Keras, so a second run into the folder stops at once
+        import keras
+
+        settings = run_folder.run_settings(recipe.resolved(), keras.backend.backend())
+        plan = run_folder.plan_run(run_dir, settings, force=force, resume=resume)
+        for note in plan.notes:
+            print(note)
+        if plan.action == "reuse":
+            return _reuse(recipe, plan, print_table)
+        try:
+            return _run(recipe, plan, print_table, devices)
+        except BaseException as error:
+            note = _stopped_note(plan, error)
+            if note:
+                print(note)
+            raise
+
+
+def _reuse(recipe: Recipe, plan, print_table: bool) -> RunResult:
+    from kerascl.probes import format_table
+    from kerascl.run_folder import METRICS_FILE, read_json
+
+    metrics = read_json(os.path.join(plan.run_dir, METRICS_FILE)) or {}
+    if print_table and metrics.get("probes"):
+        print()
+        print(format_table(metrics["probes"], title=f"{recipe.name}: probes (finished run) -> {plan.run_dir}"))
+    return RunResult(run_dir=plan.run_dir, metrics=metrics, model=None)
+
+
+def _stopped_note(plan, error: BaseException) -> str:
+    """What a stopped run leaves for the next one ("" when nothing worth saying)."""
+    from kerascl.run_folder import inspect_folder
+
+    state = inspect_folder(plan.work_dir)
+    kept = {"pretrained": "the finished training (backbone.keras and pretrained.weights.h5)",
+            "training": "the last finished epoch (backup/)"}.get(state.stage or "", "")
+    lines = []
+    if state.progress and kept:
+        lines.append(f"{plan.work_dir} keeps {kept}: run the same command again (or with --resume) to continue; "
+                     "--force starts over.")
+    if plan.staged:
+        lines.append(f"The finished results in {plan.run_dir} are unchanged.")
+    if not lines:
+        return ""
+    return " ".join(["Interrupted." if isinstance(error, KeyboardInterrupt) else "The run stopped."] + lines)
+
+
+def _run(recipe: Recipe, plan, print_table: bool, devices: int) -> RunResult:
+    """The run itself, in `plan.work_dir` (see `run_recipe`)."""
     import keras
 
+    from kerascl import run_folder
     from kerascl.callbacks import default_callbacks
     from kerascl.probes import format_table
 
     config = recipe.config
     stages = StageLog()
-    run_dir = os.fspath(out_dir or os.path.join("runs", recipe.name))
-    os.makedirs(run_dir, exist_ok=True)
-    backup_dir = os.path.join(run_dir, "backup")
-    history_path = os.path.join(run_dir, "history.csv")
-    resuming = os.path.isdir(backup_dir) and os.listdir(backup_dir)
-    if resuming:
-        done = _last_epoch(history_path)
-        print(f"Resuming {recipe.name} in {run_dir} from its backup ({done} epoch(s) in history.csv).")
-        previous = os.path.join(run_dir, "config.json")
-        if os.path.exists(previous):
-            with open(previous) as handle:
-                before = json.load(handle)
-            if before.get("recipe") != recipe.name:
-                raise ValueError(
-                    f"{run_dir!r} holds an interrupted run of {before.get('recipe')!r}, not {recipe.name!r}; "
-                    "choose another --out or delete the folder."
-                )
-    else:
-        done = 0
-        for stale in ("history.csv", "metrics.json"):
-            if os.path.exists(os.path.join(run_dir, stale)):
-                os.remove(os.path.join(run_dir, stale))
+    run_dir = plan.work_dir
+    backup_dir = os.path.join(run_dir, run_folder.BACKUP_DIR)
+    history_path = os.path.join(run_dir, run_folder.HISTORY_FILE)
+    weights_path = os.path.join(run_dir, run_folder.PRETRAINED_WEIGHTS)
+    trained = plan.action == "probes"  # training finished in an earlier session
+    resuming = plan.action == "resume"
     _write_json(os.path.join(run_dir, "config.json"), {**recipe.resolved(), "backend": keras.backend.backend()})
+    if plan.action == "fresh":
+        run_folder.write_state(run_dir, "training")
+    elif resuming:
+        note = run_folder.align_history(history_path, run_folder.backup_epoch(run_dir))
+        if note:
+            print(note)
 
     start = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
@@ -384,42 +437,63 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
     model(next(iter(data.train)), training=False)
     model.optimizer.build(model.trainable_variables)
 
-    monitor_train = monitor_test = None
-    if data.probe_train is not None and config.knn_every > 0:
-        n = min(config.monitor_samples, len(data.probe_train[0]))
-        monitor_train = (data.probe_train[0][:n], data.probe_train[1][:n])
-        m = max(1, min(config.monitor_samples // 2, len(data.probe_test[0])))
-        monitor_test = (data.probe_test[0][:m], data.probe_test[1][:m])
-    collapse = data.probe_train[0][:512] if data.probe_train is not None else None
-    callbacks = default_callbacks(
-        run_dir,
-        train_data=monitor_train,
-        test_data=monitor_test,
-        collapse_data=collapse,
-        knn_every=max(1, config.knn_every),
-        knn_k=min(config.knn_k, len(monitor_train[0])) if monitor_train else config.knn_k,
-        knn_temperature=config.knn_temperature,
-        resume=True,
-    )
-    time_limit = None
-    if config.max_train_minutes:
-        from kerascl.callbacks import TrainingTimeLimit
+    if trained:
+        model.load_weights(weights_path)
+        training = dict(plan.state.get("training") or {})
+        setup_seconds = time.perf_counter() - start
+    else:
+        monitor_train = monitor_test = None
+        if data.probe_train is not None and config.knn_every > 0:
+            n = min(config.monitor_samples, len(data.probe_train[0]))
+            monitor_train = (data.probe_train[0][:n], data.probe_train[1][:n])
+            m = max(1, min(config.monitor_samples // 2, len(data.probe_test[0])))
+            monitor_test = (data.probe_test[0][:m], data.probe_test[1][:m])
+        collapse = data.probe_train[0][:512] if data.probe_train is not None else None
+        callbacks = default_callbacks(
+            run_dir,
+            train_data=monitor_train,
+            test_data=monitor_test,
+            collapse_data=collapse,
+            knn_every=max(1, config.knn_every),
+            knn_k=min(config.knn_k, len(monitor_train[0])) if monitor_train else config.knn_k,
+            knn_temperature=config.knn_temperature,
+            resume=True,
+        )
+        for callback in callbacks:  # the backup goes only once the trained weights are on disk (below)
+            if isinstance(callback, keras.callbacks.BackupAndRestore):
+                callback.delete_checkpoint = False
+        time_limit = None
+        if config.max_train_minutes:
+            from kerascl.callbacks import TrainingTimeLimit
 
-        schedule = getattr(model.optimizer, "kerascl_schedule", None)
-        time_limit = TrainingTimeLimit(config.max_train_minutes, schedule=schedule,
-                                       steps_per_epoch=steps if schedule is not None else None)
-        callbacks.insert(0, time_limit)
-    print_plan(recipe, model, data, steps, epochs_left=config.epochs - done)
-    setup_seconds = time.perf_counter() - start
-    fit_start = time.perf_counter()
-    with stages("pretraining"):
-        history = model.fit(data.train, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose)
-    pretrain_seconds = time.perf_counter() - fit_start
-    epochs_now = len(history.epoch)
-    images_seen = epochs_now * steps * config.batch_size
-
-    backbone_path = os.path.join(run_dir, "backbone.keras")
-    model.backbone.save(backbone_path)
+            schedule = getattr(model.optimizer, "kerascl_schedule", None)
+            time_limit = TrainingTimeLimit(config.max_train_minutes, schedule=schedule,
+                                           steps_per_epoch=steps if schedule is not None else None)
+            callbacks.insert(0, time_limit)
+        print_plan(recipe, model, data, steps, epochs_left=config.epochs - run_folder.backup_epoch(run_dir))
+        setup_seconds = time.perf_counter() - start
+        fit_start = time.perf_counter()
+        with stages("pretraining"):
+            history = model.fit(data.train, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose)
+        pretrain_seconds = time.perf_counter() - fit_start
+        epochs_now = len(history.epoch)
+        images_seen = epochs_now * steps * config.batch_size
+        final = {k: float(v[-1]) for k, v in history.history.items() if v} or _last_history_row(history_path)
+        training = {
+            "epochs_this_session": epochs_now,
+            "resumed_from_epoch": config.epochs - epochs_now if resuming else 0,
+            "pretrain_seconds": round(pretrain_seconds, 3),
+            "images_per_second": round(images_seen / pretrain_seconds, 2) if pretrain_seconds > 0 else None,
+            "final": final,
+            "max_train_minutes": config.max_train_minutes,
+            "stopped_by_time_limit": bool(time_limit and time_limit.stopped_early),
+        }
+        with run_folder.atomic_path(os.path.join(run_dir, "backbone.keras")) as tmp:
+            model.backbone.save(tmp)
+        with run_folder.atomic_path(weights_path) as tmp:
+            model.save_weights(tmp)
+        run_folder.write_state(run_dir, "pretrained", training=training)
+        shutil.rmtree(backup_dir, ignore_errors=True)
     files = {"config": "config.json", "history": "history.csv", "metrics": "metrics.json", "backbone": "backbone.keras"}
 
     probe_start = time.perf_counter()
@@ -431,7 +505,6 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
     extras = recipe.extras(model, {"run_dir": run_dir, "data": data, "config": config}) if recipe.extras else {}
     files.update(extras.pop("files", {}) if isinstance(extras, dict) else {})
 
-    final = {k: float(v[-1]) for k, v in history.history.items() if v}
     metrics = {
         "recipe": recipe.name,
         "method": recipe.method,
@@ -441,23 +514,23 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
         "python": platform.python_version(),
         "dataset": config.dataset,
         "epochs": config.epochs,
-        "epochs_this_session": epochs_now,
-        "resumed_from_epoch": config.epochs - epochs_now if resuming else 0,
+        "epochs_this_session": 0 if trained else training["epochs_this_session"],
+        "resumed_from_epoch": config.epochs if trained else training["resumed_from_epoch"],
         "batch_size": config.batch_size,
         "steps_per_epoch": steps,
         "train_images": data.num_train,
         "probe_train_images": 0 if data.probe_train is None else len(data.probe_train[0]),
         "probe_test_images": 0 if data.probe_test is None else len(data.probe_test[0]),
-        "final": final,
-        "train_seconds": round(pretrain_seconds, 3),
+        "final": training.get("final", {}),
+        "train_seconds": training.get("pretrain_seconds"),
         "max_train_minutes": config.max_train_minutes,
-        "stopped_by_time_limit": bool(time_limit and time_limit.stopped_early),
+        "stopped_by_time_limit": bool(training.get("stopped_by_time_limit", False)),
         "timing": {
             "setup_seconds": round(setup_seconds, 3),
-            "pretrain_seconds": round(pretrain_seconds, 3),
+            "pretrain_seconds": training.get("pretrain_seconds"),
             "probe_seconds": round(probe_seconds, 3),
             "total_seconds": round(time.perf_counter() - start, 3),
-            "images_per_second": round(images_seen / pretrain_seconds, 2) if pretrain_seconds > 0 else None,
+            "images_per_second": training.get("images_per_second"),
             "stages": dict(stages.seconds),
             "stages_cpu": dict(stages.cpu_seconds),
         },
@@ -467,14 +540,28 @@ def run_recipe(recipe: Recipe, out_dir: str | os.PathLike | None = None, print_t
         "files": files,
     }
     _write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    run_folder.write_state(run_dir, "complete", training=training)
+    for leftover in (weights_path, backup_dir):
+        if os.path.isdir(leftover):
+            shutil.rmtree(leftover, ignore_errors=True)
+        elif os.path.exists(leftover):
+            os.remove(leftover)
+    run_folder.publish(plan)
     if print_table:
         print()
         print(format_table(probes, floors=floors,
                            title=f"{recipe.name}: probes ({config.epochs} epochs, batch {config.batch_size}, "
-                                 f"{keras.backend.backend()}) -> {run_dir}"))
-    if os.path.isdir(backup_dir) and not os.listdir(backup_dir):
-        shutil.rmtree(backup_dir, ignore_errors=True)
-    return RunResult(run_dir=run_dir, metrics=metrics, model=model)
+                                 f"{keras.backend.backend()}) -> {plan.run_dir}"))
+    return RunResult(run_dir=plan.run_dir, metrics=metrics, model=model)
+
+
+def _last_history_row(history_path: str) -> dict:
+    """The last epoch's values in `history.csv` (a resumed run whose backup already held every epoch)."""
+    from kerascl import plots
+
+    if not os.path.exists(history_path):
+        return {}
+    return {k: float(v[-1]) for k, v in plots.read_history(history_path).items() if v and k != "epoch"}
 
 
 def probe_settings(config: RecipeConfig, num_probe_train: int) -> dict[str, Any]:
@@ -607,14 +694,16 @@ def _representation(model):
 def _draw(recipe: Recipe, model, data: RunData, run_dir: str, history_path: str) -> dict:
     from kerascl import plots
     from kerascl.probes import extract_features
+    from kerascl.run_folder import atomic_path
 
     config = recipe.config
     files = {}
     if os.path.exists(history_path):
         history = plots.read_history(history_path)
         if "loss" in history:
-            files["curves"] = os.path.basename(plots.plot_history(
-                history, os.path.join(run_dir, "curves.png"), title=recipe.name))
+            with atomic_path(os.path.join(run_dir, "curves.png")) as tmp:
+                plots.plot_history(history, tmp, title=recipe.name)
+            files["curves"] = "curves.png"
     if config.embedding_plot == "none" or data.probe_test is None:
         return files
     n = min(config.embedding_samples, len(data.probe_test[0]))
@@ -623,18 +712,20 @@ def _draw(recipe: Recipe, model, data: RunData, run_dir: str, history_path: str)
         features = data.probe_test_features[:n]  # computed by the probes from the same backbone and images
     else:
         features, _ = extract_features(model.backbone, (images, labels), verbose=0)
-    files["embedding"] = os.path.basename(plots.plot_embedding(
-        features, labels, os.path.join(run_dir, "embedding.png"), method=config.embedding_plot,
-        class_names=data.class_names, title=f"{recipe.name}: backbone features", seed=config.seed))
+    with atomic_path(os.path.join(run_dir, "embedding.png")) as tmp:
+        plots.plot_embedding(features, labels, tmp, method=config.embedding_plot, class_names=data.class_names,
+                             title=f"{recipe.name}: backbone features", seed=config.seed)
+    files["embedding"] = "embedding.png"
     if recipe.partitioned and hasattr(model, "embed_parts"):
         contents, styles = [], []
         for begin in range(0, n, 256):
             parts = model.embed_parts(images[begin:begin + 256], training=False)
             contents.append(np.asarray(parts["content"]))
             styles.append(np.asarray(parts["style"]))
-        files["content_style"] = os.path.basename(plots.plot_content_style(
-            np.concatenate(contents), np.concatenate(styles), labels, os.path.join(run_dir, "content_style.png"),
-            method=config.embedding_plot, class_names=data.class_names, seed=config.seed))
+        with atomic_path(os.path.join(run_dir, "content_style.png")) as tmp:
+            plots.plot_content_style(np.concatenate(contents), np.concatenate(styles), labels, tmp,
+                                     method=config.embedding_plot, class_names=data.class_names, seed=config.seed)
+        files["content_style"] = "content_style.png"
     return files
 
 
