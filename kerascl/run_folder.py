@@ -15,7 +15,7 @@ refused with the differing keys listed, unless `force` (start over) is given; ov
 works in `DIR/rerun/` and replaces the old results only when it has finished, so a failed rerun leaves them as
 they were.
 
-Example:
+Examples:
     >>> with RunLock("runs/byol"):
     ...     plan = plan_run("runs/byol", run_settings(recipe.resolved(), "jax"))
     ...     write_json_atomic(os.path.join(plan.work_dir, "config.json"), {"recipe": "byol"})
@@ -79,7 +79,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     Yields:
         The temporary path to write to.
 
-    Example:
+    Examples:
         >>> with atomic_path("runs/byol/curves.png") as tmp:
         ...     fig.savefig(tmp)
     """
@@ -148,7 +148,7 @@ class RunLock:
     Args:
         run_dir: The run folder (created if missing).
 
-    Example:
+    Examples:
         >>> with RunLock("runs/byol"):
         ...     run_everything()
     """
