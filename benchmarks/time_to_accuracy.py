@@ -74,7 +74,7 @@ def knn_top1(train_features, train_labels, test_features, test_labels) -> float:
 
 # ------------------------------------------------------------------------------------------------- the clock
 class TrainingClock:
-    """Training wall-clock that excludes evaluations: `elapsed()` stops while `paused()` runs."""
+    """Training wall-clock that leaves out the evaluations: `exclude(seconds)` takes their time off `elapsed()`."""
 
     def __init__(self) -> None:
         self.start = time.perf_counter()
@@ -85,6 +85,34 @@ class TrainingClock:
 
     def exclude(self, seconds: float) -> None:
         self.excluded += seconds
+
+
+class KNNCheckpoints:
+    """Scores the kNN of the current backbone at a checkpoint and keeps that time out of the training clock.
+
+    Args:
+        features: `features(uint8 images) -> (N, C)` array of the frozen backbone.
+        splits: `(train images, train labels, test images, test labels)`; the training images are the memory bank.
+        batch_size: training batch size (for `images_seen`).
+        emit_line: writes one result line.
+    """
+
+    def __init__(self, features, splits, batch_size: int, emit_line) -> None:
+        self.features, self.splits = features, splits
+        self.batch_size, self.emit_line = batch_size, emit_line
+        self.clock: TrainingClock | None = None  # set when training starts; minute 0 is before it
+
+    def evaluate(self, epoch: float, step: int) -> None:
+        train_x, train_y, test_x, test_y = self.splits
+        train_seconds = self.clock.elapsed() if self.clock else 0.0
+        begin = time.perf_counter()
+        accuracy = knn_top1(self.features(train_x), train_y, self.features(test_x), test_y)
+        eval_seconds = time.perf_counter() - begin
+        if self.clock:
+            self.clock.exclude(eval_seconds)
+        self.emit_line({"event": "checkpoint", "train_seconds": round(train_seconds, 2), "epoch": epoch,
+                        "step": step, "images_seen": step * self.batch_size, "knn_top1": accuracy,
+                        "eval_seconds": round(eval_seconds, 2)})
 
 
 def emit(handle, payload: dict) -> None:
@@ -130,47 +158,35 @@ def run_kerascl(args, recipe, emit_line) -> None:
         return np.asarray(keras.ops.convert_to_numpy(
             model.backbone.predict(x.astype("float32") / 255.0, batch_size=512, verbose=0)))
 
-    clock = None
-
-    def evaluate(epoch: int, step: int) -> None:
-        train_seconds = clock.elapsed() if clock else 0.0
-        begin = time.perf_counter()
-        accuracy = knn_top1(features(train_x), train_y, features(test_x), test_y)
-        eval_seconds = time.perf_counter() - begin
-        if clock:
-            clock.exclude(eval_seconds)
-        emit_line({"event": "checkpoint", "train_seconds": round(train_seconds, 2), "epoch": epoch, "step": step,
-                   "images_seen": step * config.batch_size, "knn_top1": accuracy,
-                   "eval_seconds": round(eval_seconds, 2)})
+    checkpoints = KNNCheckpoints(features, (train_x, train_y, test_x, test_y), config.batch_size, emit_line)
 
     model(next(iter(dataset)), training=False)  # builds every variable, so minute 0 is the random init
-    evaluate(0, 0)
+    checkpoints.evaluate(0, 0)
     state = {"step": 0, "epoch": 0, "next": args.every * 60.0, "stopped": False}
 
     class Checkpoints(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            nonlocal clock
-            clock = TrainingClock()
+            checkpoints.clock = TrainingClock()
 
         def on_epoch_begin(self, epoch, logs=None):
             state["epoch"] = epoch
 
         def on_train_batch_end(self, batch, logs=None):
             state["step"] += 1
-            if clock.elapsed() < state["next"]:
+            if checkpoints.clock.elapsed() < state["next"]:
                 return
             float(logs["loss"])  # waits for the step (JAX dispatches asynchronously)
             if not np.isfinite(float(logs["loss"])):
                 raise FloatingPointError(f"loss is {float(logs['loss'])} at step {state['step']}")
-            evaluate(state["epoch"] + (batch + 1) / steps, state["step"])
+            checkpoints.evaluate(state["epoch"] + (batch + 1) / steps, state["step"])
             state["next"] += args.every * 60.0
-            if clock.elapsed() >= args.minutes * 60.0:
+            if checkpoints.clock.elapsed() >= args.minutes * 60.0:
                 self.model.stop_training = state["stopped"] = True
 
     model.fit(dataset, epochs=config.epochs, callbacks=[Checkpoints()], verbose=0)
     if not state["stopped"]:
-        evaluate(float(config.epochs), state["step"])  # the end of the schedule
-    emit_line({"event": "end", "train_seconds": round(clock.elapsed(), 2), "steps": state["step"],
+        checkpoints.evaluate(float(config.epochs), state["step"])  # the end of the schedule
+    emit_line({"event": "end", "train_seconds": round(checkpoints.clock.elapsed(), 2), "steps": state["step"],
                "epochs_planned": config.epochs, "steps_per_epoch": steps})
 
 
@@ -228,24 +244,13 @@ def run_lightly(args, recipe, emit_line) -> None:
         model.train()
         return np.concatenate(out)
 
-    clock = None
+    checkpoints = KNNCheckpoints(features, (train_x, train_y, test_x, test_y), config.batch_size, emit_line)
 
-    def evaluate(epoch: float, step: int) -> None:
-        train_seconds = clock.elapsed() if clock else 0.0
-        begin = time.perf_counter()
-        accuracy = knn_top1(features(train_x), train_y, features(test_x), test_y)
-        eval_seconds = time.perf_counter() - begin
-        if clock:
-            clock.exclude(eval_seconds)
-        emit_line({"event": "checkpoint", "train_seconds": round(train_seconds, 2), "epoch": epoch, "step": step,
-                   "images_seen": step * config.batch_size, "knn_top1": accuracy,
-                   "eval_seconds": round(eval_seconds, 2)})
-
-    evaluate(0, 0)
+    checkpoints.evaluate(0, 0)
     criterion = NegativeCosineSimilarity()
     base_momentum = float(options.get("base_momentum", 0.99))
     final_momentum = float(options.get("final_momentum", 1.0))
-    clock = TrainingClock()
+    clock = checkpoints.clock = TrainingClock()
     step, next_checkpoint, stopped = 0, args.every * 60.0, False
     model.train()
     for epoch in range(config.epochs):
@@ -260,7 +265,7 @@ def run_lightly(args, recipe, emit_line) -> None:
             if clock.elapsed() >= next_checkpoint:
                 if not math.isfinite(loss.item()):
                     raise FloatingPointError(f"loss is {loss.item()} at step {step}")
-                evaluate(epoch + (step - epoch * steps) / steps, step)
+                checkpoints.evaluate(epoch + (step - epoch * steps) / steps, step)
                 next_checkpoint += args.every * 60.0
                 if clock.elapsed() >= args.minutes * 60.0:
                     stopped = True
@@ -268,7 +273,7 @@ def run_lightly(args, recipe, emit_line) -> None:
         if stopped:
             break
     if not stopped:
-        evaluate(float(config.epochs), step)
+        checkpoints.evaluate(float(config.epochs), step)
     emit_line({"event": "end", "train_seconds": round(clock.elapsed(), 2), "steps": step,
                "epochs_planned": config.epochs, "steps_per_epoch": steps})
 
