@@ -274,7 +274,7 @@ def test_compare_table_keeps_finished_runs_next_to_a_failed_one(tmp_path, monkey
     from kerascl import recipe_comparison, recipe_runner
     from kerascl.recipe import get_recipe
 
-    def fake_run(recipe, out):
+    def fake_run(recipe, out, **kwargs):
         if recipe.options.get("prior") is None:
             raise ValueError("prior must be None, 'attributes' or a keras.Model")
         return types.SimpleNamespace(metrics={"probes": {"knn": {"top1": 0.5}}})

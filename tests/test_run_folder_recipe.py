@@ -58,7 +58,7 @@ def test_failed_or_different_rerun_keeps_the_finished_results(tmp_path, capsys):
     assert "batch_size: 16 -> 5000" in result.output and "--force" in result.output
     assert _snapshot(out) == before
 
-    with pytest.raises(ValueError, match="larger than the 32 pretraining images"):
+    with pytest.raises(ValueError, match="32 example.*batch_size=5000"):
         run_recipe(_recipe("batch_size=5000"), out, print_table=False, force=True)
     assert "finished results in" in capsys.readouterr().out
     assert _snapshot(out) == before and read_json(out / "state.json")["stage"] == "complete"
@@ -83,7 +83,7 @@ def test_interrupted_probes_resume_without_training(tmp_path, monkeypatch, capsy
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(kerascl.probes, "run_all_probes", stop)
+        patch.setattr(kerascl.probes, "probes_on_features", stop)
         with pytest.raises(KeyboardInterrupt):
             run_recipe(_recipe(), out, print_table=False)
     assert "keeps the finished training" in capsys.readouterr().out
