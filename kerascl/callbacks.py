@@ -381,16 +381,21 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     Args:
         checkpoint_dir: The `BackupAndRestore` folder whose last checkpoint the message names, or None.
         monitor: The log entry to check after every batch.
+        max_loss: A finite loss beyond this (in absolute value) stops training too, as diverged. kerascl's losses
+            stay far below the default 1e8 when training works (BYOL's is at most 8, Barlow Twins' about its
+            projection width); None turns the check off.
 
     Examples:
         >>> model.fit(ds, epochs=10, callbacks=[StopOnNonFiniteLoss("runs/byol/backup")])
         NonFiniteLossError: The loss became nan at epoch 2, step 7 of the epoch ...
     """
 
-    def __init__(self, checkpoint_dir: str | os.PathLike | None = None, monitor: str = "loss"):
+    def __init__(self, checkpoint_dir: str | os.PathLike | None = None, monitor: str = "loss",
+                 max_loss: float | None = 1e8):
         super().__init__()
         self.checkpoint_dir = None if checkpoint_dir is None else os.fspath(checkpoint_dir)
         self.monitor = monitor
+        self.max_loss = max_loss
         self._epoch = 0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -401,6 +406,12 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         if value is None:
             return
         value = float(np.asarray(value))
+        if self.max_loss is not None and math.isfinite(value) and abs(value) > self.max_loss:
+            raise NonFiniteLossError(
+                f"The {self.monitor} reached {value:.3g} at epoch {self._epoch + 1}, step {batch + 1} of the epoch, "
+                f"beyond {self.max_loss:g}: training diverged and stopped there. {self._checkpoint_note()} Lower the "
+                "learning rate (--set learning_rate=... on the command line) and train again."
+            )
         if not math.isfinite(value):
             raise NonFiniteLossError(
                 f"The {self.monitor} became {value} at epoch {self._epoch + 1}, step {batch + 1} of the epoch; "

@@ -75,3 +75,15 @@ def test_huge_learning_rate_exits_non_zero_with_the_step(tmp_path):
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "Error: The loss became" in proc.stderr and "at epoch 1, step" in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_a_diverging_finite_loss_stops_training_too():
+    """A loss that explodes without reaching NaN (e.g. learning_rate=1e6: loss ~1e19) is stopped, naming the step."""
+    from kerascl.callbacks import NonFiniteLossError, StopOnNonFiniteLoss
+
+    guard = StopOnNonFiniteLoss(max_loss=1e8)
+    guard.on_epoch_begin(0)
+    guard.on_train_batch_end(0, {"loss": 3.5})  # an ordinary loss passes
+    with pytest.raises(NonFiniteLossError, match=r"reached 9.6e\+18 at epoch 1, step 2.*diverged.*learning_rate"):
+        guard.on_train_batch_end(1, {"loss": 9.6e18})
+    StopOnNonFiniteLoss(max_loss=None).on_train_batch_end(0, {"loss": 9.6e18})  # the check can be turned off
