@@ -219,7 +219,7 @@ def run_lightly(args, recipe, emit_line) -> None:
                                          num_workers=workers, persistent_workers=workers > 0,
                                          generator=torch.Generator().manual_seed(args.seed))
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = build_lightly_model(method, config.width, head_sizes=_head_sizes(method, options)).to(device)
+    model = build_lightly_model(method, config.width, head_sizes=_head_sizes(options)).to(device)
     peak = config.peak_learning_rate()
     # kerascl's BYOL loss (2 - 2 cos per direction, summed) has 4x the gradient of lightly's
     # 0.5 * (-cos - cos); the recipe's learning rate and weight decay are for kerascl's form.
@@ -278,16 +278,20 @@ def run_lightly(args, recipe, emit_line) -> None:
                "epochs_planned": config.epochs, "steps_per_epoch": steps})
 
 
-def _head_sizes(method: str, options: dict) -> tuple[int, int, int]:
+def _head_sizes(options: dict) -> tuple[int, int, int]:
     """(projector hidden, projection, predictor hidden) of a recipe's options."""
     return (int(options["hidden_dim"]), int(options["projection_dim"]), int(options["prediction_hidden_dim"]))
 
 
 def _torch_weight_decay(config) -> float:
-    """The torch SGD (L2-in-gradient) weight decay equivalent to the recipe's setting."""
-    if getattr(config, "optimizer", "sgd") in ("sgd_l2", "sgd"):
-        return float(config.weight_decay)
-    raise ValueError(f"the lightly side runs SGD; the recipe uses {config.optimizer!r}.")
+    """The recipe's weight decay, for torch's SGD.
+
+    The value is the same, the form is not: torch adds it to the gradient (before momentum), Keras's SGD applies it
+    decoupled, about 10x weaker at momentum 0.9 (docs/benchmarks.md, "Why SimSiam learned less per epoch").
+    """
+    if config.optimizer != "sgd":
+        raise ValueError(f"the lightly side runs SGD; the recipe uses {config.optimizer!r}.")
+    return float(config.weight_decay)
 
 
 # ------------------------------------------------------------------------------------------------ orchestration

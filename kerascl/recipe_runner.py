@@ -485,7 +485,6 @@ def _run(recipe: Recipe, plan, print_table: bool, devices: int) -> RunResult:
             "pretrain_seconds": round(pretrain_seconds, 3),
             "images_per_second": round(images_seen / pretrain_seconds, 2) if pretrain_seconds > 0 else None,
             "final": final,
-            "max_train_minutes": config.max_train_minutes,
             "stopped_by_time_limit": bool(time_limit and time_limit.stopped_early),
         }
         with run_folder.atomic_path(os.path.join(run_dir, "backbone.keras")) as tmp:
