@@ -178,6 +178,11 @@ def run_kerascl(args, recipe, emit_line) -> None:
             float(logs["loss"])  # waits for the step (JAX dispatches asynchronously)
             if not np.isfinite(float(logs["loss"])):
                 raise FloatingPointError(f"loss is {float(logs['loss'])} at step {state['step']}")
+            # On JAX, fit keeps the live weights in its own state and clears the variables between epochs;
+            # copy them back before the backbone is read mid-epoch.
+            sync = getattr(self.model, "jax_state_sync", None)
+            if sync is not None:
+                sync()
             checkpoints.evaluate(state["epoch"] + (batch + 1) / steps, state["step"])
             state["next"] += args.every * 60.0
             if checkpoints.clock.elapsed() >= args.minutes * 60.0:
@@ -356,7 +361,8 @@ def main(argv=None) -> None:
     parser.add_argument("--device-views", action="store_true",
                         help="kerascl: augment inside the compiled step (accelerators) instead of in tf.data")
     parser.add_argument("--mixed-precision", action="store_true",
-                        help="bfloat16 mixed precision (Keras mixed_bfloat16; torch autocast) for GPUs")
+                        help="bfloat16 mixed precision (Keras mixed_bfloat16; torch autocast to bfloat16): GPUs, and CPUs with "
+                             "AMX or AVX-512 BF16 units")
     parser.add_argument("--no-floor", action="store_true", help="skip the raw-pixel floor")
     parser.add_argument("--out", help="JSON-lines file to append to")
     parser.add_argument("--plot", help="PNG of kNN accuracy against training minutes")

@@ -53,6 +53,7 @@ from typing import Any, Iterable, Sequence
 METHODS = ("byol", "simsiam")
 BACKENDS = ("tensorflow", "jax")
 PLACEMENTS = ("host", "device")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 #: Keys every result line carries.
 REQUIRED_KEYS = ("method", "backend", "batch_size", "image_size", "images_per_second", "peak_memory_mb")
@@ -91,7 +92,10 @@ class BenchConfig:
             On an oversubscribed CPU one thread is much faster than torch's default.
         data_dir: optional image folder (e.g. CIFAR-10 `train/`) whose first `num_images` images are used instead
             of random pixels; both libraries then read the same decoded images from memory.
-        mixed_precision: use `mixed_float16` (Keras) / autocast (PyTorch), for GPUs.
+        mixed_precision: shorthand for `precision="mixed_float16"` (GPUs).
+        precision: `"float32"`, `"mixed_float16"` (Keras policy; torch `autocast` to float16, GPU only) or
+            `"mixed_bfloat16"` (Keras policy; torch `autocast` to bfloat16, on CPU too: CPUs with AMX or
+            AVX-512 BF16 units run bfloat16 matrix products natively).
         seed: random seed.
     """
 
@@ -112,6 +116,7 @@ class BenchConfig:
     lightly_threads: int | None = None
     data_dir: str | None = None
     mixed_precision: bool = False
+    precision: str = "float32"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -126,6 +131,10 @@ class BenchConfig:
                 raise ValueError(f"{name} must be a positive integer; got {getattr(self, name)!r}.")
         if int(self.image_size) < 8:
             raise ValueError(f"image_size must be at least 8 pixels; got {self.image_size}.")
+        if self.mixed_precision and self.precision == "float32":
+            self.precision = "mixed_float16"
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}; got {self.precision!r}.")
         if int(self.warmup_steps) < 1:
             raise ValueError("warmup_steps must be at least 1: the first step compiles and is never timed.")
         if self.jit_compile not in ("auto", True, False):
@@ -166,7 +175,21 @@ def machine_info() -> dict:
         pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {"machine": platform.platform(), "cpu": model, "cpus": os.cpu_count(),
-            "load_average_1min": load, "date": time.strftime("%Y-%m-%d %H:%M")}
+            "cpu_features": cpu_features(), "load_average_1min": load, "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def cpu_features() -> list[str]:
+    """The vector / matrix units that decide CPU speed here: AVX2, AVX-512, AVX-512 BF16, AMX (Linux only)."""
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return [name for name in wanted if name in flags]
+    except OSError:
+        pass
+    return []
 
 
 def peak_rss_mb(children: bool = False) -> float:
@@ -284,8 +307,19 @@ def run_kerascl(config: BenchConfig, images=None) -> dict:
         tf.config.threading.set_intra_op_parallelism_threads(int(config.intra_op_threads))
     if config.inter_op_threads:
         tf.config.threading.set_inter_op_parallelism_threads(int(config.inter_op_threads))
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    previous_policy = keras.mixed_precision.global_policy()
+    if config.precision != "float32":
+        keras.mixed_precision.set_global_policy(config.precision)
+    try:
+        return _time_kerascl(config, images)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _time_kerascl(config: BenchConfig, images=None) -> dict:
+    import keras
+    import tensorflow as tf
+
     keras.utils.set_random_seed(config.seed)
     from kerascl.augment import get_preset
     from kerascl.data import from_arrays
@@ -495,6 +529,9 @@ def run_lightly(config: BenchConfig, images=None) -> dict:
     optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate(config.batch_size), momentum=0.9,
                                 weight_decay=5e-4)
     criterion = NegativeCosineSimilarity()
+    # float16 autocast is a GPU feature; bfloat16 runs on CPUs too (AMX / AVX-512 BF16 through oneDNN).
+    autocast_dtype = torch.bfloat16 if config.precision == "mixed_bfloat16" else torch.float16
+    autocast_on = config.precision == "mixed_bfloat16" or (config.precision == "mixed_float16" and device == "cuda")
     total = int(config.warmup_steps) + int(config.steps)
     model.train()
     start = time.perf_counter()
@@ -503,7 +540,7 @@ def run_lightly(config: BenchConfig, images=None) -> dict:
     while step < total:
         for views in loader:
             views = [v.to(device, non_blocking=True) for v in views]
-            with torch.autocast(device, enabled=bool(config.mixed_precision and device == "cuda")):
+            with torch.autocast(device, dtype=autocast_dtype, enabled=autocast_on):
                 loss = lightly_train_step(model, optimizer, criterion, views, config.method, momentum=0.99)
             step += 1
             if step in (config.warmup_steps, total):
@@ -649,7 +686,7 @@ def run_benchmark(configs: Iterable[BenchConfig], compare: str | None = None, ec
         if compare == "lightly":
             key = (config.method, config.width, config.image_size, config.batch_size, config.steps,
                    config.lightly_workers, config.lightly_threads, config.intra_op_threads, config.data_dir,
-                   config.num_images)
+                   config.num_images, config.precision)
             if key not in lightly_cache:
                 lightly_cache[key] = run_in_subprocess(config, "lightly", timeout=timeout)
             lightly = lightly_cache[key]
@@ -698,13 +735,15 @@ def _make_command():
     @click.option("--lightly-threads", type=int, default=None, help="torch intra-op threads (lightly run).")
     @click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
                   help="Image folder to read instead of random pixels (e.g. cifar10/train).")
-    @click.option("--mixed-precision", is_flag=True, help="mixed_float16 / torch autocast (GPU).")
+    @click.option("--mixed-precision", is_flag=True, help="Shorthand for --precision mixed_float16 (GPU).")
+    @click.option("--precision", type=click.Choice(PRECISIONS), default="float32", show_default=True,
+                  help="Keras dtype policy / torch autocast; mixed_bfloat16 also runs on CPUs with AMX or AVX-512 BF16.")
     @click.option("--compare", type=click.Choice(["lightly"]), default=None,
                   help="Also run the same configuration in lightly (needs the [bench] extra).")
     @click.option("--timeout", type=float, default=None, help="Seconds before one configuration is abandoned.")
     def bench_command(methods, backends, placements, image_sizes, batch_sizes, width, steps, warmup_steps,
                       num_images, jit, intra_op_threads, inter_op_threads, data_threads, lightly_workers, lightly_threads, data_dir,
-                      mixed_precision, compare, timeout):
+                      mixed_precision, precision, compare, timeout):
         """Time end-to-end pretraining (images/s incl. data loading and augmentation), one JSON line each."""
         try:
             configs = expand_configs(
@@ -712,6 +751,7 @@ def _make_command():
                 warmup_steps=warmup_steps, num_images=num_images, jit_compile=jit_value(jit),
                 intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads, data_threads=data_threads,
                 lightly_workers=lightly_workers, lightly_threads=lightly_threads, data_dir=data_dir, mixed_precision=mixed_precision,
+                precision=precision,
             )
         except (ValueError, FileNotFoundError) as error:
             raise click.BadParameter(str(error)) from error

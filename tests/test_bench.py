@@ -135,3 +135,23 @@ def test_command_exits_non_zero_when_a_configuration_fails(monkeypatch):
     result = CliRunner().invoke(bench.bench_command, ["--backend", "tensorflow", "--batch-size", "15"])
     assert result.exit_code == 1, result.output
     assert "1 of 1 configuration(s) failed" in result.output and "signal 11 (SIGSEGV)" in result.output
+
+
+def test_precision_is_validated_and_mixed_precision_is_its_float16_shorthand():
+    with pytest.raises(ValueError, match="precision"):
+        _tiny(precision="int8")
+    assert _tiny(mixed_precision=True).precision == "mixed_float16"
+    assert _tiny(precision="mixed_bfloat16").precision == "mixed_bfloat16"
+
+
+def test_bfloat16_run_leaves_the_global_policy_as_it_was():
+    before = keras.mixed_precision.global_policy().name
+    result = bench.run_kerascl(_tiny(precision="mixed_bfloat16"))
+    assert math.isfinite(result["images_per_second"]) and result["images_per_second"] > 0
+    assert keras.mixed_precision.global_policy().name == before
+
+
+def test_machine_info_names_the_cpu_features():
+    info = bench.machine_info()
+    assert isinstance(info["cpu_features"], list)
+    assert set(info["cpu_features"]) <= {"avx2", "avx512f", "avx512_bf16", "amx_bf16"}

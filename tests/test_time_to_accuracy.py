@@ -142,3 +142,36 @@ def test_time_budget_changes_nothing_when_the_plan_fits():
     model.fit(np.ones((16, 4)), np.ones((16, 1)), batch_size=4, epochs=2, callbacks=[limit], verbose=0)
     assert not limit.stopped_early and limit.epochs_run == 2
     assert float(keras.ops.convert_to_numpy(variable)) == 8.0
+
+
+def _image_folder(root, per_class: int = 24, size: int = 32) -> str:
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    for split in ("train", "test"):
+        for label in ("cat", "dog"):
+            folder = os.path.join(root, split, label)
+            os.makedirs(folder)
+            for i in range(per_class):
+                Image.fromarray(rng.randint(0, 256, (size, size, 3), dtype=np.uint8)).save(
+                    os.path.join(folder, f"{i}.jpg"))
+    return str(root)
+
+
+def test_a_checkpoint_inside_an_epoch_reads_the_trained_weights(tmp_path):
+    """Mid-epoch kNN checkpoints on the active backend (on JAX, fit's weights must be synced back first)."""
+    import keras
+
+    data = _image_folder(tmp_path / "data")
+    out = tmp_path / "curve.jsonl"
+    cmd = [sys.executable, SCRIPT, "--data-dir", data, "--libraries", "kerascl", "--backends", keras.backend.backend(),
+           "--minutes", "100", "--every", "0.0001", "--epochs", "1", "--no-floor", "--out", str(out),
+           "--set", "width=0.0625", "--set", "batch_size=16", "--set", "learning_rate=0.5"]
+    env = dict(os.environ, PYTHONPATH=REPO)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rows = [json.loads(line) for line in open(out)]
+    assert not [r for r in rows if r.get("event") == "error"], rows
+    checkpoints = [r for r in rows if r.get("event") == "checkpoint"]
+    assert [r["step"] for r in checkpoints][:3] == [0, 1, 2]
+    assert all(0.0 <= r["knn_top1"] <= 1.0 for r in checkpoints)
