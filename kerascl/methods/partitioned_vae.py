@@ -210,7 +210,7 @@ class PartitionedVAE(SiameseMethod):
         return ops.sqrt(-2.0 * ops.log(u1)) * ops.cos(2.0 * math.pi * u2)
 
     # ---------------------------------------------------------------------------------------- forward/loss
-    def forward(self, views, params, training=False):
+    def method_outputs(self, views, params, training=False):
         outputs = {"views": list(views), "logits": [], "mu": [], "logvar": []}
         for view in views:
             mu, logvar = self.encode(view, training=training)
