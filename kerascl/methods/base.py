@@ -23,11 +23,11 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 from keras import ops
-from keras.src.backend.common.variables import AutocastScope
 
 from kerascl.backbones.strided_pointwise import avoid_faulty_onednn_kernels
 from kerascl.distribute import scale_loss_for_replicas
 from kerascl.input_checks import image_range_problem, zero_steps_message
+from kerascl.keras_internals import AutocastScope, Functional
 from kerascl.losses._utils import l2_normalize
 from kerascl.losses.distortion_disentangled import DistortionDisentangledLoss
 from kerascl.losses.style import AugmentationPredictionLoss
@@ -50,7 +50,7 @@ def clone_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
 
 
 def _is_subclassed(model: keras.Model) -> bool:
-    return not isinstance(model, (keras.Sequential, keras.src.models.functional.Functional))
+    return not isinstance(model, (keras.Sequential, Functional))
 
 
 def _view_keys(inputs: dict, prefix: str) -> list[str]:
