@@ -42,6 +42,8 @@ from typing import Any, Iterator
 import keras
 from keras import ops
 
+from kerascl.keras_internals import flatten_layers
+
 __all__ = [
     "DeviceSetup",
     "available_devices",
@@ -383,7 +385,7 @@ def synchronize_batch_norm(model: keras.layers.Layer, synchronized: bool = True)
     if keras.backend.backend() != "tensorflow":
         return 0
     count = 0
-    layers = [model] + list(model._flatten_layers(include_self=False, recursive=True))
+    layers = [model] + list(flatten_layers(model))
     for layer in layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.synchronized = bool(synchronized)

@@ -193,7 +193,7 @@ def test_default_head_is_the_official_layer_list():
     images = random_views(batch=2)["view_1"]
     assert tuple(model.embed(images).shape) == (2, 2048)  # what `embed` and `export_backbone` give the probes
     manual = model.projector(model.fc(backbone(images)))
-    np.testing.assert_allclose(np.asarray(model.forward([images, images], None)["embeddings"][0]),
+    np.testing.assert_allclose(np.asarray(model.method_outputs([images, images], None)["embeddings"][0]),
                                np.asarray(manual), rtol=1e-5, atol=1e-5)
     assert _layer_list(DecoupledUniformity(tiny_backbone(), fc_dim=None), features)[0] == ("ReLU",)
 

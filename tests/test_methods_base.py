@@ -150,3 +150,54 @@ def test_simsiam_projector_ends_with_plain_batch_norm():
     head = heads.SimSiamProjectionHead(hidden_dim=8, output_dim=4)
     last_bn = [l for l in head.stack if isinstance(l, keras.layers.BatchNormalization)][-1]
     assert not last_bn.center and not last_bn.scale
+
+
+# Keras hooks that kerascl's methods override on purpose; any other `keras.Model` attribute a method class defines
+# would replace Keras's own by accident.
+INTENDED_KERAS_OVERRIDES = {"build", "call", "compute_loss", "fit", "from_config", "get_config"}
+
+
+def _method_classes() -> set:
+    import inspect
+
+    import kerascl.methods
+
+    return {c for c in vars(kerascl.methods).values() if inspect.isclass(c) and issubclass(c, keras.Model)}
+
+
+def _kerascl_class_attributes(cls) -> set:
+    """Non-dunder names defined by the kerascl classes in `cls`'s MRO."""
+    return {name for klass in cls.__mro__ if klass.__module__.startswith("kerascl")
+            for name in vars(klass) if not name.startswith("__")}
+
+
+@pytest.mark.parametrize("cls", sorted(_method_classes(), key=lambda c: c.__name__), ids=lambda c: c.__name__)
+def test_method_classes_override_only_the_intended_keras_hooks(cls):
+    clashes = {n for n in _kerascl_class_attributes(cls) & set(dir(keras.Model))} - INTENDED_KERAS_OVERRIDES
+    assert not clashes, f"{cls.__name__} overrides keras.Model attributes {sorted(clashes)}"
+
+
+@pytest.mark.parametrize("cls", sorted(_method_classes(), key=lambda c: c.__name__), ids=lambda c: c.__name__)
+def test_method_classes_shadow_nothing_of_torch_module(cls):
+    """On Keras's torch backend every layer is a `torch.nn.Module` (e.g. `forward` is its call)."""
+    torch = pytest.importorskip("torch")
+    clashes = _kerascl_class_attributes(cls) & set(dir(torch.nn.Module))
+    assert not clashes, f"{cls.__name__} shadows torch.nn.Module attributes {sorted(clashes)}"
+
+
+def test_method_instances_set_no_torch_module_attribute():
+    torch = pytest.importorskip("torch")
+    from tests.cases import all_cases
+
+    keras_own = set(vars(keras.Model()))
+    for name, factory in all_cases().items():
+        model, _ = factory()
+        clashes = (set(vars(model)) - keras_own) & set(dir(torch.nn.Module))
+        assert not clashes, f"{name} sets torch.nn.Module attributes {sorted(clashes)}"
+
+
+def test_a_method_defining_forward_is_refused_with_the_new_name():
+    from kerascl.methods import SiameseMethod
+
+    with pytest.raises(TypeError, match="method_outputs"):
+        type("Legacy", (SiameseMethod,), {"forward": lambda self, views, params, training=False: {}})

@@ -6,10 +6,6 @@ from typing import Any
 
 import keras
 import numpy as np
-from keras.src.layers.preprocessing.image_preprocessing.base_image_preprocessing_layer import (  # noqa: E501
-    BaseImagePreprocessingLayer,
-)
-
 from kerascl.augment import _prng
 from kerascl.input_checks import (
     DOUBLE_SCALED_BELOW,
@@ -18,6 +14,7 @@ from kerascl.input_checks import (
     SCALE_255_ABOVE,
     image_range_problem,
 )
+from kerascl.keras_internals import BaseImagePreprocessingLayer, seed_generator
 
 
 def check_images(images: Any, where: str) -> None:
@@ -159,6 +156,7 @@ class RecordedAugmentation(BaseImagePreprocessingLayer):
         **kwargs: passed to `keras.layers.Layer`.
     """
 
+    # Keras's private flag (see kerascl.keras_internals): no `factor` argument; each layer has its own strengths.
     _USE_BASE_FACTOR = False
     NUM_DRAWS = 1
 
@@ -194,7 +192,7 @@ class RecordedAugmentation(BaseImagePreprocessingLayer):
             return None
         images = data["images"] if isinstance(data, dict) else data
         if seed is None:
-            seed = self._get_seed_generator(self.backend._backend).next()
+            seed = seed_generator(self).next()
         shape = self.backend.core.shape(images)
         batch_size = shape[0] if len(shape) == 4 else 1
         bk = self.backend

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import keras
-from keras.src.layers.preprocessing.data_layer import DataLayer
 
 from kerascl.augment import _prng
 from kerascl.augment.base import _without_names, check_images, guard_value_range, jitted
 from kerascl.augment.layout import PARAM_SIZE
 from kerascl.augment.view_augmentation import ViewAugmentation
+from kerascl.keras_internals import DataLayer, seed_generator
 
 _VIEW_SALT = 7919
 
@@ -90,7 +90,7 @@ class MultiViewAugmentation(DataLayer):
         if single:
             images = bk.numpy.expand_dims(images, 0)
         if training:
-            seed = self._get_seed_generator(bk._backend).next()
+            seed = seed_generator(self, bk).next()
             out = jitted(self, bk, "views", lambda x, s: self._make_views(bk, x, s))(images, seed)
         else:
             out = jitted(self, bk, "identity", lambda x: self._make_views(bk, x, None))(images)

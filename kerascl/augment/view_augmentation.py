@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from keras.src.layers.preprocessing.data_layer import DataLayer
 
 from kerascl.augment import _prng
 from kerascl.augment.base import RecordedAugmentation, check_images, guard_value_range, jitted
@@ -18,6 +17,7 @@ from kerascl.augment.random_horizontal_flip import RandomHorizontalFlip
 from kerascl.augment.random_resized_crop import RandomResizedCrop, resized_crop
 from kerascl.augment.random_rotation import RandomRotation
 from kerascl.augment.random_solarization import RandomSolarization
+from kerascl.keras_internals import DataLayer, seed_generator
 
 STAGES: tuple[tuple[str, type], ...] = (
     ("crop", RandomResizedCrop),
@@ -176,7 +176,7 @@ class ViewAugmentation(DataLayer):
         if not training:
             return self._identity(bk, images)
         if seed is None:
-            seed = self._get_seed_generator(bk._backend).next()
+            seed = seed_generator(self, bk).next()
         augment = jitted(self, bk, "augment", lambda x, s: self._augment(bk, x, _prng.seed_key(bk, s)))
         return augment(images, seed)
 

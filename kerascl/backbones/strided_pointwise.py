@@ -20,6 +20,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from kerascl.keras_internals import flatten_layers
+
 
 def is_strided_pointwise_conv(layer: Any) -> bool:
     """Whether `layer` is a 2-D convolution with a 1x1 kernel and a stride above 1 (the faulty oneDNN case)."""
@@ -60,7 +62,7 @@ def subsample_strided_pointwise_convs(model: keras.layers.Layer) -> list[str]:
         >>> subsample_strided_pointwise_convs(net)
         ['down']
     """
-    layers = [model] + list(model._flatten_layers(include_self=False, recursive=True))
+    layers = [model] + list(flatten_layers(model))
     changed = []
     for layer in layers:
         if is_strided_pointwise_conv(layer) and not getattr(layer, "_kerascl_subsampled", False):

@@ -3,12 +3,16 @@
 A method subclasses `SiameseMethod` and writes three things:
 
 - `build_heads(feature_shape)`: create or build its heads once the backbone's output shape is known;
-- `forward(views, params, training)`: every forward pass (online and target networks), returning a dict;
+- `method_outputs(views, params, training)`: every forward pass (online and target networks), returning a dict;
 - `loss_and_metrics(outputs)`: the scalar loss from that dict, plus extra values to report as metrics.
 
-Keras's own `train_step` then trains it with `model.fit()` on TensorFlow and JAX alike: `call` runs `forward`,
-`compute_loss` runs `loss_and_metrics`. Anything that uses weights must happen in `forward` (on JAX, gradients are
-taken through `call` only); state that changes during training is a non-trainable variable assigned in `forward`.
+Keras's own `train_step` then trains it with `model.fit()` on TensorFlow and JAX alike: `call` runs
+`method_outputs`, `compute_loss` runs `loss_and_metrics`. Anything that uses weights must happen in `method_outputs`
+(on JAX, gradients are taken through `call` only); state that changes during training is a non-trainable variable
+assigned in `method_outputs`.
+
+No hook is named like an attribute of `keras.Model` or `torch.nn.Module` (on Keras's torch backend every layer is a
+`torch.nn.Module`, whose `forward` is the module's own call), so a subclass never overrides one by accident.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 from keras import ops
-from keras.src.backend.common.variables import AutocastScope
 
 from kerascl.backbones.strided_pointwise import avoid_faulty_onednn_kernels
 from kerascl.distribute import scale_loss_for_replicas
 from kerascl.input_checks import image_range_problem, zero_steps_message
+from kerascl.keras_internals import AutocastScope, Functional
 from kerascl.losses._utils import l2_normalize
 from kerascl.losses.distortion_disentangled import DistortionDisentangledLoss
 from kerascl.losses.style import AugmentationPredictionLoss
@@ -46,7 +50,7 @@ def clone_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
 
 
 def _is_subclassed(model: keras.Model) -> bool:
-    return not isinstance(model, (keras.Sequential, keras.src.models.functional.Functional))
+    return not isinstance(model, (keras.Sequential, Functional))
 
 
 def _view_keys(inputs: dict, prefix: str) -> list[str]:
@@ -81,8 +85,9 @@ class SiameseMethod(keras.Model):
 
     A method built on the standard pipeline calls `setup_heads(projector, predictor, use_target)` in `__init__`
     and writes only `objective(outputs)`, its own loss on `{"projections", "predictions", "targets"}` lists (one
-    tensor per view); `build_heads`, `forward` and `loss_and_metrics` then come from this class, with or without a
-    partition. A method with other needs overrides `build_heads`, `forward` and `loss_and_metrics` itself.
+    tensor per view); `build_heads`, `method_outputs` and `loss_and_metrics` then come from this class, with or
+    without a partition. A method with other needs overrides `build_heads`, `method_outputs` and `loss_and_metrics`
+    itself.
 
     Inputs (what `fit` feeds `call`): a dict with `view_1`, `view_2`, ... (and optionally `params_i`, `label`,
     `attributes`), or a tuple/list of view tensors, or, with `augmentation`, `{"image": images}` or a bare image
@@ -91,6 +96,16 @@ class SiameseMethod(keras.Model):
 
     #: Names of the metrics a method reports besides Keras's `loss` (each a `keras.metrics.Mean`).
     metric_names: Sequence[str] = ("z_std",)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # `forward` was kerascl's hook before it was renamed; on Keras's torch backend it is `torch.nn.Module`'s
+        # own call, and on TensorFlow and JAX a subclass still defining it would silently never run.
+        if "forward" in vars(cls):
+            raise TypeError(
+                f"{cls.__name__} defines `forward`; kerascl methods compute their outputs in "
+                "`method_outputs(self, views, params, training=False)`. Rename the method."
+            )
 
     def __init__(
         self,
@@ -378,12 +393,12 @@ class SiameseMethod(keras.Model):
     # ------------------------------------------------------------------------------------------- forward/loss
     def call(self, inputs, training=False):
         views, params = self.unpack_views(inputs, training)
-        outputs = self.forward(views, params, training=training)
+        outputs = self.method_outputs(views, params, training=training)
         if training:
             self.global_step.assign_add(1.0)
         return outputs
 
-    def forward(self, views: list, params: list | None, training=False) -> dict:
+    def method_outputs(self, views: list, params: list | None, training=False) -> dict:
         """Runs the networks on the views and returns the tensors the loss needs.
 
         The default runs the standard pipeline declared with `setup_heads`. Without a partition it returns
@@ -392,7 +407,7 @@ class SiameseMethod(keras.Model):
         `param_predictions` / `param_targets` (`predict_augmentation`), and `head_balance` when asked for.
         """
         if self.projector is None:
-            raise NotImplementedError(f"{type(self).__name__} must call setup_heads(...) or override forward.")
+            raise NotImplementedError(f"{type(self).__name__} must call setup_heads(...) or override method_outputs.")
         if self.uses_target and training:
             self.update_targets(self.target_momentum())
         features = [self.backbone(v, training=training) for v in views]
@@ -472,7 +487,7 @@ class SiameseMethod(keras.Model):
         return 0.5 * total
 
     def loss_and_metrics(self, outputs: dict) -> tuple[Any, dict]:
-        """Returns `(loss, {metric_name: value})` from the outputs of `forward`.
+        """Returns `(loss, {metric_name: value})` from the outputs of `method_outputs`.
 
         The default: `objective(outputs)` without a partition; with one,
         `objective(content) + style_weight * style_loss(style) (+ head_balance * R)`.
@@ -493,7 +508,7 @@ class SiameseMethod(keras.Model):
         return loss, metrics
 
     def style_loss(self, style: dict):
-        """The partition's style objective on the style outputs of `forward` (0 for `style_objective=None`)."""
+        """The partition's style objective on the style outputs of `method_outputs` (0 for `style_objective=None`)."""
         objective = self.partition.style_objective
         if objective == "repel":
             return -self.objective(style)

@@ -154,7 +154,7 @@ class DecoupledUniformity(SiameseMethod):
 
     # ------------------------------------------------------------------------------------------------ forward
     def call(self, inputs, training=False):
-        # The prior's inputs (attributes, raw images) are not views; keep them for `forward`.
+        # The prior's inputs (attributes, raw images) are not views; keep them for `method_outputs`.
         if isinstance(inputs, dict):
             self._prior_inputs.attributes = inputs.get("attributes")
             self._prior_inputs.images = inputs.get("image")
@@ -185,7 +185,7 @@ class DecoupledUniformity(SiameseMethod):
         features = [kernels_lib.encoder_features(self.prior_encoder, v) for v in views]
         return ops.stop_gradient(sum(features) / float(len(features)))
 
-    def forward(self, views, params, training=False):
+    def method_outputs(self, views, params, training=False):
         embeddings = [self.projector(self.embed(v, training=training)) for v in views]
         outputs = {"embeddings": embeddings}
         prior = self.prior_features(views)

@@ -374,7 +374,7 @@ class HierarchicalAugmentationInvariance(SiameseMethod):
         projectors = self.target_projectors if target else self.projectors
         return projectors[stage - 1](features, training=training)
 
-    def forward(self, views, params, training=False):
+    def method_outputs(self, views, params, training=False):
         self._check_inputs(views, params)
         if self.base_method == "byol" and training:
             self.update_targets(self.cosine_momentum(self.base_momentum, self.final_momentum))
@@ -419,7 +419,7 @@ class HierarchicalAugmentationInvariance(SiameseMethod):
 
     # ---------------------------------------------------------------------------------------------------- loss
     def stage_losses(self, outputs: dict) -> list:
-        """The base method's two-view loss of every stage, from the outputs of `forward`."""
+        """The base method's two-view loss of every stage, from the outputs of `method_outputs`."""
         losses = []
         for k in range(self.num_stages):
             z1, z2 = outputs["projections"][k]

@@ -239,7 +239,7 @@ class SimilarityClustering(SiameseMethod):
             return ops.convert_to_tensor(float(self.mix), "float32")
         return curriculum_weight(self.epoch, self.e0, self.e1)
 
-    def forward(self, views, params, training=False):
+    def method_outputs(self, views, params, training=False):
         momentum = self.variant == "momentum"
         if momentum and training:
             self.update_targets(self.cosine_momentum(self.base_momentum, self.final_momentum))

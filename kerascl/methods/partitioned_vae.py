@@ -8,10 +8,10 @@ from typing import Sequence
 import keras
 import numpy as np
 from keras import ops
-from keras.src.utils import backend_utils
 
 from kerascl import distribute
 from kerascl.augment import _prng
+from kerascl.keras_internals import DynamicBackend
 from kerascl.losses.style import content_pull, style_push, STYLE_TERMS
 from kerascl.methods.base import SiameseMethod, collapse_std
 
@@ -199,7 +199,7 @@ class PartitionedVAE(SiameseMethod):
         Under `tf.distribute` each replica takes its own rows of the global batch's noise, so N replicas draw the
         same numbers as one device.
         """
-        bk = backend_utils.DynamicBackend()
+        bk = DynamicBackend()
         key = _prng.seed_key(bk, self.seed_generator.next())
         replicas = distribute.num_replicas_in_sync()
         u = _prng.uniform(bk, key, shape[0] * replicas, 2 * shape[1])
@@ -210,7 +210,7 @@ class PartitionedVAE(SiameseMethod):
         return ops.sqrt(-2.0 * ops.log(u1)) * ops.cos(2.0 * math.pi * u2)
 
     # ---------------------------------------------------------------------------------------- forward/loss
-    def forward(self, views, params, training=False):
+    def method_outputs(self, views, params, training=False):
         outputs = {"views": list(views), "logits": [], "mu": [], "logvar": []}
         for view in views:
             mu, logvar = self.encode(view, training=training)
