@@ -135,3 +135,20 @@ def test_bad_arguments_give_clear_errors():
         A.RandomColorJitter(hue=0.7)
     with pytest.raises(ValueError, match="odd"):
         A.RandomGaussianBlur(kernel_size=4)
+
+
+def test_augmentation_layers_shadow_nothing_of_torch_module():
+    """On Keras's torch backend every layer is a `torch.nn.Module`: a hook named `_apply` would replace the one
+    `.to()` / `.cpu()` / `.float()` use."""
+    import inspect
+
+    torch = pytest.importorskip("torch")
+    import kerascl.augment as augment
+
+    classes = [c for c in vars(augment).values() if inspect.isclass(c) and issubclass(c, keras.layers.Layer)]
+    assert classes
+    for cls in classes:
+        names = {n for k in cls.__mro__ if k.__module__.startswith("kerascl") for n in vars(k)
+                 if not n.startswith("__")}
+        clashes = names & set(dir(torch.nn.Module))
+        assert not clashes, f"{cls.__name__} shadows torch.nn.Module attributes {sorted(clashes)}"

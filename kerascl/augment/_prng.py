@@ -23,18 +23,30 @@ def _u32(bk: Any, value: int) -> Any:
     return bk.core.convert_to_tensor(value, _U32)
 
 
+def _wrap32(bk: Any, x: Any) -> Any:
+    """Keep the low 32 bits where the backend computes "uint32" in a wider integer type.
+
+    Keras's torch backend holds `uint32` in 64-bit integers, so products and sums do not wrap at 2**32 by
+    themselves; masking restores the `uint32` result (the low bits of a 64-bit product are exact even when it
+    overflows). TensorFlow and JAX have a true `uint32`, on which this would be a no-op, so it is skipped there.
+    """
+    if getattr(bk, "name", None) != "torch":
+        return x
+    return bk.numpy.bitwise_and(x, bk.core.convert_to_tensor(0xFFFFFFFF, x.dtype))
+
+
 def mix32(bk: Any, x: Any) -> Any:
     """Hash `uint32` values to well-mixed `uint32` values (lowbias32 mixer)."""
     x = bk.numpy.bitwise_xor(x, bk.numpy.right_shift(x, _u32(bk, 16)))
-    x = bk.numpy.multiply(x, _u32(bk, 0x7FEB352D))
+    x = _wrap32(bk, bk.numpy.multiply(x, _u32(bk, 0x7FEB352D)))
     x = bk.numpy.bitwise_xor(x, bk.numpy.right_shift(x, _u32(bk, 15)))
-    x = bk.numpy.multiply(x, _u32(bk, 0x846CA68B))
+    x = _wrap32(bk, bk.numpy.multiply(x, _u32(bk, 0x846CA68B)))
     return bk.numpy.bitwise_xor(x, bk.numpy.right_shift(x, _u32(bk, 16)))
 
 
 def seed_key(bk: Any, seed: Any) -> Any:
     """Reduce a seed (a `(2,)` SeedGenerator state, or a scalar key) to one `uint32` key."""
-    seed = bk.core.cast(seed, _U32)
+    seed = _wrap32(bk, bk.core.cast(seed, _U32))
     if len(seed.shape) == 0:
         return mix32(bk, seed)
     return mix32(bk, bk.numpy.bitwise_xor(mix32(bk, seed[0]), seed[1]))
@@ -42,7 +54,7 @@ def seed_key(bk: Any, seed: Any) -> Any:
 
 def derive_key(bk: Any, key: Any, salt: int) -> Any:
     """A new independent `uint32` key from `key` and a Python integer `salt`."""
-    return mix32(bk, bk.numpy.add(mix32(bk, _u32(bk, salt & 0xFFFFFFFF)), key))
+    return mix32(bk, _wrap32(bk, bk.numpy.add(mix32(bk, _u32(bk, salt & 0xFFFFFFFF)), key)))
 
 
 def _counters(bk: Any, n: Any) -> Any:
@@ -58,12 +70,13 @@ def bits_to_uniform(bk: Any, bits: Any) -> Any:
 def uniform(bk: Any, key: Any, batch_size: Any, num_draws: int) -> Any:
     """`(batch_size, num_draws)` float32 uniforms in `[0, 1)`; row `i` depends only on `key` and `i`."""
     counters = _counters(bk, batch_size * num_draws)
-    bits = mix32(bk, bk.numpy.add(mix32(bk, counters), key))
+    bits = mix32(bk, _wrap32(bk, bk.numpy.add(mix32(bk, counters), key)))
     return bk.numpy.reshape(bits_to_uniform(bk, bits), (batch_size, num_draws))
 
 
 def uniform_per_key(bk: Any, keys: Any, num_draws: int) -> Any:
     """`(B, num_draws)` float32 uniforms, row `i` drawn from its own `uint32` key `keys[i]`."""
+    keys = _wrap32(bk, keys)
     counters = mix32(bk, _counters(bk, num_draws))
-    bits = mix32(bk, bk.numpy.add(counters[None, :], mix32(bk, keys)[:, None]))
+    bits = mix32(bk, _wrap32(bk, bk.numpy.add(counters[None, :], mix32(bk, keys)[:, None])))
     return bits_to_uniform(bk, bits)

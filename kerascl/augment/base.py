@@ -146,7 +146,7 @@ class RecordedAugmentation(BaseImagePreprocessingLayer):
 
     - `_draw(bk, key, batch_size, image_shape)`: a transformation (dict of per-sample tensors) from a
       `uint32` key, through `kerascl.augment._prng` (bit-identical on every backend);
-    - `_apply(bk, images, transformation)`: the vectorised image operation;
+    - `_transform_batch(bk, images, transformation)`: the vectorised image operation;
     - `_to_params(bk, transformation)`: `{layout name: (B, k) float32}` for the recorded-parameter vector;
     - `_from_params(bk, params)`: the transformation back from a `(B, PARAM_SIZE)` vector.
 
@@ -170,7 +170,7 @@ class RecordedAugmentation(BaseImagePreprocessingLayer):
     def _draw(self, bk: Any, key: Any, batch_size: Any, image_shape: tuple) -> dict:
         raise NotImplementedError
 
-    def _apply(self, bk: Any, images: Any, transformation: dict) -> Any:
+    def _transform_batch(self, bk: Any, images: Any, transformation: dict) -> Any:
         raise NotImplementedError
 
     def _to_params(self, bk: Any, transformation: dict) -> dict:
@@ -207,7 +207,7 @@ class RecordedAugmentation(BaseImagePreprocessingLayer):
         if not training or transformation is None:
             return self._inference(self.backend, images)
         bk = self.backend
-        return jitted(self, bk, "apply", lambda x, t: self._apply(bk, x, t))(images, transformation)
+        return jitted(self, bk, "apply", lambda x, t: self._transform_batch(bk, x, t))(images, transformation)
 
     def _inference(self, bk: Any, images: Any) -> Any:
         """What the layer does with `training=False` (identity; a crop layer resizes)."""

@@ -102,7 +102,7 @@ class RandomColorJitter(RecordedAugmentation):
             order = bk.numpy.zeros_like(bk.core.cast(u[:, 5], "int32"))
         return {"factors": factors, "order": order}
 
-    def _apply(self, bk: Any, images: Any, transformation: dict) -> Any:
+    def _transform_batch(self, bk: Any, images: Any, transformation: dict) -> Any:
         factors, order = transformation["factors"], transformation["order"]
         identity = bk.core.convert_to_tensor([1.0, 1.0, 1.0, 0.0], "float32")
         applied = bk.numpy.any(bk.numpy.not_equal(factors, identity[None, :]), axis=1)

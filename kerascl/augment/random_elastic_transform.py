@@ -68,7 +68,7 @@ class RandomElasticTransform(RecordedAugmentation):
             "seed": bk.numpy.where(applied, seed, zero),
         }
 
-    def _apply(self, bk: Any, images: Any, transformation: dict) -> Any:
+    def _transform_batch(self, bk: Any, images: Any, transformation: dict) -> Any:
         shape = tuple(images.shape)
         height, width = int(shape[1]), int(shape[2])
         keys = bk.core.cast(bk.core.cast(transformation["seed"], "int32"), "uint32")

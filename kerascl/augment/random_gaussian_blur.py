@@ -60,7 +60,7 @@ class RandomGaussianBlur(RecordedAugmentation):
         sigma = self.sigma[0] + (self.sigma[1] - self.sigma[0]) * u[:, 1]
         return {"sigma": bk.numpy.where(self._applied(bk, u[:, 0]), sigma, 0.0)}
 
-    def _apply(self, bk: Any, images: Any, transformation: dict) -> Any:
+    def _transform_batch(self, bk: Any, images: Any, transformation: dict) -> Any:
         sigma = transformation["sigma"]
         weights = _image_ops.gaussian_weights(bk, sigma, self._kernel(tuple(images.shape)))
         blurred = _image_ops.separable_blur(bk, images, weights)

@@ -34,7 +34,7 @@ class RandomHorizontalFlip(RecordedAugmentation):
         u = self._uniforms(bk, key, batch_size)
         return {"flip": self._applied(bk, u[:, 0])}
 
-    def _apply(self, bk: Any, images: Any, transformation: dict) -> Any:
+    def _transform_batch(self, bk: Any, images: Any, transformation: dict) -> Any:
         return _image_ops.select(bk, transformation["flip"], bk.numpy.flip(images, axis=2), images)
 
     def _to_params(self, bk: Any, transformation: dict) -> dict:

@@ -124,7 +124,7 @@ class RandomResizedCrop(RecordedAugmentation):
         )
         return {"box": box}
 
-    def _apply(self, bk: Any, images: Any, transformation: dict) -> Any:
+    def _transform_batch(self, bk: Any, images: Any, transformation: dict) -> Any:
         return resized_crop(bk, images, transformation["box"], self.height, self.width)
 
     def _inference(self, bk: Any, images: Any) -> Any:

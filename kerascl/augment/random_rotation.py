@@ -61,7 +61,7 @@ class RandomRotation(RecordedAugmentation):
             angle = self.degrees[0] + (self.degrees[1] - self.degrees[0]) * u[:, 1]
         return {"angle": bk.numpy.where(self._applied(bk, u[:, 0]), angle, 0.0)}
 
-    def _apply(self, bk: Any, images: Any, transformation: dict) -> Any:
+    def _transform_batch(self, bk: Any, images: Any, transformation: dict) -> Any:
         angle = transformation["angle"]
         shape = tuple(images.shape)
         ys, xs = _image_ops.rotation_coordinates(bk, angle, int(shape[1]), int(shape[2]))

@@ -37,7 +37,7 @@ class RandomSolarization(RecordedAugmentation):
         u = self._uniforms(bk, key, batch_size)
         return {"applied": self._applied(bk, u[:, 0])}
 
-    def _apply(self, bk: Any, images: Any, transformation: dict) -> Any:
+    def _transform_batch(self, bk: Any, images: Any, transformation: dict) -> Any:
         return _image_ops.select(
             bk, transformation["applied"], _image_ops.solarize(bk, images, self.threshold), images
         )

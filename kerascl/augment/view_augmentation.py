@@ -127,7 +127,7 @@ class ViewAugmentation(DataLayer):
             if layer is None:
                 continue
             t = layer._draw(bk, _prng.derive_key(bk, key, _STAGE_SALT[name]), batch, tuple(images.shape[1:]))
-            images = layer._apply(bk, images, t)
+            images = layer._transform_batch(bk, images, t)
             recorded.update(layer._to_params(bk, t))
         return images, self._assemble(bk, recorded, batch)
 
@@ -151,7 +151,7 @@ class ViewAugmentation(DataLayer):
     def _replay(self, bk: Any, images: Any, params: Any) -> Any:
         for name, _ in STAGES:
             layer = self.stages.get(name) or _default_stage(name, self.image_size)
-            images = layer._apply(bk, images, layer._from_params(bk, params))
+            images = layer._transform_batch(bk, images, layer._from_params(bk, params))
         return images
 
     def _identity(self, bk: Any, images: Any) -> tuple[Any, Any]:
