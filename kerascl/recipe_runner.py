@@ -287,6 +287,12 @@ def _device_summary() -> str:
 
             gpus = tf.config.list_logical_devices("GPU")
             return ", ".join(d.name for d in gpus) if gpus else f"CPU ({os.cpu_count()} cores)"
+        if backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+            return f"CPU ({os.cpu_count()} cores)"
     except Exception as error:  # reporting only
         return f"unknown ({error})"
     return "unknown"
