@@ -210,14 +210,14 @@ def recipe_command(name, data_dir, epochs, batch_size, backend, limit, probe_lim
 
         try:
             set_virtual_cpu_devices(virtual_cpus)
-        except RuntimeError as error:
+        except (RuntimeError, NotImplementedError) as error:
             _fail(error)
     from kerascl.callbacks import NonFiniteLossError
     from kerascl.recipe_runner import run_recipe
 
     try:
         result = run_recipe(recipe, out, devices=devices, force=force, resume=resume)
-    except (FileNotFoundError, ValueError, NonFiniteLossError) as error:
+    except (FileNotFoundError, ValueError, NotImplementedError, NonFiniteLossError) as error:
         _fail(error)
     click.echo(f"\nRun folder: {result.run_dir}")
 
