@@ -1,8 +1,8 @@
 """The `kerascl` command line (click).
 
 Commands: `info`, `recipes`, `recipe NAME`, `probe BACKBONE.keras`, `compare NAME NAME ...`. Keras (and with it
-TensorFlow or JAX) is imported only inside the commands that need it, after `--backend` has set `KERAS_BACKEND`, so
-`kerascl --help` and `kerascl recipes` are fast.
+TensorFlow, JAX or torch) is imported only inside the commands that need it, after `--backend` has set
+`KERAS_BACKEND`, so `kerascl --help` and `kerascl recipes` are fast.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import click  # noqa: E402
 
 from kerascl import __version__  # noqa: E402
 
-BACKENDS = ("tensorflow", "jax")
+BACKENDS = ("tensorflow", "jax", "torch")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kerascl")
 def main() -> None:
-    """kerascl: self-supervised contrastive learning for Keras 3 (TensorFlow and JAX backends)."""
+    """kerascl: self-supervised contrastive learning for Keras 3 (TensorFlow and JAX backends; torch experimental)."""
 
 
 @main.command()
@@ -41,7 +41,7 @@ def info() -> None:
         ("backend", keras.backend.backend()),
         ("KERAS_BACKEND", os.environ.get("KERAS_BACKEND", "(unset: keras config or tensorflow)")),
     ]
-    for module in ("tensorflow", "jax", "keras_cv", "tensorflow_datasets", "numpy"):
+    for module in ("tensorflow", "jax", "torch", "keras_cv", "tensorflow_datasets", "numpy"):
         lines.append((module, _version_of(module)))
     lines.append(("devices", ", ".join(_devices(keras.backend.backend()))))
     width = max(len(k) for k, _ in lines)
@@ -73,6 +73,10 @@ def _devices(backend: str) -> list[str]:
         import tensorflow as tf
 
         return [d.name for d in tf.config.list_logical_devices()]
+    if backend == "torch":
+        import torch
+
+        return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     return ["(unknown for this backend)"]
 
 
@@ -206,14 +210,14 @@ def recipe_command(name, data_dir, epochs, batch_size, backend, limit, probe_lim
 
         try:
             set_virtual_cpu_devices(virtual_cpus)
-        except RuntimeError as error:
+        except (RuntimeError, NotImplementedError) as error:
             _fail(error)
     from kerascl.callbacks import NonFiniteLossError
     from kerascl.recipe_runner import run_recipe
 
     try:
         result = run_recipe(recipe, out, devices=devices, force=force, resume=resume)
-    except (FileNotFoundError, ValueError, NonFiniteLossError) as error:
+    except (FileNotFoundError, ValueError, NotImplementedError, NonFiniteLossError) as error:
         _fail(error)
     click.echo(f"\nRun folder: {result.run_dir}")
 

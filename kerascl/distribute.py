@@ -23,6 +23,9 @@ and is a no-op on one device and on JAX. The rule that keeps the gradients right
 Per-sample losses (BYOL, SimSiam) need no gather: the local mean over `B/R` samples divided by `R` and summed over
 replicas is the global mean.
 
+On the torch backend kerascl trains on one device only: `configure_devices(1)` returns a plain setup and more
+devices raise `NotImplementedError`.
+
 Examples:
     >>> import kerascl
     >>> setup = kerascl.distribute.configure_devices(2)  # doctest: +SKIP
@@ -171,7 +174,7 @@ class DeviceSetup:
     """What `configure_devices` returns: the engine for the backend and a scope to build and train in.
 
     Attributes:
-        backend: `"tensorflow"` or `"jax"`.
+        backend: `"tensorflow"`, `"jax"` or `"torch"` (one device only).
         num_devices: Devices the global batch is split over (all processes together).
         strategy: The `tf.distribute.Strategy` (TensorFlow), else None.
         distribution: The `keras.distribution.DataParallel` (JAX with more than one device), else None.
@@ -223,8 +226,8 @@ def available_devices(device_type: str | None = None) -> list[str]:
         device_type: `"cpu"`, `"gpu"` or `"tpu"`, or None for the best kind present.
 
     Returns:
-        Device names as `keras.distribution.list_devices` spells them on JAX, or TensorFlow logical device
-        names (`"/device:GPU:0"`) on TensorFlow.
+        Device names as `keras.distribution.list_devices` spells them on JAX, TensorFlow logical device
+        names (`"/device:GPU:0"`) on TensorFlow, or torch device names (`"cuda:0"`, `"cpu:0"`) on torch.
     """
     backend = keras.backend.backend()
     if backend == "jax":
@@ -238,6 +241,12 @@ def available_devices(device_type: str | None = None) -> list[str]:
             if devices:
                 return devices
         return []
+    if backend == "torch":
+        import torch
+
+        if device_type in (None, "gpu") and torch.cuda.is_available():
+            return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        return [] if device_type in ("gpu", "tpu") else ["cpu:0"]
     raise NotImplementedError(f"kerascl.distribute supports the tensorflow and jax backends, not {backend!r}.")
 
 
@@ -284,7 +293,20 @@ def configure_devices(
         return _configure_jax(num_devices, device_type, multi_worker)
     if backend == "tensorflow":
         return _configure_tensorflow(num_devices, device_type, multi_worker)
+    if backend == "torch":
+        return _configure_torch(num_devices, multi_worker)
     raise NotImplementedError(f"kerascl.distribute supports the tensorflow and jax backends, not {backend!r}.")
+
+
+def _configure_torch(num_devices, multi_worker) -> DeviceSetup:
+    # Keras's torch backend trains on one device (the first GPU when there is one); kerascl has no data-parallel
+    # engine for it yet, so anything but one device is refused rather than silently run on one.
+    if multi_worker or (num_devices is not None and num_devices != 1):
+        raise NotImplementedError(
+            "On the torch backend kerascl trains on one device only (multi-device and multi-worker training are "
+            "not supported yet); use --devices 1, or the jax or tensorflow backend."
+        )
+    return DeviceSetup("torch", 1)
 
 
 def _pick(devices: list[str], num_devices: int | None, what: str) -> list[str]:

@@ -287,6 +287,12 @@ def _device_summary() -> str:
 
             gpus = tf.config.list_logical_devices("GPU")
             return ", ".join(d.name for d in gpus) if gpus else f"CPU ({os.cpu_count()} cores)"
+        if backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+            return f"CPU ({os.cpu_count()} cores)"
     except Exception as error:  # reporting only
         return f"unknown ({error})"
     return "unknown"
@@ -691,6 +697,8 @@ def _representation(model):
 
 
 def _draw(recipe: Recipe, model, data: RunData, run_dir: str, history_path: str) -> dict:
+    import keras
+
     from kerascl import plots
     from kerascl.probes import extract_features
     from kerascl.run_folder import atomic_path
@@ -719,8 +727,8 @@ def _draw(recipe: Recipe, model, data: RunData, run_dir: str, history_path: str)
         contents, styles = [], []
         for begin in range(0, n, 256):
             parts = model.embed_parts(images[begin:begin + 256], training=False)
-            contents.append(np.asarray(parts["content"]))
-            styles.append(np.asarray(parts["style"]))
+            contents.append(keras.ops.convert_to_numpy(parts["content"]))
+            styles.append(keras.ops.convert_to_numpy(parts["style"]))
         with atomic_path(os.path.join(run_dir, "content_style.png")) as tmp:
             plots.plot_content_style(np.concatenate(contents), np.concatenate(styles), labels, tmp,
                                      method=config.embedding_plot, class_names=data.class_names, seed=config.seed)

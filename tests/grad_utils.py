@@ -22,4 +22,12 @@ def gradients(fn, *inputs) -> list[np.ndarray]:
         import jax
 
         return [np.asarray(g) for g in jax.grad(lambda *xs: fn(*xs), argnums=tuple(range(len(inputs))))(*inputs)]
-    raise NotImplementedError(f"gradients() supports tensorflow and jax, not {backend}.")
+    if backend == "torch":
+        import torch
+
+        tensors = [torch.tensor(np.asarray(x), requires_grad=True) for x in inputs]
+        grads = torch.autograd.grad(fn(*tensors), tensors, allow_unused=True)
+        # An input the value does not depend on gets None; TensorFlow's UnconnectedGradients.ZERO gives zeros.
+        return [torch.zeros_like(t).detach().numpy() if g is None else g.detach().cpu().numpy()
+                for t, g in zip(tensors, grads)]
+    raise NotImplementedError(f"gradients() supports tensorflow, jax and torch, not {backend}.")

@@ -115,3 +115,10 @@ def test_probe_reports_a_missing_test_split(tmp_path):
 def test_devices_must_be_positive():
     result = CliRunner().invoke(main, ["recipe", "shapes-partitioned", "--devices", "0"])
     assert result.exit_code != 0 and "--devices" in result.output
+
+
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "torch", reason="the torch backend's one-device limit")
+def test_torch_refuses_more_than_one_device(tmp_path):
+    result = CliRunner().invoke(main, ["recipe", "shapes-partitioned", "--devices", "2", "--epochs", "1", "--limit",
+                                       "32", "--batch-size", "16", "--out", str(tmp_path / "run")])
+    assert result.exit_code != 0 and "one device only" in result.output, result.output

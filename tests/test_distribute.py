@@ -61,6 +61,11 @@ def _gradients(result: dict) -> dict:
     }
 
 
+ONE_DEVICE_ONLY = pytest.mark.skipif(keras.backend.backend() == "torch",
+                                     reason="kerascl trains on one device only on the torch backend")
+
+
+@ONE_DEVICE_ONLY
 @pytest.mark.parametrize("name", CASES)
 def test_two_devices_match_one_device(runs, name):
     one, two = _load(runs, name, 1), _load(runs, name, 2)
@@ -117,6 +122,12 @@ def test_configure_one_device_and_bad_counts():
         distribute.configure_devices(0)
     with pytest.raises(TypeError, match="positive int"):
         distribute.configure_devices(2.0)
+    if keras.backend.backend() == "torch":
+        with pytest.raises(NotImplementedError, match="one device only"):
+            distribute.configure_devices(2)
+        with pytest.raises(NotImplementedError, match="one device only"):
+            distribute.configure_devices(1, multi_worker=True)
+        return
     with pytest.raises(ValueError, match="set_virtual_cpu_devices"):
         distribute.configure_devices(10_000, device_type="cpu")
 

@@ -154,8 +154,8 @@ def test_frozen_encoder_prior_and_fc_layer_train_save_and_export(tmp_path):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), err_msg=a.path)
     export = str(tmp_path / "encoder.keras")
     model.export_backbone(export)
-    np.testing.assert_allclose(np.asarray(keras.models.load_model(export)(batch["view_1"])),
-                               np.asarray(model.embed(batch["view_1"])), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.models.load_model(export)(batch["view_1"])),
+                               keras.ops.convert_to_numpy(model.embed(batch["view_1"])), rtol=1e-5, atol=1e-5)
 
 
 def test_lambda_zero_falls_back_to_one_over_sqrt_b_as_the_official_code():
@@ -193,8 +193,9 @@ def test_default_head_is_the_official_layer_list():
     images = random_views(batch=2)["view_1"]
     assert tuple(model.embed(images).shape) == (2, 2048)  # what `embed` and `export_backbone` give the probes
     manual = model.projector(model.fc(backbone(images)))
-    np.testing.assert_allclose(np.asarray(model.method_outputs([images, images], None)["embeddings"][0]),
-                               np.asarray(manual), rtol=1e-5, atol=1e-5)
+    embedding = model.method_outputs([images, images], None)["embeddings"][0]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(embedding),
+                               keras.ops.convert_to_numpy(manual), rtol=1e-5, atol=1e-5)
     assert _layer_list(DecoupledUniformity(tiny_backbone(), fc_dim=None), features)[0] == ("ReLU",)
 
 
@@ -206,4 +207,5 @@ def test_a_model_saved_without_fc_layer_still_loads(tmp_path):
     loaded = keras.models.load_model(path)
     assert loaded.fc is None and loaded.fc_dim is None
     images = random_views(batch=2)["view_1"]
-    np.testing.assert_allclose(np.asarray(loaded.embed(images)), np.asarray(model.embed(images)), rtol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded.embed(images)),
+                               keras.ops.convert_to_numpy(model.embed(images)), rtol=1e-5)

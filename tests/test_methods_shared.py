@@ -22,6 +22,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPARED = sorted(CASES)[CI_SHARE::2]
 
 
+def to_numpy(x) -> np.ndarray:
+    # `convert_to_numpy`, not `np.asarray`: on the torch backend outputs carry autograd history and live on any device.
+    return keras.ops.convert_to_numpy(x)
+
+
 @pytest.fixture(scope="module")
 def other_backend_losses():
     """Losses of every case on the other backend, from one subprocess."""
@@ -61,14 +66,14 @@ def test_fit_lowers_the_loss_then_save_and_load_round_trip(name, tmp_path):
     drop_backbone = lambda config: {k: v for k, v in config.items() if k != "backbone"}  # noqa: E731
     assert drop_backbone(loaded.get_config()) == drop_backbone(model.get_config())
     for a, b in zip(model.weights, loaded.weights):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), err_msg=a.path)
+        np.testing.assert_allclose(to_numpy(a), to_numpy(b), err_msg=a.path)
     before = keras.tree.flatten(model(batch, training=False))
     after = keras.tree.flatten(loaded(batch, training=False))
     for a, b in zip(before, after):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(to_numpy(a), to_numpy(b), rtol=1e-5, atol=1e-5)
     backbone_path = str(tmp_path / "backbone.keras")
     model.export_backbone(backbone_path)
     backbone = keras.models.load_model(backbone_path)
     # The exported encoder is what `embed` computes: the backbone, plus decoupled uniformity's fc layer.
-    np.testing.assert_allclose(np.asarray(backbone(batch["view_1"])), np.asarray(model.embed(batch["view_1"])),
+    np.testing.assert_allclose(to_numpy(backbone(batch["view_1"])), to_numpy(model.embed(batch["view_1"])),
                                rtol=1e-5, atol=1e-5)
