@@ -291,10 +291,11 @@ def _head_sizes(options: dict) -> tuple[int, int, int]:
 def _torch_weight_decay(config) -> float:
     """The recipe's weight decay, for torch's SGD.
 
-    The value is the same, the form is not: torch adds it to the gradient (before momentum), Keras's SGD applies it
-    decoupled, about 10x weaker at momentum 0.9 (docs/benchmarks.md, "Why SimSiam learned less per epoch").
+    The value is the same; the form is the same for `l2sgd` (kerascl's copy of torch's update) and not for `sgd`:
+    torch adds it to the gradient (before momentum), Keras's SGD applies it decoupled, about 10x weaker at momentum
+    0.9 (docs/benchmarks.md, "Why SimSiam learned less per epoch").
     """
-    if config.optimizer != "sgd":
+    if config.optimizer not in ("sgd", "l2sgd"):
         raise ValueError(f"the lightly side runs SGD; the recipe uses {config.optimizer!r}.")
     return float(config.weight_decay)
 

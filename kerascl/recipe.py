@@ -43,7 +43,7 @@ DATASETS = ("cifar10", "shapes", "folder")
 #: a kNN accuracy with a standard error of about 1.5 points, so a smoke run's probes take seconds, not minutes.
 SMOKE_PROBE_TEST_IMAGES = 1000
 #: Optimisers a recipe can name in `RecipeConfig.optimizer`.
-OPTIMIZERS = ("sgd", "lars", "adam", "adamw")
+OPTIMIZERS = ("sgd", "l2sgd", "lars", "adam", "adamw")
 #: The presets of `kerascl.augment.get_preset`, named here so that a `--set augmenter=...` typo is caught before
 #: Keras is imported (tests/test_bad_inputs.py checks the list against `kerascl.augment.list_presets()`).
 AUGMENTER_PRESETS = (
@@ -78,13 +78,15 @@ class RecipeConfig:
         width: Backbone width multiplier (1.0 = the standard ResNet-18, 512-d output).
         epochs: Pretraining epochs.
         batch_size: Global batch size of pretraining.
-        optimizer: `"sgd"`, `"lars"`, `"adam"` or `"adamw"`.
+        optimizer: `"sgd"` (Keras's SGD, decoupled weight decay), `"l2sgd"` (`kerascl.optimizers.L2SGD`:
+            `torch.optim.SGD`'s update, weight decay added to the gradient before the momentum), `"lars"`,
+            `"adam"` or `"adamw"`.
         learning_rate: Base learning rate at `lr_reference_batch`; the peak rate is
             `learning_rate * batch_size / lr_reference_batch` (linear scaling rule; 0 disables scaling).
         lr_reference_batch: Batch size the base learning rate refers to.
         momentum: SGD / LARS momentum.
-        weight_decay: Weight decay (LARS: in the gradient, biases and norms excluded; SGD / AdamW: Keras's
-            decoupled form).
+        weight_decay: Weight decay (LARS and L2SGD: in the gradient, LARS excluding biases and norms; SGD /
+            AdamW: Keras's decoupled form, about 10x weaker per step than the coupled form at momentum 0.9).
         warmup_epochs: Linear warm-up epochs before the cosine decay (shortened to a tenth of the run when it
             would be as long as the run).
         end_learning_rate: Learning rate at the end of the cosine decay.

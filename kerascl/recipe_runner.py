@@ -224,7 +224,7 @@ def make_optimizer(config: RecipeConfig, steps_per_epoch: int):
     """
     import keras
 
-    from kerascl.optimizers import LARS, WarmupCosineDecay
+    from kerascl.optimizers import LARS, L2SGD, WarmupCosineDecay
 
     total = max(1, config.epochs * steps_per_epoch)
     warmup = config.warmup_epochs * steps_per_epoch
@@ -235,6 +235,8 @@ def make_optimizer(config: RecipeConfig, steps_per_epoch: int):
                                  end_value=min(config.end_learning_rate, peak))
     if config.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay or None)
+    elif config.optimizer == "l2sgd":
+        optimizer = L2SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay)
     elif config.optimizer == "lars":
         optimizer = LARS(schedule, momentum=config.momentum, weight_decay=config.weight_decay)
     elif config.optimizer == "adamw":

@@ -45,6 +45,7 @@ RECIPE = Recipe(
         "prediction_hidden_dim": 1024,
         "base_momentum": 0.99,
         "final_momentum": 1.0,
+        "head_init": "keras",
     },
     build=build,
 )

@@ -39,6 +39,7 @@ RECIPE = Recipe(
         probe_test_limit=None,
         max_train_minutes=60.0,
     ),
-    options={"projection_dim": 128, "hidden_dim": 512, "prediction_hidden_dim": 64, "num_projector_layers": 3},
+    options={"projection_dim": 128, "hidden_dim": 512, "prediction_hidden_dim": 64, "num_projector_layers": 3,
+             "head_init": "keras"},
     build=build,
 )

@@ -306,3 +306,18 @@ def test_read_history_handles_missing_cells(tmp_path):
     assert np.isnan(history["knn_top1"][0]) and history["knn_top1"][1] == 0.3
     with pytest.raises(FileNotFoundError):
         read_history(tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize("name, expected", [("sgd", "SGD"), ("l2sgd", "L2SGD"), ("lars", "LARS")])
+def test_recipe_optimizer_names_build_their_optimizer(name, expected):
+    from kerascl.recipe_runner import make_optimizer
+
+    config = get_recipe("cifar10-simsiam-1h").with_overrides([f"optimizer={name}"]).config
+    assert type(make_optimizer(config, steps_per_epoch=10)).__name__ == expected
+
+
+def test_time_budget_recipes_take_the_torch_head_initialisation_as_a_setting():
+    recipe = get_recipe("cifar10-simsiam-1h").with_overrides(["head_init=torch"])
+    assert recipe.options["head_init"] == "torch"
+    with pytest.raises(ValueError, match="optimizer"):
+        get_recipe("cifar10-byol-1h").with_overrides(["optimizer=l2sdg"])
