@@ -4,7 +4,8 @@
   Twins, with biases and normalisation weights excluded from adaptation and weight decay.
 - `L2SGD`: SGD with momentum and PyTorch's (coupled, L2) weight decay, for runs that must match `torch.optim.SGD`;
   Keras's own `SGD(weight_decay=...)` decays the weights directly instead (decoupled), about `1 / (1 - momentum)`
-  times less at the same coefficient.
+  times less at the same coefficient. Its `fixed_learning_rate_variables` (e.g. `PREDICTOR_PATTERNS`) keeps some
+  variables at a constant rate, SimSiam's fixed predictor learning rate.
 - `WarmupCosineDecay`: linear warm-up followed by a cosine decay, the schedule of nearly every SSL recipe.
 - `scaled_learning_rate`: the linear scaling rule `base_lr * batch_size / 256` in which recipes state their
   learning rates.
@@ -29,6 +30,10 @@ DEFAULT_LARS_EXCLUDE_PATTERNS: tuple[str, ...] = (
 )
 
 ExcludeSpec = Sequence[str] | Callable[[keras.Variable], bool] | None
+
+#: The predictor heads of kerascl's methods (`predictor`, `style_predictor`, `predictor_1`, ...): regular
+#: expressions searched in `variable.path`, for `L2SGD(fixed_learning_rate_variables=...)`.
+PREDICTOR_PATTERNS: tuple[str, ...] = (r"(^|/)[^/]*predictor[^/]*/",)
 
 
 def _compile_exclusion(spec, arg_name: str):
@@ -244,6 +249,11 @@ class L2SGD(keras.optimizers.Optimizer):
     with `weight_decay=5e-4`). Like torch's SGD it decays every trainable variable by default, batch-norm scales
     and offsets and biases included; pass `exclude_from_weight_decay=None` to exclude those (`LARS`'s rule).
 
+    `fixed_learning_rate_variables` reproduces SimSiam's fixed predictor learning rate (`--fix-pred-lr` in the
+    official SimSiam, DDCL and hierarchical-augmentation code, a torch parameter group whose rate is reset to the
+    initial rate every epoch): the matching variables are updated with a constant rate while the others follow
+    the schedule. `PREDICTOR_PATTERNS` matches the predictor heads of kerascl's methods.
+
     Args:
         learning_rate: A float, a `keras.optimizers.schedules.LearningRateSchedule` or a callable.
         momentum: Momentum in [0, 1).
@@ -254,14 +264,24 @@ class L2SGD(keras.optimizers.Optimizer):
             batch_normalization); a list of regular expressions searched in `variable.path`; or a callable
             `variable -> bool` returning True for variables to exclude. Keras's
             `optimizer.exclude_from_weight_decay(var_names=...)` is honoured on top.
+        fixed_learning_rate_variables: None (default: every variable follows `learning_rate`), a list of regular
+            expressions searched in `variable.path` (e.g. `PREDICTOR_PATTERNS`) or a callable `variable -> bool`:
+            the variables updated with the fixed rate instead of the schedule.
+        fixed_learning_rate: The fixed rate. None takes it from `learning_rate`: a number is used as is, a
+            `WarmupCosineDecay` gives its schedule during the warm-up and its `peak` after it (the official DDCL
+            code warms every group up, then fixes the predictors at the initial rate), a Keras schedule its
+            `initial_learning_rate`; any other schedule needs an explicit value.
         name: Optimizer name.
         **kwargs: Other `keras.optimizers.Optimizer` arguments (`clipnorm`, `global_clipnorm`, ...).
 
     Examples:
-        >>> from kerascl.optimizers import L2SGD
+        >>> from kerascl.optimizers import L2SGD, PREDICTOR_PATTERNS, WarmupCosineDecay
         >>> optimizer = L2SGD(learning_rate=0.06, momentum=0.9, weight_decay=5e-4)   # torch.optim.SGD's update
         >>> optimizer.get_config()["weight_decay"]
         0.0005
+        >>> schedule = WarmupCosineDecay(peak=0.05, total_steps=1000)
+        >>> simsiam = L2SGD(schedule, momentum=0.9, weight_decay=1e-4,
+        ...                 fixed_learning_rate_variables=PREDICTOR_PATTERNS)   # predictors stay at 0.05
     """
 
     def __init__(
@@ -271,6 +291,8 @@ class L2SGD(keras.optimizers.Optimizer):
         weight_decay: float = 0.0,
         nesterov: bool = False,
         exclude_from_weight_decay: ExcludeSpec = (),
+        fixed_learning_rate_variables: ExcludeSpec = None,
+        fixed_learning_rate: float | None = None,
         name: str = "l2_sgd",
         **kwargs: Any,
     ):
@@ -289,6 +311,39 @@ class L2SGD(keras.optimizers.Optimizer):
         self.nesterov = bool(nesterov)
         self._exclude_wd_spec = _deserialize_exclusion(exclude_from_weight_decay)
         self._is_excluded_from_wd = _compile_exclusion(self._exclude_wd_spec, "exclude_from_weight_decay")
+        if fixed_learning_rate is not None and (
+            isinstance(fixed_learning_rate, bool) or not isinstance(fixed_learning_rate, (int, float))
+            or not 0 < fixed_learning_rate < float("inf")
+        ):
+            raise ValueError(f"`fixed_learning_rate` must be a positive number or None; got {fixed_learning_rate!r}.")
+        self.fixed_learning_rate = None if fixed_learning_rate is None else float(fixed_learning_rate)
+        self._fixed_lr_spec = _deserialize_exclusion(fixed_learning_rate_variables)
+        self._is_fixed_lr = (
+            None if self._fixed_lr_spec is None
+            else _compile_exclusion(self._fixed_lr_spec, "fixed_learning_rate_variables")
+        )
+        if self._is_fixed_lr is not None and self.fixed_learning_rate is None:
+            self._fixed_rate_rule()  # fails now, not at the first step, when no rate can be derived
+
+    def _fixed_rate_rule(self) -> tuple[float | None, int]:
+        """`(rate, warm-up steps)` of the fixed-rate variables: the schedule for the first steps, then `rate`
+        (None: the optimizer's own rate, already constant)."""
+        if self.fixed_learning_rate is not None:
+            return self.fixed_learning_rate, 0
+        schedule = self._learning_rate
+        if isinstance(schedule, WarmupCosineDecay):
+            return schedule.peak, schedule.warmup_steps
+        if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+            initial = getattr(schedule, "initial_learning_rate", None)
+            if isinstance(initial, (int, float)) and not isinstance(initial, bool):
+                return float(initial), 0
+            raise ValueError(
+                f"L2SGD cannot tell which constant rate the fixed-rate variables should keep from a "
+                f"{type(schedule).__name__}; pass fixed_learning_rate=<rate> (the official code uses the initial rate)."
+            )
+        if callable(schedule) and not isinstance(schedule, keras.Variable):
+            raise ValueError("With a callable learning rate, pass fixed_learning_rate=<rate> for the fixed-rate variables.")
+        return None, 0
 
     def build(self, variables):
         if self.built:
@@ -297,6 +352,7 @@ class L2SGD(keras.optimizers.Optimizer):
         self.momentums = []
         if self.momentum != 0:
             self.momentums = self.add_optimizer_variables(variables, "momentum")
+        self._fixed_lr_flags = [bool(self._is_fixed_lr(v)) if self._is_fixed_lr else False for v in variables]
         # Static per-variable decisions, so the compiled update has no data-dependent branch.
         self._decay_flags = []
         for variable in variables:
@@ -310,9 +366,20 @@ class L2SGD(keras.optimizers.Optimizer):
         """Whether `variable` receives weight decay (call after the optimizer is built)."""
         return self._decay_flags[self._get_variable_index(variable)]
 
+    def uses_fixed_learning_rate(self, variable) -> bool:
+        """Whether `variable` is updated with the fixed rate (call after the optimizer is built)."""
+        return self._fixed_lr_flags[self._get_variable_index(variable)]
+
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
         index = self._get_variable_index(variable)
+        if self._fixed_lr_flags[index]:
+            rate, warmup_steps = self._fixed_rate_rule()
+            if rate is not None and warmup_steps:
+                # `iterations` is the step the scheduled `learning_rate` was computed for.
+                learning_rate = ops.where(ops.less(self.iterations, warmup_steps), learning_rate, rate)
+            elif rate is not None:
+                learning_rate = rate
         lr = ops.cast(learning_rate, dtype)
         grad = ops.cast(gradient, dtype)
         if self._decay_flags[index]:
@@ -334,6 +401,8 @@ class L2SGD(keras.optimizers.Optimizer):
                 "weight_decay": self.l2_weight_decay,
                 "nesterov": self.nesterov,
                 "exclude_from_weight_decay": _serialize_exclusion(self._exclude_wd_spec),
+                "fixed_learning_rate_variables": _serialize_exclusion(self._fixed_lr_spec),
+                "fixed_learning_rate": self.fixed_learning_rate,
             }
         )
         return config

@@ -87,6 +87,10 @@ class RecipeConfig:
         momentum: SGD / LARS momentum.
         weight_decay: Weight decay (LARS and L2SGD: in the gradient, LARS excluding biases and norms; SGD /
             AdamW: Keras's decoupled form, about 10x weaker per step than the coupled form at momentum 0.9).
+        fixed_predictor_lr: Keep the predictors' learning rate at the peak rate (after the warm-up) while the rest
+            follows the cosine decay, as the official SimSiam, DDCL and hierarchical code (`--fix-pred-lr`);
+            needs `optimizer="l2sgd"` (`--set optimizer=l2sgd --set fixed_predictor_lr=true`, torch's SGD update
+            as those codes use). Off by default.
         warmup_epochs: Linear warm-up epochs before the cosine decay (shortened to a tenth of the run when it
             would be as long as the run).
         end_learning_rate: Learning rate at the end of the cosine decay.
@@ -135,6 +139,7 @@ class RecipeConfig:
     lr_reference_batch: int = 256
     momentum: float = 0.9
     weight_decay: float = 5e-4
+    fixed_predictor_lr: bool = False
     warmup_epochs: int = 0
     end_learning_rate: float = 0.0
     seed: int = 0
@@ -165,6 +170,12 @@ class RecipeConfig:
             raise ValueError(f"dataset={self.dataset!r} is not known; choose one of {', '.join(DATASETS)}.")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer={self.optimizer!r} is not known; choose one of {', '.join(OPTIMIZERS)}.")
+        if self.fixed_predictor_lr and self.optimizer != "l2sgd":
+            raise ValueError(
+                f"fixed_predictor_lr=true needs optimizer='l2sgd' (torch's SGD update, as the official codes that fix "
+                f"the predictor's rate use); got optimizer={self.optimizer!r}. Add --set optimizer=l2sgd, or drop "
+                "--set fixed_predictor_lr=true."
+            )
         if self.augmenter not in AUGMENTER_PRESETS:
             raise ValueError(
                 f"augmenter={self.augmenter!r} is not a preset.{_suggest(str(self.augmenter), AUGMENTER_PRESETS)} "

@@ -9,7 +9,7 @@ everything into one folder. It prints its plan first and one line per stage (`ke
 | `config.json` | the resolved recipe: every setting after overrides, the source of the hyperparameters |
 | `history.csv` | one row per epoch: losses, method metrics, kNN monitor, collapse monitor (Keras `CSVLogger`) |
 | `metrics.json` | probe results under `probes`, their floors under `floors`, timing, backend (schema: Recipes page) |
-| `backbone.keras` | the pretrained backbone, loadable with `keras.models.load_model` |
+| `backbone.keras` | the pretrained backbone (the model the probes read, see `probe_encoder`), loadable with `keras.models.load_model` |
 | `curves.png` | loss and kNN-monitor curves |
 | `embedding.png` | 2-D picture of the backbone features of test images, coloured by class |
 | `content_style.png` | partitioned models: content part and style part side by side |
@@ -224,7 +224,7 @@ def make_optimizer(config: RecipeConfig, steps_per_epoch: int):
     """
     import keras
 
-    from kerascl.optimizers import LARS, L2SGD, WarmupCosineDecay
+    from kerascl.optimizers import LARS, L2SGD, PREDICTOR_PATTERNS, WarmupCosineDecay
 
     total = max(1, config.epochs * steps_per_epoch)
     warmup = config.warmup_epochs * steps_per_epoch
@@ -236,7 +236,10 @@ def make_optimizer(config: RecipeConfig, steps_per_epoch: int):
     if config.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay or None)
     elif config.optimizer == "l2sgd":
-        optimizer = L2SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay)
+        # The official `--fix-pred-lr`: the predictors keep the peak rate after the warm-up.
+        fixed = PREDICTOR_PATTERNS if config.fixed_predictor_lr else None
+        optimizer = L2SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay,
+                          fixed_learning_rate_variables=fixed)
     elif config.optimizer == "lars":
         optimizer = LARS(schedule, momentum=config.momentum, weight_decay=config.weight_decay)
     elif config.optimizer == "adamw":
@@ -496,7 +499,7 @@ def _run(recipe: Recipe, plan, print_table: bool, devices: int) -> RunResult:
             "stopped_by_time_limit": bool(time_limit and time_limit.stopped_early),
         }
         with run_folder.atomic_path(os.path.join(run_dir, "backbone.keras")) as tmp:
-            model.backbone.save(tmp)
+            probe_encoder(model).save(tmp)
         with run_folder.atomic_path(weights_path) as tmp:
             model.save_weights(tmp)
         run_folder.write_state(run_dir, "pretrained", training=training)
@@ -581,12 +584,29 @@ def probe_settings(config: RecipeConfig, num_probe_train: int) -> dict[str, Any]
     }
 
 
+def probe_encoder(model):
+    """The images -> features model a run probes and saves as `backbone.keras`.
+
+    `model.backbone` for every method, except one that defines `evaluation_encoder()` for the features its official
+    evaluation reads (decoupled uniformity: backbone + its fc layer).
+
+    Args:
+        model: The trained method.
+
+    Returns:
+        A `keras.Model`.
+    """
+    encoder = getattr(model, "evaluation_encoder", None)
+    return encoder() if callable(encoder) else model.backbone
+
+
 def run_probes(recipe: Recipe, model, data: RunData, stages: StageLog | None = None) -> tuple[dict, dict | None]:
     """Every probe of a run on the trained backbone, and the floors beside them.
 
     Args:
         recipe: The recipe (its `config` says which probes run and with which settings).
-        model: The trained method (`model.backbone` is probed).
+        model: The trained method (`probe_encoder(model)` is probed: `model.backbone`, or its
+            `evaluation_encoder()`).
         data: The run's data (`probe_train`, `probe_test`, `separability`).
         stages: Prints and times one line per stage (default: a new `StageLog`).
 
@@ -604,20 +624,21 @@ def run_probes(recipe: Recipe, model, data: RunData, stages: StageLog | None = N
         print(message)
         return {"skipped": message}, None
     settings = probe_settings(config, len(data.probe_train[0]))
+    encoder = probe_encoder(model)
     with stages("probe features (trained backbone)"):
-        train_x, train_y = extract_features(model.backbone, data.probe_train, verbose=config.verbose)
-        test_x, test_y = extract_features(model.backbone, data.probe_test, verbose=config.verbose)
+        train_x, train_y = extract_features(encoder, data.probe_train, verbose=config.verbose)
+        test_x, test_y = extract_features(encoder, data.probe_test, verbose=config.verbose)
     data.probe_test_features = test_x
     probes: dict[str, Any] = probes_on_features(train_x, train_y, test_x, test_y, **settings, stage=stages)
     floors = None
     if config.floors:
-        floors = floor_probes(model.backbone, data.probe_train, data.probe_test, **settings, seed=config.seed,
+        floors = floor_probes(encoder, data.probe_train, data.probe_test, **settings, seed=config.seed,
                               verbose=config.verbose, stage=stages)
     if config.robustness:
         from kerascl.probes import robustness_probe
 
         with stages("robustness probe"):
-            probes["robustness"] = robustness_probe(model.backbone, data.probe_train, data.probe_test,
+            probes["robustness"] = robustness_probe(encoder, data.probe_train, data.probe_test,
                                                     epochs=config.linear_epochs, seed=config.seed,
                                                     verbose=config.verbose, train_features=(train_x, train_y),
                                                     clean_test_features=(test_x, test_y))
@@ -720,7 +741,7 @@ def _draw(recipe: Recipe, model, data: RunData, run_dir: str, history_path: str)
     if data.probe_test_features is not None and len(data.probe_test_features) >= n:
         features = data.probe_test_features[:n]  # computed by the probes from the same backbone and images
     else:
-        features, _ = extract_features(model.backbone, (images, labels), verbose=0)
+        features, _ = extract_features(probe_encoder(model), (images, labels), verbose=0)
     with atomic_path(os.path.join(run_dir, "embedding.png")) as tmp:
         plots.plot_embedding(features, labels, tmp, method=config.embedding_plot, class_names=data.class_names,
                              title=f"{recipe.name}: backbone features", seed=config.seed)

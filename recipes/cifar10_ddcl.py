@@ -7,7 +7,8 @@ part gets SimSiam's loss, the DVR part the distortion-disentangled loss `|batch-
 as the official script: SGD, learning rate 0.05 x batch / 256, momentum 0.9, weight decay 1e-4, batch 256, cosine;
 the 30 extra warm-up epochs of the code become a linear warm-up inside the run here; 500 epochs. Views: CAug
 (SimSiam's augmentation + rotation in [-90, 90] degrees), the setting of the official robustness table. The recipe
-runs the robustness probe; compare with `cifar10-simsiam` run with `--set augmenter=ddcl_caug`.
+runs the robustness probe; compare with `cifar10-simsiam` run with `--set augmenter=ddcl_caug`. The official
+`--fix-pred-lr` (predictors at the initial rate, torch's SGD) is `--set optimizer=l2sgd --set fixed_predictor_lr=true`.
 """
 
 from kerascl.recipe import Recipe, RecipeConfig

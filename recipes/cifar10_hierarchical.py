@@ -5,7 +5,8 @@ with Expanded Views", CVPR 2022 (arXiv:2206.00227); official code zhangjb416/Hie
 baseline). Four view pairs per image ("add-one" augmentation: crop + jitter, + grayscale, + blur, + flip), pair k
 contrasted at ResNet stage k through a side branch, colour-jitter parameters embedded into the projector input of
 stages 2-4. Training as the official `main_train.py`: SGD, learning rate 0.05 x batch / 256, momentum 0.9, weight
-decay 1e-4, batch 256, 200 epochs, cosine.
+decay 1e-4, batch 256, 200 epochs, cosine. The official `--fix-pred-lr` (predictors at the initial rate, torch's
+SGD) is `--set optimizer=l2sgd --set fixed_predictor_lr=true`.
 """
 
 from kerascl.recipe import Recipe, RecipeConfig

@@ -7,7 +7,7 @@ import pytest
 
 import keras
 
-from kerascl.optimizers import L2SGD, WarmupCosineDecay
+from kerascl.optimizers import L2SGD, PREDICTOR_PATTERNS, WarmupCosineDecay
 
 RNG = np.random.default_rng(0)
 
@@ -113,13 +113,67 @@ def test_trains_a_model_in_a_compiled_step_and_saves(tmp_path):
 
 def test_get_config_round_trip():
     optimizer = L2SGD(learning_rate=0.1, momentum=0.8, weight_decay=1e-4, nesterov=True,
-                      exclude_from_weight_decay=["bias"], clipnorm=1.0)
+                      exclude_from_weight_decay=["bias"], clipnorm=1.0,
+                      fixed_learning_rate_variables=PREDICTOR_PATTERNS, fixed_learning_rate=0.05)
     config = optimizer.get_config()
     assert config["weight_decay"] == 1e-4 and config["momentum"] == 0.8 and config["nesterov"]
+    assert config["fixed_learning_rate_variables"] == list(PREDICTOR_PATTERNS) and config["fixed_learning_rate"] == 0.05
     restored = L2SGD.from_config(copy.deepcopy(config))
     assert restored.get_config() == config
     assert restored.weight_decay is None  # Keras's decoupled decay stays off: decay is never applied twice
     assert L2SGD().get_config()["exclude_from_weight_decay"] == []
+    assert L2SGD().get_config()["fixed_learning_rate_variables"] is None
+
+
+def test_fixed_learning_rate_variables_match_torch_parameter_groups():
+    """The official `--fix-pred-lr`: the predictor group keeps the initial rate while the rest follows the schedule;
+    after a warm-up (DDCL's) the fixed group continues at the peak."""
+    schedule = WarmupCosineDecay(peak=0.5, total_steps=8, warmup_steps=2)
+    scheduled = [float(schedule(s)) for s in range(6)]
+    values = {"predictor_kernel": RNG.normal(size=(4, 3)).astype("float32"),
+              "projector_kernel": RNG.normal(size=(4, 3)).astype("float32")}
+    steps = [{k: RNG.normal(size=v.shape).astype("float32") for k, v in values.items()} for _ in range(6)]
+    optimizer = L2SGD(schedule, momentum=0.9, weight_decay=0.01, fixed_learning_rate_variables=["predictor"])
+    result, variables = _run(optimizer, values, steps)
+    assert optimizer.uses_fixed_learning_rate(variables["predictor_kernel"])
+    assert not optimizer.uses_fixed_learning_rate(variables["projector_kernel"])
+    fixed = scheduled[:2] + [0.5] * 4
+    for name, rates in (("predictor_kernel", fixed), ("projector_kernel", scheduled)):
+        expected = torch_sgd_reference(values[name], [s[name] for s in steps], rates, 0.9, 0.01)
+        np.testing.assert_allclose(result[name], expected, rtol=1e-5, atol=1e-6, err_msg=name)
+
+    explicit = L2SGD(schedule, momentum=0.9, fixed_learning_rate_variables=["predictor"], fixed_learning_rate=0.2)
+    result, _ = _run(explicit, values, steps)
+    expected = torch_sgd_reference(values["predictor_kernel"], [s["predictor_kernel"] for s in steps], [0.2] * 6,
+                                   0.9, 0.0)
+    np.testing.assert_allclose(result["predictor_kernel"], expected, rtol=1e-5, atol=1e-6)
+    cosine = keras.optimizers.schedules.CosineDecay(0.3, decay_steps=10)
+    result, _ = _run(L2SGD(cosine, momentum=0.0, fixed_learning_rate_variables=["predictor"]), values, steps[:2])
+    expected = torch_sgd_reference(values["predictor_kernel"], [s["predictor_kernel"] for s in steps[:2]],
+                                   [0.3, 0.3], 0.0, 0.0)  # a Keras schedule: its initial rate
+    np.testing.assert_allclose(result["predictor_kernel"], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_fixed_learning_rate_in_a_compiled_step_matches_the_eager_update():
+    x = RNG.uniform(size=(32, 4)).astype("float32")
+    y = RNG.uniform(size=(32, 2)).astype("float32")
+    weights = None
+    results = []
+    for jit in (True, False):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="projector"),
+                                  keras.layers.Dense(2, name="predictor")])
+        if weights is None:
+            weights = [w.copy() for w in model.get_weights()]
+        model.set_weights(weights)
+        optimizer = L2SGD(WarmupCosineDecay(peak=0.1, total_steps=8, warmup_steps=2), momentum=0.9,
+                          weight_decay=1e-3, fixed_learning_rate_variables=PREDICTOR_PATTERNS)
+        model.compile(optimizer=optimizer, loss="mse", jit_compile=jit, run_eagerly=not jit)
+        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        flags = [optimizer.uses_fixed_learning_rate(v) for v in model.trainable_variables]
+        assert flags == [False, False, True, True]  # projector kernel, bias; predictor kernel, bias
+        results.append(model.get_weights())
+    for compiled, eager in zip(*results):
+        np.testing.assert_allclose(compiled, eager, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -129,9 +183,38 @@ def test_get_config_round_trip():
         (dict(weight_decay=-1.0), "weight_decay"),
         (dict(momentum=0.0, nesterov=True), "nesterov"),
         (dict(exclude_from_weight_decay=["("]), "exclude_from_weight_decay"),
+        (dict(fixed_learning_rate_variables=["("]), "fixed_learning_rate_variables"),
+        (dict(fixed_learning_rate=0.0), "fixed_learning_rate"),
+        (dict(learning_rate=keras.optimizers.schedules.PiecewiseConstantDecay([10], [0.1, 0.01]),
+              fixed_learning_rate_variables=["predictor"]), "fixed_learning_rate=<rate>"),
     ],
 )
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         L2SGD(**kwargs)
 
+
+
+def test_predictor_patterns_pick_exactly_the_predictor_heads_of_the_methods():
+    """The variables the official `--fix-pred-lr` puts in the fixed group: SimSiam's predictor, DDCL's two
+    predictors, one predictor per stage in the hierarchical method; no projector, embedder or backbone weight."""
+    import re
+
+    from kerascl.augment.layout import PARAM_SIZE
+    from kerascl.methods import DDCL, HierarchicalAugmentationInvariance, SimSiam
+    from tests.helpers import random_views, tiny_backbone
+
+    def fixed(model):
+        return {v.path for v in model.trainable_variables if any(re.search(p, v.path) for p in PREDICTOR_PATTERNS)}
+
+    sizes = dict(projection_dim=8, hidden_dim=8, prediction_hidden_dim=4)
+    simsiam = SimSiam(tiny_backbone(), **sizes)
+    ddcl = DDCL(tiny_backbone(), **sizes)
+    hierarchical = HierarchicalAugmentationInvariance(tiny_backbone(), stage_names=("stage_1", "stage_2"),
+                                                      embedding_dim=4, **sizes)
+    for model, heads, views in ((simsiam, [simsiam.predictor], 2),
+                                (ddcl, [ddcl.predictor, ddcl.style_predictor], 2),
+                                (hierarchical, hierarchical.predictors, 4)):
+        model(random_views(batch=4, num_views=views, num_params=PARAM_SIZE))
+        expected = {v.path for head in heads for v in head.trainable_variables}
+        assert expected and fixed(model) == expected, type(model).__name__

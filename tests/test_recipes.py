@@ -321,3 +321,18 @@ def test_time_budget_recipes_take_the_torch_head_initialisation_as_a_setting():
     assert recipe.options["head_init"] == "torch"
     with pytest.raises(ValueError, match="optimizer"):
         get_recipe("cifar10-byol-1h").with_overrides(["optimizer=l2sdg"])
+
+
+def test_fixed_predictor_lr_setting_builds_l2sgd_with_the_predictor_group():
+    """`--set fixed_predictor_lr=true`: the official `--fix-pred-lr` (SimSiam, DDCL, hierarchical), torch's SGD only."""
+    from kerascl.optimizers import PREDICTOR_PATTERNS
+    from kerascl.recipe_runner import make_optimizer
+
+    for name in ("cifar10-simsiam", "cifar10-ddcl", "cifar10-hierarchical"):
+        config = get_recipe(name).with_overrides(["optimizer=l2sgd", "fixed_predictor_lr=true"]).config
+        optimizer = make_optimizer(config, steps_per_epoch=10)
+        assert optimizer.get_config()["fixed_learning_rate_variables"] == list(PREDICTOR_PATTERNS)
+    assert make_optimizer(get_recipe("cifar10-simsiam").with_overrides(["optimizer=l2sgd"]).config,
+                          steps_per_epoch=10).get_config()["fixed_learning_rate_variables"] is None
+    with pytest.raises(ValueError, match="--set optimizer=l2sgd"):
+        get_recipe("cifar10-simsiam").with_overrides(["fixed_predictor_lr=true"])

@@ -48,10 +48,10 @@ class DecoupledUniformity(SiameseMethod):
         hidden_dim: Head hidden width (2048).
         projection_dim: Head output width (256).
         fc_dim: Width of the encoder's `Dense` "fc" layer (2048, as the official training and evaluation code):
-            the head sits on its output, `embed` returns it and `export_backbone` saves backbone + fc, the
-            features the official linear evaluation reads (the probes of `kerascl train` read `model.backbone`'s
-            pooled features, as for every method). None drops the fc layer: the head then sits on the backbone
-            features, one linear layer fewer than the official model.
+            the head sits on its output, and `embed`, `evaluation_encoder` (which the probes of `kerascl train`
+            read) and `export_backbone` give backbone + fc, the features the official linear evaluation reads.
+            None drops the fc layer: the head then sits on the backbone features, one linear layer fewer than the
+            official model.
         prior: None, `"attributes"`, or a `keras.Model` / callable mapping images to features.
         kernel: `"rbf"` (default), `"cosine"` or a kernel object from `kerascl.kernels` (used with a prior).
         sigma: RBF bandwidth (required with a prior and `kernel="rbf"`; 20 CUB, 100 UTZappos / BigBiGAN,
@@ -169,6 +169,19 @@ class DecoupledUniformity(SiameseMethod):
         features = self.backbone(images, training=training)
         return self.fc(features) if self.fc is not None else features
 
+    def evaluation_encoder(self) -> keras.Model:
+        """The images -> features model the official linear evaluation reads: backbone + fc (`fc_dim` set), else
+        the backbone.
+
+        `kerascl train` probes it (and saves it as the run's `backbone.keras`); it shares the trained weights.
+
+        Returns:
+            A `keras.Model` computing `embed(images)`.
+        """
+        if self.fc is None:
+            return self.backbone
+        return keras.Sequential([self.backbone, self.fc], name="encoder")
+
     def prior_features(self, views):
         """The `(B, p)` prior features of the current batch, or None without a prior."""
         if self.prior is None:
@@ -204,8 +217,7 @@ class DecoupledUniformity(SiameseMethod):
             return super().export_backbone(path)
         if not str(path).endswith(".keras"):
             raise ValueError(f"Export path must end with .keras; got {path!r}.")
-        encoder = keras.Sequential([self.backbone, self.fc], name="encoder")
-        encoder.save(path)
+        self.evaluation_encoder().save(path)
 
     # ----------------------------------------------------------------------------------------------- config
     def get_config(self):
