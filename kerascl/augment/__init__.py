@@ -1,10 +1,14 @@
 """Per-sample augmentation layers that record their parameters, multi-view augmenters and per-paper presets.
 
+Keras and KerasCV image augmentation layers join a view through `ViewAugmentation(extra=[...])`
+(`KerasAugmentation`).
+
 See the Views page of the docs for the parameter layout, the presets and where augmentation runs.
 """
 
 from kerascl.augment.apply_params import apply_params
 from kerascl.augment.base import RecordedAugmentation
+from kerascl.augment.keras_layer import KerasAugmentation
 from kerascl.augment.layout import IDENTITY_PARAMS, PARAM_LAYOUT, PARAM_SIZE, feature_mask, param_slice
 from kerascl.augment.multi_view import MultiViewAugmentation
 from kerascl.augment.presets import get_preset, list_presets
@@ -20,6 +24,7 @@ from kerascl.augment.view_augmentation import STAGES, ViewAugmentation
 
 __all__ = [
     "IDENTITY_PARAMS",
+    "KerasAugmentation",
     "MultiViewAugmentation",
     "PARAM_LAYOUT",
     "PARAM_SIZE",

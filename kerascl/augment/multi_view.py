@@ -8,7 +8,6 @@ import keras
 
 from kerascl.augment import _prng
 from kerascl.augment.base import _without_names, check_images, guard_value_range, jitted
-from kerascl.augment.layout import PARAM_SIZE
 from kerascl.augment.view_augmentation import ViewAugmentation
 from kerascl.keras_internals import DataLayer, seed_generator
 
@@ -24,7 +23,9 @@ class MultiViewAugmentation(DataLayer):
 
     `{"view_1": (B, S, S, 3), ..., "view_k": ..., "params_1": (B, PARAM_SIZE), ..., "params_k": ...}`
 
-    with `S = image_size`. Each view has its own pipeline, so views can be asymmetric (BYOL). All randomness is
+    with `S = image_size`. Views with recorded Keras layers (`ViewAugmentation(extra=...)`) have longer parameter
+    vectors; every view's is then padded with zeros to the longest (`param_size`), and `param_layout(view=k)`
+    names the columns of view `k`. Each view has its own pipeline, so views can be asymmetric (BYOL). All randomness is
     per sample and comes from one `keras.random.SeedGenerator` through a counter-based hash, so the layer gives
     the same views for the same seed inside `tf.data` (host, any backend) and inside a compiled `call` on JAX or
     TensorFlow (device). With `training=False` the views are the resized images and the parameters the identity.
@@ -74,8 +75,22 @@ class MultiViewAugmentation(DataLayer):
 
     @property
     def param_size(self) -> int:
-        """Length of each recorded-parameter vector (`PARAM_SIZE`)."""
-        return PARAM_SIZE
+        """Length of each recorded-parameter vector: `PARAM_SIZE`, or more with recorded Keras layers."""
+        return max(view.param_size for view in self.views)
+
+    @property
+    def replayable(self) -> bool:
+        """Whether `apply_params` can rebuild every view (False when a view has an unrecorded Keras layer)."""
+        return all(view.replayable for view in self.views)
+
+    def param_layout(self, view: int = 1) -> dict:
+        """Name -> slice of the parameter vector of view `view` (1-based); columns past its last slice are 0."""
+        return self.views[self._view_index(view)].param_layout
+
+    def _view_index(self, view: int) -> int:
+        if not 1 <= int(view) <= self.num_views:
+            raise ValueError(f"`view` must be in 1..{self.num_views}; received {view}.")
+        return int(view) - 1
 
     def __call__(self, images: Any, *args: Any, **kwargs: Any) -> Any:
         check_images(images, type(self).__name__)
@@ -109,7 +124,8 @@ class MultiViewAugmentation(DataLayer):
         out = {}
         if seed is None:
             for i, view in enumerate(self.views, start=1):
-                out[f"view_{i}"], out[f"params_{i}"] = view._identity(bk, images)
+                out[f"view_{i}"], params = view._identity(bk, images)
+                out[f"params_{i}"] = self._pad(bk, params, view)
             return out
         key = _prng.seed_key(bk, seed)
         batch = bk.core.shape(images)[0]
@@ -120,16 +136,24 @@ class MultiViewAugmentation(DataLayer):
             views, params = self.views[group[0]]._augment(
                 bk, stacked, _prng.derive_key(bk, key, _VIEW_SALT * (group[0] + 1))
             )
+            params = self._pad(bk, params, self.views[group[0]])
             for j, i in enumerate(group):
                 out[f"view_{i + 1}"] = views[j * batch : (j + 1) * batch]
                 out[f"params_{i + 1}"] = params[j * batch : (j + 1) * batch]
         return dict(sorted(out.items()))
 
+    def _pad(self, bk: Any, params: Any, view: ViewAugmentation) -> Any:
+        missing = self.param_size - view.param_size
+        if not missing:
+            return params
+        return bk.numpy.concatenate([params, bk.numpy.zeros((bk.core.shape(params)[0], missing), "float32")], axis=1)
+
     def apply_params(self, images: Any, params: Any, view: int = 1) -> Any:
         """Re-apply recorded parameters with the pipeline of view `view` (1-based); returns the views."""
-        if not 1 <= int(view) <= self.num_views:
-            raise ValueError(f"`view` must be in 1..{self.num_views}; received {view}.")
-        return self.views[int(view) - 1].apply_params(images, params)
+        pipeline = self.views[self._view_index(view)]
+        if tuple(params.shape)[-1] == self.param_size and pipeline.param_size < self.param_size:
+            params = params[:, : pipeline.param_size]  # the zero padding of a shorter view
+        return pipeline.apply_params(images, params)
 
     def compute_output_spec(self, images: Any, training: bool = True) -> dict:
         batch = images.shape[0] if len(images.shape) == 4 else None
@@ -137,7 +161,7 @@ class MultiViewAugmentation(DataLayer):
         spec = {}
         for i in range(1, self.num_views + 1):
             spec[f"view_{i}"] = keras.KerasTensor((*lead, self.image_size, self.image_size, 3), dtype="float32")
-            spec[f"params_{i}"] = keras.KerasTensor((*lead, PARAM_SIZE), dtype="float32")
+            spec[f"params_{i}"] = keras.KerasTensor((*lead, self.param_size), dtype="float32")
         return spec
 
     def get_config(self) -> dict:
