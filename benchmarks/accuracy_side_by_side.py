@@ -37,6 +37,9 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:  # lightly_harness.py (the lightly side) sits beside this script
+    sys.path.insert(0, HERE)
 
 
 def _load_split(folder: str, n: int, seed: int):
@@ -99,7 +102,8 @@ def _lightly(args, train_x, train_y, test_x):
     from lightly.loss import NegativeCosineSimilarity
     from lightly.utils.scheduler import cosine_schedule
 
-    from kerascl.bench import BenchConfig, build_lightly_model, learning_rate, lightly_train_step, make_lightly_loader
+    from kerascl.bench import BenchConfig, learning_rate
+    from lightly_harness import build_lightly_model, lightly_train_step, make_lightly_loader
 
     torch.manual_seed(args.seed)
     config = BenchConfig(method=args.method, width=args.width, batch_size=args.batch_size, seed=args.seed,

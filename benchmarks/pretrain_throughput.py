@@ -26,6 +26,9 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:  # lightly_harness.py (the lightly side) sits beside this script
+    sys.path.insert(0, HERE)
 sys.path.insert(0, REPO)
 
 from kerascl.bench import BenchConfig, machine_info, run_in_subprocess  # noqa: E402
@@ -65,7 +68,8 @@ def _pipeline_kerascl(config: BenchConfig, batches: int) -> float:
 
 
 def _pipeline_lightly(config: BenchConfig, batches: int) -> float:
-    from kerascl.bench import load_images, make_lightly_loader
+    from kerascl.bench import load_images
+    from lightly_harness import make_lightly_loader
 
     loader = make_lightly_loader(config, load_images(config))
     seen, start = 0, None
@@ -102,7 +106,8 @@ def _step_lightly(config: BenchConfig, steps: int) -> float:
     import torch
     from lightly.loss import NegativeCosineSimilarity
 
-    from kerascl.bench import build_lightly_model, learning_rate, lightly_train_step
+    from kerascl.bench import learning_rate
+    from lightly_harness import build_lightly_model, lightly_train_step
 
     torch.manual_seed(config.seed)
     threads = config.lightly_threads or config.intra_op_threads

@@ -35,6 +35,9 @@ import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:  # lightly_harness.py (the lightly side) sits beside this script
+    sys.path.insert(0, HERE)
 LR, MOMENTUM, WEIGHT_DECAY = 0.06, 0.9, 5e-4
 
 
@@ -75,7 +78,7 @@ def _torch_worker(args) -> None:
     from lightly.loss import NegativeCosineSimilarity
     from PIL import Image
 
-    from kerascl.bench import build_lightly_model, lightly_transform
+    from lightly_harness import build_lightly_model, lightly_transform
 
     torch.manual_seed(args.seed)
     images = _images(args.data_dir, max(args.images, args.batch_size * args.steps), args.seed)

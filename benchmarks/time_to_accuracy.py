@@ -32,6 +32,9 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:  # lightly_harness.py (the lightly side) sits beside this script
+    sys.path.insert(0, HERE)
 KNN_K = 200
 KNN_TEMPERATURE = 0.1
 
@@ -206,7 +209,7 @@ def run_lightly(args, recipe, emit_line) -> None:
     from lightly.loss import NegativeCosineSimilarity
     from lightly.utils.scheduler import cosine_schedule
 
-    from kerascl.bench import build_lightly_model, lightly_train_step, lightly_transform
+    from lightly_harness import build_lightly_model, lightly_train_step, lightly_transform
 
     config, options = recipe.config, recipe.options
     method = recipe.method.lower()

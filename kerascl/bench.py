@@ -1,4 +1,4 @@
-"""End-to-end pretraining throughput of kerascl, and of the same setup in lightly on PyTorch (`kerascl bench`).
+"""End-to-end pretraining throughput of kerascl (`kerascl bench`), and the hook that runs the lightly comparison.
 
 One *configuration* is a method (`byol`, `simsiam`), a CIFAR ResNet-18 of a given width, an image size, a batch
 size, a Keras backend and an augmentation placement (`host`: views made in `tf.data`; `device`: views made inside
@@ -14,13 +14,16 @@ train step are all inside the timed loop), and prints one JSON line:
 | `peak_memory_mb` | peak resident set size of the process (host memory, `resource.getrusage`) |
 | `device_peak_memory_mb` | peak accelerator memory where the backend reports it (GPU), else absent |
 
-With `compare="lightly"` the same configuration (backbone, heads, batch, BYOL / SimSiam views via lightly's
-transforms at the same image size, SGD with the same settings) runs in lightly on PyTorch, and the line gains
-`lightly_images_per_second`, `lightly_step_seconds`, `lightly_peak_memory_mb` and `ratio` (kerascl / lightly).
+This module times kerascl alone and needs neither torch nor lightly. With `compare="lightly"` the same
+configuration (backbone, heads, batch, BYOL / SimSiam views via lightly's transforms at the same image size, SGD
+with the same settings) also runs in lightly on PyTorch, and the line gains `lightly_images_per_second`,
+`lightly_step_seconds`, `lightly_peak_memory_mb` and `ratio` (kerascl / lightly). That side is not part of the
+package: it is the repository's `benchmarks/lightly_harness.py`, run as a script in its own process (`find_harness`
+says where it is looked for), with the `bench` extra installed (`pip install -e ".[bench]"`: lightly, torch,
+torchvision).
 
 Every configuration runs in its own subprocess (a Keras backend is fixed per process, and per-process peak memory
-is only meaningful that way); the command therefore needs one Python environment that holds kerascl's
-dependencies and, for the comparison, `pip install -e ".[bench]"` (lightly, torch, torchvision).
+is only meaningful that way).
 
 Heads follow lightly's CIFAR-10 benchmark (`docs/source/getting_started/benchmarks/cifar10_benchmark.py`):
 BYOL projector 512w -> 1024 -> 256 and predictor 256 -> 1024 -> 256; SimSiam projector 512w -> 512 -> 128 (three
@@ -60,9 +63,6 @@ REQUIRED_KEYS = ("method", "backend", "batch_size", "image_size", "images_per_se
 
 #: Head sizes of lightly's CIFAR-10 benchmark, per method: (projector hidden, projection, predictor hidden).
 HEAD_SIZES = {"byol": (1024, 256, 1024), "simsiam": (512, 128, 64)}
-
-LIGHTLY_SMALL_IMAGE_SIZE = 64
-LIGHTLY_SMALL_JITTER_STRENGTH = 0.5
 
 BASE_LEARNING_RATE = 0.06
 """SGD learning rate at batch 128 (scaled linearly with the batch), as in lightly's CIFAR-10 benchmark."""
@@ -357,237 +357,102 @@ def _time_kerascl(config: BenchConfig, images=None) -> dict:
     return out
 
 
-# ------------------------------------------------------------------------------------------------------ lightly
-def torch_cifar_resnet18(width: float = 1.0):
-    """torchvision's ResNet-18 with the CIFAR stem (3x3 stride-1 conv, no max-pool) and `64 * width` base channels.
-
-    At `width=1.0` this is lightly's benchmark backbone (`torchvision.models.resnet18()` with `conv1` replaced and
-    `maxpool` removed); other widths scale every stage like kerascl's `ResNet18(width=...)`. Returns an
-    `nn.Module` mapping `(B, 3, H, W)` to `(B, 512 * width)`.
-    """
-    import torch.nn as nn
-    from torchvision.models.resnet import BasicBlock, conv1x1
-
-    base = int(round(64 * width))
-
-    def stage(in_planes: int, planes: int, stride: int) -> nn.Sequential:
-        down = None
-        if stride != 1 or in_planes != planes:
-            down = nn.Sequential(conv1x1(in_planes, planes, stride), nn.BatchNorm2d(planes))
-        return nn.Sequential(BasicBlock(in_planes, planes, stride, down), BasicBlock(planes, planes))
-
-    net = nn.Sequential(
-        nn.Conv2d(3, base, 3, 1, 1, bias=False), nn.BatchNorm2d(base), nn.ReLU(inplace=True),
-        stage(base, base, 1), stage(base, 2 * base, 2), stage(2 * base, 4 * base, 2), stage(4 * base, 8 * base, 2),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(1),
-    )
-    for m in net.modules():  # torchvision's initialisation
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-    return net
+# ------------------------------------------------------------------------------------------------ orchestration
+#: Packages the lightly harness imports (the `bench` extra).
+HARNESS_PACKAGES = ("lightly", "torch", "torchvision")
+#: The harness's file name, in the repository's `benchmarks/` folder.
+HARNESS_FILE = "lightly_harness.py"
+#: Environment variable naming the harness file (the same as `--harness PATH`).
+HARNESS_ENV = "KERASCL_BENCH_HARNESS"
+_INSTALL_BENCH = 'pip install -e ".[bench]"'
 
 
-def lightly_transform(method: str, image_size: int):
-    """lightly's BYOL / SimSiam transform with kerascl's small-image settings (blur off and jitter x 0.5 at <= 64 px).
-
-    No normalisation, so both libraries feed [0, 1] images to the backbone.
-    """
-    # kerascl.augment.presets.SMALL_IMAGE_SIZE / SMALL_IMAGE_JITTER_STRENGTH, repeated here so that the lightly
-    # process never imports Keras (a test checks the values agree).
-    small = image_size <= LIGHTLY_SMALL_IMAGE_SIZE
-    strength = LIGHTLY_SMALL_JITTER_STRENGTH if small else 1.0
-    if method == "byol":
-        from lightly.transforms.byol_transform import BYOLTransform, BYOLView1Transform, BYOLView2Transform
-
-        common = dict(input_size=image_size, cj_strength=strength, normalize=None)
-        return BYOLTransform(
-            BYOLView1Transform(gaussian_blur=0.0 if small else 1.0, **common),
-            BYOLView2Transform(gaussian_blur=0.0 if small else 0.1, **common),
-        )
-    from lightly.transforms.simsiam_transform import SimSiamTransform
-
-    return SimSiamTransform(input_size=image_size, cj_strength=strength, gaussian_blur=0.0 if small else 0.5,
-                            normalize=None)
+class HarnessUnavailableError(RuntimeError):
+    """The lightly comparison cannot run here; the message names what is missing and the fix."""
 
 
-class _ArrayViews:
-    """A map-style torch dataset over a uint8 `(N, H, W, 3)` array: PIL image -> lightly transform -> views.
+def _importable(module: str) -> bool:
+    import importlib.util
 
-    (torchvision's `CIFAR10` holds its images the same way.)
-    """
-
-    def __init__(self, images, transform):
-        self.images, self.transform = images, transform
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int):
-        from PIL import Image
-
-        return self.transform(Image.fromarray(self.images[index]))
+    return importlib.util.find_spec(module) is not None
 
 
-def build_lightly_model(method: str, width: float, head_sizes: tuple[int, int, int] | None = None):
-    """lightly's BYOL / SimSiam module (as in lightly's examples) on `torch_cifar_resnet18(width)`.
+def find_harness(path: str | os.PathLike | None = None) -> str:
+    """The lightly harness script: `path`, else `$KERASCL_BENCH_HARNESS`, else `benchmarks/lightly_harness.py` of
+    the source checkout that holds this `kerascl` package, else of the current folder.
 
-    `head_sizes` is `(projector hidden, projection, predictor hidden)`; default `HEAD_SIZES[method]`.
-    """
-    import copy
+    Only the file is located; nothing is imported (torch must not share a process with TensorFlow or JAX).
 
-    import torch.nn as nn
-    from lightly.models.modules import heads
-    from lightly.models.utils import deactivate_requires_grad
-
-    features = int(round(512 * width))
-    hidden, projection, predictor_hidden = head_sizes or HEAD_SIZES[method]
-
-    class Model(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.backbone = torch_cifar_resnet18(width)
-            if method == "byol":
-                self.projection_head = heads.BYOLProjectionHead(features, hidden, projection)
-                self.prediction_head = heads.BYOLPredictionHead(projection, predictor_hidden, projection)
-                self.backbone_momentum = copy.deepcopy(self.backbone)
-                self.projection_head_momentum = copy.deepcopy(self.projection_head)
-                deactivate_requires_grad(self.backbone_momentum)
-                deactivate_requires_grad(self.projection_head_momentum)
-            else:
-                self.projection_head = heads.SimSiamProjectionHead(features, hidden, projection)
-                self.prediction_head = heads.SimSiamPredictionHead(projection, predictor_hidden, projection)
-
-        def forward(self, x):
-            z = self.projection_head(self.backbone(x))
-            return z, self.prediction_head(z)
-
-        def forward_momentum(self, x):
-            return self.projection_head_momentum(self.backbone_momentum(x)).detach()
-
-    return Model()
-
-
-def lightly_train_step(model, optimizer, criterion, views, method: str, momentum: float) -> Any:
-    """One training step of lightly's BYOL / SimSiam examples; returns the loss tensor."""
-    from lightly.models.utils import update_momentum
-
-    x0, x1 = views
-    if method == "byol":
-        update_momentum(model.backbone, model.backbone_momentum, m=momentum)
-        update_momentum(model.projection_head, model.projection_head_momentum, m=momentum)
-        _, p0 = model(x0)
-        _, p1 = model(x1)
-        z0, z1 = model.forward_momentum(x0), model.forward_momentum(x1)
-        loss = 0.5 * (criterion(p0, z1) + criterion(p1, z0))
-    else:
-        z0, p0 = model(x0)
-        z1, p1 = model(x1)
-        loss = 0.5 * (criterion(p0, z1.detach()) + criterion(p1, z0.detach()))
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss
-
-
-def make_lightly_loader(config: BenchConfig, images, shuffle: bool = True, drop_last: bool = True):
-    """The `DataLoader` of the lightly run: per-image PIL transforms in `config.lightly_workers` worker processes."""
-    import torch
-
-    workers = int(config.lightly_workers)
-    return torch.utils.data.DataLoader(
-        _ArrayViews(images, lightly_transform(config.method, config.image_size)),
-        batch_size=config.batch_size, shuffle=shuffle, drop_last=drop_last, num_workers=workers,
-        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
-        generator=torch.Generator().manual_seed(config.seed),
-    )
-
-
-def run_lightly(config: BenchConfig, images=None) -> dict:
-    """Times one configuration in this process with lightly on PyTorch (the same backbone, heads, views, SGD).
+    Args:
+        path: an explicit harness file (`kerascl bench --harness PATH`).
 
     Returns:
-        `{"images_per_second", "step_seconds", "compile_seconds", "peak_memory_mb", "worker_peak_memory_mb"?,
-        "device_peak_memory_mb"?}`: the training process's peak RSS and, with workers, the largest worker's
-        (forked, so much of it is shared with the training process).
+        The absolute path of the harness file.
+
+    Raises:
+        HarnessUnavailableError: no harness file was found (the message lists where it looked and the fix).
+
+    Examples:
+        >>> find_harness()  # in a source checkout
+        '/home/me/kerascl/benchmarks/lightly_harness.py'
     """
-    try:
-        import torch
-        from lightly.loss import NegativeCosineSimilarity
-    except ImportError as error:
-        raise ImportError(f"--compare lightly needs lightly, torch and torchvision ({error}); install them with "
-                          "pip install -e '.[bench]'.") from error
-    threads = config.lightly_threads or config.intra_op_threads
-    if threads:
-        torch.set_num_threads(int(threads))
-    if config.inter_op_threads:
-        torch.set_num_interop_threads(int(config.inter_op_threads))
-    torch.manual_seed(config.seed)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    images = load_images(config) if images is None else images
-    loader = make_lightly_loader(config, images)
-    model = build_lightly_model(config.method, config.width).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate(config.batch_size), momentum=0.9,
-                                weight_decay=5e-4)
-    criterion = NegativeCosineSimilarity()
-    # float16 autocast is a GPU feature; bfloat16 runs on CPUs too (AMX / AVX-512 BF16 through oneDNN).
-    autocast_dtype = torch.bfloat16 if config.precision == "mixed_bfloat16" else torch.float16
-    autocast_on = config.precision == "mixed_bfloat16" or (config.precision == "mixed_float16" and device == "cuda")
-    total = int(config.warmup_steps) + int(config.steps)
-    model.train()
-    start = time.perf_counter()
-    warm = end = None
-    step = 0
-    while step < total:
-        for views in loader:
-            views = [v.to(device, non_blocking=True) for v in views]
-            with torch.autocast(device, dtype=autocast_dtype, enabled=autocast_on):
-                loss = lightly_train_step(model, optimizer, criterion, views, config.method, momentum=0.99)
-            step += 1
-            if step in (config.warmup_steps, total):
-                float(loss)  # synchronise
-                if step == config.warmup_steps:
-                    warm = time.perf_counter()
-                if step == total:
-                    end = time.perf_counter()
-                    break
-    seconds = end - warm
-    out = {
-        "images_per_second": round(config.batch_size * config.steps / seconds, 2),
-        "step_seconds": round(seconds / config.steps, 4),
-        "compile_seconds": round(warm - start, 2),
-        "peak_memory_mb": peak_rss_mb(),
-    }
-    if config.lightly_workers > 0:
-        del loader  # ends the persistent workers, so their peak is counted
-        import gc
-
-        gc.collect()
-        time.sleep(0.5)
-        out["worker_peak_memory_mb"] = peak_rss_mb(children=True)
-    if device == "cuda":
-        out["device_peak_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return out
+    if path is not None:
+        candidates = [os.fspath(path)]
+    else:
+        checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        candidates = [os.environ.get(HARNESS_ENV) or "", os.path.join(checkout, "benchmarks", HARNESS_FILE),
+                      os.path.join(os.getcwd(), "benchmarks", HARNESS_FILE)]
+        candidates = [c for c in candidates if c]
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            return os.path.abspath(candidate)
+    raise HarnessUnavailableError(
+        f"--compare lightly runs the lightly harness, benchmarks/{HARNESS_FILE} of a kerascl source checkout, and "
+        f"none was found (looked at: {', '.join(candidates)}). Run from a checkout (the benchmarks/ folder is not "
+        f"installed with the package), or pass --harness PATH (or set {HARNESS_ENV})."
+    )
 
 
-# ------------------------------------------------------------------------------------------------ orchestration
+def check_harness(path: str | os.PathLike | None = None) -> str:
+    """`find_harness(path)`, after checking that the `bench` extra (lightly, torch, torchvision) is installed.
+
+    Returns:
+        The harness file.
+
+    Raises:
+        HarnessUnavailableError: a package is missing or no harness file was found; the message names the fix.
+    """
+    missing = [name for name in HARNESS_PACKAGES if not _importable(name)]
+    if missing:
+        raise HarnessUnavailableError(
+            f"--compare lightly needs {', '.join(HARNESS_PACKAGES)}; not installed: {', '.join(missing)}. Install "
+            f"the bench extra ({_INSTALL_BENCH}), or leave --compare out to time kerascl alone."
+        )
+    return find_harness(path)
+
+
 def _worker_main(library: str, config_json: str) -> None:
-    config = BenchConfig.from_json(config_json)
-    result = run_kerascl(config) if library == "kerascl" else run_lightly(config)
-    print("RESULT " + json.dumps(result), flush=True)
+    if library != "kerascl":
+        raise ValueError(f"this worker times kerascl only; lightly runs in benchmarks/{HARNESS_FILE}.")
+    print("RESULT " + json.dumps(run_kerascl(BenchConfig.from_json(config_json))), flush=True)
 
 
 def run_in_subprocess(config: BenchConfig, library: str = "kerascl", python: str | None = None,
-                      timeout: float | None = None) -> dict:
+                      timeout: float | None = None, harness: str | os.PathLike | None = None) -> dict:
     """Runs one configuration in a fresh Python process and returns its result line (config fields included).
 
     Args:
         config: the configuration.
-        library: `"kerascl"` or `"lightly"`.
+        library: `"kerascl"`, or `"lightly"` (the harness script, `find_harness(harness)`).
         python: interpreter to use (default: this one).
         timeout: seconds before the run is abandoned.
+        harness: the lightly harness file (default: `find_harness()`).
 
     Returns:
         The configuration's fields plus the measured values; on failure `{"error": "..."}` plus the fields.
+
+    Raises:
+        HarnessUnavailableError: `library="lightly"` and no harness file was found.
     """
     if library not in ("kerascl", "lightly"):
         raise ValueError(f"library must be 'kerascl' or 'lightly'; got {library!r}.")
@@ -599,8 +464,11 @@ def run_in_subprocess(config: BenchConfig, library: str = "kerascl", python: str
         flags = f"--xla_cpu_multi_thread_eigen={'false' if config.intra_op_threads == 1 else 'true'} " \
                 f"intra_op_parallelism_threads={int(config.intra_op_threads)}"
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flags).strip()
-    cmd = [python or sys.executable, "-c", "import sys; from kerascl.bench import _worker_main; "
-           "_worker_main(sys.argv[1], sys.argv[2])", library, config.to_json()]
+    if library == "lightly":
+        cmd = [python or sys.executable, find_harness(harness), config.to_json()]
+    else:
+        cmd = [python or sys.executable, "-c", "import sys; from kerascl.bench import _worker_main; "
+               "_worker_main(sys.argv[1], sys.argv[2])", library, config.to_json()]
     line = {**dataclasses.asdict(config), "library": library}
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -670,14 +538,19 @@ def _line(config: BenchConfig, result: dict, lightly: dict | None) -> dict:
 
 
 def run_benchmark(configs: Iterable[BenchConfig], compare: str | None = None, echo=print,
-                  timeout: float | None = None) -> list[dict]:
+                  timeout: float | None = None, harness: str | os.PathLike | None = None) -> list[dict]:
     """Runs every configuration (each in a subprocess), prints one JSON line each and returns the lines.
 
-    With `compare="lightly"`, lightly runs once per (method, width, image size, batch) and its figures are added
-    to every kerascl line of that shape.
+    With `compare="lightly"`, lightly runs once per (method, width, image size, batch) through the harness
+    (`check_harness(harness)`) and its figures are added to every kerascl line of that shape.
+
+    Raises:
+        HarnessUnavailableError: `compare="lightly"` without the `bench` extra or a harness file.
     """
     if compare not in (None, "lightly"):
         raise ValueError(f"compare must be None or 'lightly'; got {compare!r}.")
+    if compare == "lightly":
+        harness = check_harness(harness)  # before the first kerascl run, so a missing piece costs nothing
     lightly_cache: dict[tuple, dict] = {}
     lines = []
     for config in configs:
@@ -688,7 +561,7 @@ def run_benchmark(configs: Iterable[BenchConfig], compare: str | None = None, ec
                    config.lightly_workers, config.lightly_threads, config.intra_op_threads, config.data_dir,
                    config.num_images, config.precision)
             if key not in lightly_cache:
-                lightly_cache[key] = run_in_subprocess(config, "lightly", timeout=timeout)
+                lightly_cache[key] = run_in_subprocess(config, "lightly", timeout=timeout, harness=harness)
             lightly = lightly_cache[key]
         line = _line(config, result, lightly)
         lines.append(line)
@@ -739,11 +612,15 @@ def _make_command():
     @click.option("--precision", type=click.Choice(PRECISIONS), default="float32", show_default=True,
                   help="Keras dtype policy / torch autocast; mixed_bfloat16 also runs on CPUs with AMX or AVX-512 BF16.")
     @click.option("--compare", type=click.Choice(["lightly"]), default=None,
-                  help="Also run the same configuration in lightly (needs the [bench] extra).")
+                  help="Also run the same configuration in lightly on PyTorch, through the repository's "
+                       f"benchmarks/{HARNESS_FILE} (needs the bench extra and a source checkout, or --harness).")
+    @click.option("--harness", type=click.Path(exists=True, dir_okay=False), default=None,
+                  help=f"The lightly harness file for --compare lightly (default: benchmarks/{HARNESS_FILE} of the "
+                       f"checkout kerascl runs from, or of the current folder; or ${HARNESS_ENV}).")
     @click.option("--timeout", type=float, default=None, help="Seconds before one configuration is abandoned.")
     def bench_command(methods, backends, placements, image_sizes, batch_sizes, width, steps, warmup_steps,
                       num_images, jit, intra_op_threads, inter_op_threads, data_threads, lightly_workers, lightly_threads, data_dir,
-                      mixed_precision, precision, compare, timeout):
+                      mixed_precision, precision, compare, harness, timeout):
         """Time end-to-end pretraining (images/s incl. data loading and augmentation), one JSON line each."""
         try:
             configs = expand_configs(
@@ -757,13 +634,11 @@ def _make_command():
             raise click.BadParameter(str(error)) from error
         if compare == "lightly":
             try:
-                import lightly  # noqa: F401
-                import torch  # noqa: F401
-            except ImportError as error:
-                raise click.ClickException(f"--compare lightly needs lightly and torch ({error}). Install them with "
-                                           "pip install -e '.[bench]'.") from error
+                harness = check_harness(harness)
+            except HarnessUnavailableError as error:
+                raise click.ClickException(str(error)) from error
         click.echo(json.dumps(machine_info()))
-        lines = run_benchmark(configs, compare=compare, echo=click.echo, timeout=timeout)
+        lines = run_benchmark(configs, compare=compare, echo=click.echo, timeout=timeout, harness=harness)
         failed = [line for line in lines if "error" in line]
         if failed:
             details = "; ".join(f"{line['method']}/{line['backend']}/batch {line['batch_size']}: {line['error']}"

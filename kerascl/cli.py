@@ -41,7 +41,7 @@ def info() -> None:
         ("backend", keras.backend.backend()),
         ("KERAS_BACKEND", os.environ.get("KERAS_BACKEND", "(unset: keras config or tensorflow)")),
     ]
-    for module in ("tensorflow", "jax", "torch", "keras_cv", "tensorflow_datasets", "numpy"):
+    for module in ("tensorflow", "jax", "torch", "tensorflow_datasets", "numpy"):
         lines.append((module, _version_of(module)))
     lines.append(("devices", ", ".join(_devices(keras.backend.backend()))))
     width = max(len(k) for k, _ in lines)
@@ -115,8 +115,16 @@ def recipes_command() -> None:
 
 
 _RUN_OPTIONS = [
-    click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-                 help="Image folder for cifar10 / folder recipes: DIR/train/<class>/*.jpg and DIR/test/<class>/*.jpg."),
+    click.option("--data-dir", type=click.Path(), default=None,
+                 help="Your training data: DIR/train/<class>/* (+ DIR/test/<class>/*) is read with labels; any other "
+                      "folder as unlabeled images, nested folders included; a .npy file as an unlabeled "
+                      "(N, H, W, 3) array. Without labels the probes are skipped unless --eval-dir is given."),
+    click.option("--tfds", default=None, metavar="NAME",
+                 help="Train on a prepared TensorFlow Datasets set instead (e.g. imagenette/160px; --set "
+                      "tfds_split=..., tfds_data_dir=...); its train/test splits feed the probes when labeled."),
+    click.option("--eval-dir", type=click.Path(file_okay=False), default=None,
+                 help="Labeled images for the probes: DIR/train/<class>/* and DIR/test/<class>/*, or DIR/<class>/* "
+                      "(every 5th image of each class held out for testing)."),
     click.option("--epochs", type=click.IntRange(min=1), default=None, show_default="the recipe's",
                  help="Pretraining epochs."),
     click.option("--batch-size", type=click.IntRange(min=1), default=None, show_default="the recipe's",
@@ -170,14 +178,15 @@ def _folder_flags(force: bool, resume: bool) -> None:
 
 
 def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets, skip_corrupt=None, deterministic=None,
-                probe_limit=None):
+                probe_limit=None, tfds=None, eval_dir=None):
     from kerascl.recipe import get_recipe
 
     try:
         recipe = get_recipe(name)
         return recipe.with_overrides(sets=sets, data_dir=data_dir, epochs=epochs, batch_size=batch_size,
                                      limit=limit, seed=seed, skip_corrupt=skip_corrupt or None,
-                                     deterministic=deterministic, probe_test_limit=probe_limit)
+                                     deterministic=deterministic, probe_test_limit=probe_limit, tfds=tfds,
+                                     eval_dir=eval_dir)
     except ValueError as error:
         _fail(error)
 
@@ -194,15 +203,23 @@ def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets, skip
 @click.option("--virtual-cpus", type=click.IntRange(min=1), default=None,
               help="Split the host CPU into N virtual devices first, so that --devices N runs on a CPU-only host "
                    "(to try data-parallel training; it is not faster).")
-def recipe_command(name, data_dir, epochs, batch_size, backend, limit, probe_limit, seed, skip_corrupt, deterministic,
-                   sets, out, force, resume, devices, virtual_cpus) -> None:
+def recipe_command(name, data_dir, tfds, eval_dir, epochs, batch_size, backend, limit, probe_limit, seed, skip_corrupt,
+                   deterministic, sets, out, force, resume, devices, virtual_cpus) -> None:
     """Run recipe NAME: pretrain, probe, and write the run folder (config, history, metrics, backbone, plots).
 
     It prints its plan first (each stage, the images it touches, a rough time estimate), then one line per stage.
     Every probe accuracy stands beside its floors: the same probe on a random-init backbone and on raw pixels.
+    Your own unlabeled images train the same way (--data-dir photos/ or images.npy); the probes then need
+    --eval-dir, and are otherwise skipped with a one-line note.
     """
     recipe = _configured(name, data_dir, epochs, batch_size, limit, seed, sets, skip_corrupt, deterministic,
-                         probe_limit)
+                         probe_limit, tfds, eval_dir)
+    from kerascl.recipe_data import check_data
+
+    try:
+        check_data(recipe.config)  # before Keras loads: a wrong path or array fails at once
+    except (FileNotFoundError, ValueError) as error:
+        _fail(error)
     _folder_flags(force, resume)
     _use_backend(backend)
     if virtual_cpus:
@@ -268,8 +285,8 @@ def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness,
               help="Folder for the runs, comparison.md and comparison.png; finished runs in it with the same settings "
                    "are reused.")
 @_folder_options
-def compare_command(names, data_dir, epochs, batch_size, backend, limit, probe_limit, seed, skip_corrupt, deterministic,
-                    sets, out, force, resume) -> None:
+def compare_command(names, data_dir, tfds, eval_dir, epochs, batch_size, backend, limit, probe_limit, seed,
+                    skip_corrupt, deterministic, sets, out, force, resume) -> None:
     """Run recipes NAMES at one budget and write a markdown table and a plot of their probes.
 
     A name may carry its own overrides after '@' (repeatable), e.g. the prior ablation of decoupled uniformity:
@@ -282,7 +299,7 @@ def compare_command(names, data_dir, epochs, batch_size, backend, limit, probe_l
     for entry in names:
         name, *extra_sets = entry.split("@")
         runs.append((entry, _configured(name, data_dir, epochs, batch_size, limit, seed, list(sets) + extra_sets,
-                                        skip_corrupt, deterministic, probe_limit)))
+                                        skip_corrupt, deterministic, probe_limit, tfds, eval_dir)))
     _folder_flags(force, resume)
     _use_backend(backend)
     from kerascl.callbacks import NonFiniteLossError

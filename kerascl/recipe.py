@@ -61,7 +61,18 @@ class RecipeConfig:
         dataset: `"cifar10"` (an image folder given with `--data-dir`, laid out `train/<class>/*` and
             `test/<class>/*`, or tfds's `cifar10` when prepared locally), `"shapes"` (the synthetic shapes set of
             `kerascl.data.shapes`, generated offline) or `"folder"` (any image folder with the same layout).
-        data_dir: The image folder (cifar10 / folder).
+            `data_dir` or `tfds`, when given, replace the data set of a cifar10 / folder recipe (see
+            `kerascl.recipe_data`).
+        data_dir: The training data (`--data-dir`): a labeled folder (`DIR/train/<class>/*`, optionally
+            `DIR/test/<class>/*`), any other folder of images (read unlabeled, nested folders included) or a `.npy`
+            array file `(N, H, W, 3)`.
+        tfds: A TensorFlow Datasets name to train on (`--tfds NAME`, e.g. `imagenette/160px`), read from a
+            prepared copy; its `train` and `test` splits feed the probes when it has labels.
+        tfds_split: The split of `tfds` to pretrain on (None: `train`; e.g. `unlabelled` for `stl10`).
+        tfds_data_dir: Where the prepared tfds copy lives (None: `TFDS_DATA_DIR` or tfds's default).
+        eval_dir: Labeled images for the probes (`--eval-dir`): `DIR/train/<class>/*` and `DIR/test/<class>/*`,
+            or `DIR/<class>/*` alone (every 5th image of each class is then the test split). It replaces the
+            probe data of the training source, so unlabeled training data can still be probed.
         skip_corrupt: Leave corrupt or unreadable image files of `data_dir` out (logged and counted) instead of
             stopping with an error naming them (`--skip-corrupt` or `--set skip_corrupt=true`).
         image_size: Side of the square images fed to the backbone.
@@ -123,6 +134,10 @@ class RecipeConfig:
 
     dataset: str = "cifar10"
     data_dir: str | None = None
+    tfds: str | None = None
+    tfds_split: str | None = None
+    tfds_data_dir: str | None = None
+    eval_dir: str | None = None
     skip_corrupt: bool = False
     image_size: int = 32
     limit: int | None = None
@@ -168,6 +183,15 @@ class RecipeConfig:
         """Raises `ValueError` naming the field when a setting is out of range."""
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset={self.dataset!r} is not known; choose one of {', '.join(DATASETS)}.")
+        if self.data_dir is not None and self.tfds is not None:
+            raise ValueError(f"Pass either --data-dir ({self.data_dir!r}) or --tfds ({self.tfds!r}), not both.")
+        if self.dataset == "shapes" and (self.data_dir or self.tfds or self.eval_dir):
+            given = "--data-dir" if self.data_dir else "--tfds" if self.tfds else "--eval-dir"
+            raise ValueError(
+                f"dataset='shapes' generates its own images, so {given} does not apply to this recipe. Train on "
+                "your own images with a recipe that reads them, e.g. kerascl recipe cifar10-byol --data-dir DIR "
+                "(kerascl recipes lists them)."
+            )
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer={self.optimizer!r} is not known; choose one of {', '.join(OPTIMIZERS)}.")
         if self.fixed_predictor_lr and self.optimizer != "l2sgd":

@@ -36,12 +36,13 @@ from typing import Any
 import numpy as np
 
 from kerascl.recipe import Recipe, RecipeConfig
+from kerascl.recipe_data import EVAL_LAYOUT, FOLDER_LAYOUT, DataSource, check_data, hold_out_test
 from kerascl.run_stages import StageLog
 
-#: Layout an image-folder recipe expects, shown in error messages.
-FOLDER_LAYOUT = (
-    "DIR/train/<class>/*.jpg (or .png) for pretraining and the probes' training split, and "
-    "DIR/test/<class>/*.jpg for the probes' test split"
+#: The end of the one-line note of a run whose probes are skipped for want of labels.
+EVAL_DIR_HINT = (
+    "pass --eval-dir DIR with labeled images (DIR/train/<class>/ and DIR/test/<class>/, or DIR/<class>/) to probe "
+    "the backbone"
 )
 
 
@@ -59,6 +60,7 @@ class RunData:
         missing_labels: why the probes are skipped, or None.
         probe_test_features: backbone features of `probe_test`'s images once the probes have computed them (the
             embedding picture reuses them), else None.
+        source: what the run trained and probed on (`metrics.json`'s `data`).
     """
 
     train: Any
@@ -69,6 +71,7 @@ class RunData:
     class_names: list[str] | None
     missing_labels: str | None = None
     probe_test_features: np.ndarray | None = None
+    source: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -136,47 +139,80 @@ def _folder_dirs(config: RecipeConfig) -> tuple[str, str | None]:
 def load_data(recipe: Recipe, augmenter) -> RunData:
     """Builds the pretraining pipeline and the probe arrays of a recipe (see `RecipeConfig` for the settings).
 
+    The training data is recognised by `kerascl.recipe_data.resolve_source`: the shapes set, tfds (`cifar10`, or
+    `--tfds NAME`), a labeled folder (`DIR/train/<class>/`), any other folder of images (unlabeled, read
+    recursively) or a `.npy` array (unlabeled). The probes use `eval_dir` when it is set, else the source's own
+    labels; without labels `RunData.missing_labels` says why they are skipped.
+
     Raises:
-        FileNotFoundError: a cifar10 / folder recipe without a usable `data_dir` (the message names `--data-dir`
-            and the folder layout).
+        FileNotFoundError: missing data (the message names `--data-dir` and the forms it takes), or a tfds set
+            that is not prepared here.
+        ValueError: unusable data: an array of the wrong shape or dtype, an `--eval-dir` without labels, ...
     """
     config = recipe.config
-    batch = config.batch_size
-    if config.dataset == "shapes":
-        from kerascl.data import from_shapes, make_shapes
+    source = check_data(config)
+    print(f"Data: {source.describe()}.")
+    probes_here = config.eval_dir is None
+    if source.kind == "shapes":
+        data = _load_shapes(recipe, augmenter)
+    elif source.kind == "tfds":
+        data = _load_tfds(recipe, augmenter, source, probes_here)
+    elif source.kind == "array":
+        data = _load_array(recipe, augmenter, source)
+    elif source.kind == "folder":
+        data = _load_unlabeled_folder(recipe, augmenter, source)
+    else:
+        data = _load_labeled_folder(recipe, augmenter, source, probes_here)
+    if not probes_here:
+        _load_eval_dir(recipe, augmenter, data)
+    data.source = {
+        "source": source.kind,
+        "location": source.location,
+        "train_images": data.num_train,
+        "probe_data": (None if data.probe_train is None else config.eval_dir or source.location),
+    }
+    return data
 
-        n_train = config.limit or config.shapes_train
-        train = from_shapes(n_train, image_size=config.image_size, seed=config.seed, batch_size=batch,
-                            views=True, augmenter=augmenter, shuffle_seed=config.seed,
-                            scale_range=config.shapes_scale)
-        data = train.shapes_data
-        probe_train_limit, probe_test_limit = config.probe_limits()
-        n_probe = min(n_train, probe_train_limit or n_train)
-        n_test = config.probe_test_limit or min(config.shapes_test, probe_test_limit or config.shapes_test)
-        test = make_shapes(n_test, image_size=config.image_size, seed=config.seed + 1,
-                           scale_range=config.shapes_scale)
-        probe_train = (data.images[:n_probe], data.labels[:n_probe])
-        probe_test = (test.images, test.labels)
-        return RunData(train, n_train, probe_train, probe_test, _views_of(probe_test, augmenter, 256),
-                       list(data.class_names))
 
+def _load_shapes(recipe: Recipe, augmenter) -> RunData:
+    from kerascl.data import from_shapes, make_shapes
+
+    config = recipe.config
+    n_train = config.limit or config.shapes_train
+    train = from_shapes(n_train, image_size=config.image_size, seed=config.seed, batch_size=config.batch_size,
+                        views=True, augmenter=augmenter, shuffle_seed=config.seed, scale_range=config.shapes_scale)
+    data = train.shapes_data
+    probe_train_limit, probe_test_limit = config.probe_limits()
+    n_probe = min(n_train, probe_train_limit or n_train)
+    n_test = config.probe_test_limit or min(config.shapes_test, probe_test_limit or config.shapes_test)
+    test = make_shapes(n_test, image_size=config.image_size, seed=config.seed + 1, scale_range=config.shapes_scale)
+    probe_train = (data.images[:n_probe], data.labels[:n_probe])
+    probe_test = (test.images, test.labels)
+    return RunData(train, n_train, probe_train, probe_test, _views_of(probe_test, augmenter, 256),
+                   list(data.class_names))
+
+
+def _load_labeled_folder(recipe: Recipe, augmenter, source: DataSource, probes_here: bool) -> RunData:
     from kerascl.data import from_image_folder
 
-    if config.data_dir is None:
-        return _load_tfds(recipe, augmenter)
-    train_dir, test_dir = _folder_dirs(config)
+    config = recipe.config
+    train_dir, test_dir = source.train_dir, source.test_dir
     skip = config.skip_corrupt
-    train = from_image_folder(train_dir, image_size=config.image_size, batch_size=batch, views=True,
+    train = from_image_folder(train_dir, image_size=config.image_size, batch_size=config.batch_size, views=True,
                               augmenter=augmenter, limit=config.limit, seed=config.seed, cache=True,
                               skip_corrupt=skip)
     n_train = int(train.num_examples)
     names = train.class_names
     if names is None:
         return RunData(train, n_train, None, None, None, None,
-                       missing_labels=f"{train_dir!r} holds no class subfolders, so there are no labels")
+                       missing_labels=f"{train_dir!r} holds no class subfolders, so there are no labels; "
+                                      f"{EVAL_DIR_HINT}")
+    if not probes_here:
+        return RunData(train, n_train, None, None, None, names)
     if test_dir is None:
         return RunData(train, n_train, None, None, None, names,
-                       missing_labels=f"{config.data_dir!r} has no 'test' subfolder ({FOLDER_LAYOUT})")
+                       missing_labels=f"{config.data_dir!r} has no 'test' subfolder ({FOLDER_LAYOUT}); "
+                                      f"{EVAL_DIR_HINT}")
     probe_train_limit, probe_test_limit = config.probe_limits()
     # The pretraining listing was validated already; with skip_corrupt the probe listing must be checked again to
     # leave the same files out.
@@ -189,30 +225,139 @@ def load_data(recipe: Recipe, augmenter) -> RunData:
     return RunData(train, n_train, probe_train, probe_test, separability, names)
 
 
-def _load_tfds(recipe: Recipe, augmenter) -> RunData:
+def _load_unlabeled_folder(recipe: Recipe, augmenter, source: DataSource) -> RunData:
+    from kerascl.data import from_image_folder
+
     config = recipe.config
-    if config.dataset != "cifar10":
-        raise FileNotFoundError(f"dataset={config.dataset!r} needs --data-dir. Expected layout: {FOLDER_LAYOUT}.")
+    train = from_image_folder(source.location, labels=None, recursive=True, image_size=config.image_size,
+                              batch_size=config.batch_size, views=True, augmenter=augmenter, limit=config.limit,
+                              seed=config.seed, cache=True, skip_corrupt=config.skip_corrupt)
+    return RunData(train, int(train.num_examples), None, None, None, None,
+                   missing_labels=f"{source.location!r} has no labels (no train/<class>/ layout); {EVAL_DIR_HINT}")
+
+
+def _load_array(recipe: Recipe, augmenter, source: DataSource) -> RunData:
+    from kerascl.data import check_image_array, from_arrays
+
+    config = recipe.config
+    images = np.load(source.location, mmap_mode="r", allow_pickle=False)
+    if config.limit is not None:
+        images = images[: int(config.limit)]
+    try:
+        images = check_image_array(images)  # values too (the header was checked before): 0..255 floats, ...
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"--data-dir {source.location!r}: {error}") from error
+    train = from_arrays(images, None, image_size=config.image_size, batch_size=config.batch_size, views=True,
+                        augmenter=augmenter, seed=config.seed)
+    return RunData(train, int(train.num_examples), None, None, None, None,
+                   missing_labels=f"{source.location!r} is an array without labels; {EVAL_DIR_HINT}")
+
+
+def _load_eval_dir(recipe: Recipe, augmenter, data: RunData) -> None:
+    """Fills `data`'s probe arrays from `config.eval_dir` (`kerascl.recipe_data.EVAL_LAYOUT`)."""
+    from kerascl.data import from_image_folder
+    from kerascl.recipe_data import EVAL_TEST_EVERY, check_eval_dir
+
+    config = recipe.config
+    train_dir, test_dir = check_eval_dir(config.eval_dir)
+    probe_train_limit, probe_test_limit = config.probe_limits()
+    common = dict(image_size=config.image_size, batch_size=256, views=False, labels="inferred",
+                  skip_corrupt=config.skip_corrupt)
+    if test_dir is not None:
+        load_limit = probe_train_limit
+    else:  # the first files of the listing are balanced over the classes: hold the test split out of them
+        load_limit = probe_train_limit + probe_test_limit if probe_train_limit and probe_test_limit else None
+    listing = from_image_folder(train_dir, limit=load_limit, **common)
+    names = listing.class_names
+    images, labels = _arrays(listing)
+    if test_dir is not None:
+        probe_train = (images, labels)
+        probe_test = _arrays(from_image_folder(test_dir, limit=probe_test_limit, class_names=names, **common))
+    else:
+        test = hold_out_test(labels)
+        if not test.any() or test.all():
+            raise ValueError(
+                f"--eval-dir {config.eval_dir!r} is too small to hold out a test split: with class folders alone, "
+                f"every {EVAL_TEST_EVERY}th image of a class is a test image, so a class needs at least "
+                f"{EVAL_TEST_EVERY} images. Add images, or lay them out as {EVAL_LAYOUT}."
+            )
+        probe_train = (images[~test][:probe_train_limit], labels[~test][:probe_train_limit])
+        probe_test = (images[test][:probe_test_limit], labels[test][:probe_test_limit])
+    data.probe_train, data.probe_test, data.class_names = probe_train, probe_test, list(names)
+    data.missing_labels = None
+    data.separability = _views_of(probe_test, augmenter, 256) if recipe.partitioned else None
+
+
+def _load_tfds(recipe: Recipe, augmenter, source: DataSource, probes_here: bool) -> RunData:
+    config = recipe.config
+    name = source.location
+    explicit = config.tfds is not None  # --tfds NAME; otherwise a cifar10 recipe without --data-dir
+    split = (config.tfds_split or "train") if explicit else "train"
     from kerascl.data import DatasetUnavailableError, from_tfds
 
+    where = dict(data_dir=config.tfds_data_dir, image_size=config.image_size)
     try:
-        train = from_tfds("cifar10", "train", image_size=config.image_size, batch_size=config.batch_size,
-                          views=True, augmenter=augmenter, limit=config.limit, seed=config.seed)
-        probe_train_limit, probe_test_limit = config.probe_limits()
-        probe_train = _arrays(from_tfds("cifar10", "train", image_size=config.image_size, batch_size=256,
-                                        views=False, limit=probe_train_limit))
-        probe_test = _arrays(from_tfds("cifar10", "test", image_size=config.image_size, batch_size=256,
-                                       views=False, limit=probe_test_limit))
+        train = from_tfds(name, split, batch_size=config.batch_size, views=True, augmenter=augmenter,
+                          limit=config.limit, seed=config.seed, **where)
+        probe_train = probe_test = names = missing = None
+        if probes_here:
+            names, missing = _tfds_class_names(name, config.tfds_data_dir)
+        if names is not None:
+            probe_train_limit, probe_test_limit = config.probe_limits()
+            try:
+                probe_train = _arrays(from_tfds(name, "train", batch_size=256, views=False, limit=probe_train_limit,
+                                                **where))
+                probe_test = _arrays(from_tfds(name, "test", batch_size=256, views=False, limit=probe_test_limit,
+                                               **where))
+            except ValueError as error:  # no train or test split
+                if not explicit:
+                    raise
+                probe_train = probe_test = None
+                missing = f"tfds {name!r} has no labeled 'train' and 'test' splits ({str(error).splitlines()[0]})"
     except (DatasetUnavailableError, FileNotFoundError) as error:
+        said = str(error).splitlines()[0]
+        if not explicit:
+            raise FileNotFoundError(
+                f"Recipe {recipe.name!r} needs CIFAR-10 and tensorflow-datasets cannot provide it here (no network "
+                f"and no prepared copy). Pass the images with --data-dir DIR, laid out as {FOLDER_LAYOUT}. "
+                f"(tfds said: {said})"
+            ) from error
         raise FileNotFoundError(
-            f"Recipe {recipe.name!r} needs CIFAR-10 and tensorflow-datasets cannot provide it here (no network and "
-            f"no prepared copy). Pass the images with --data-dir DIR, laid out as {FOLDER_LAYOUT}. "
-            f"(tfds said: {str(error).splitlines()[0]})"
+            f"--tfds {name!r}: tensorflow-datasets has no prepared copy of it here, and kerascl does not download. "
+            f"Prepare it where there is network (tfds build {name}), copy the prepared folder here and pass it with "
+            f"--set tfds_data_dir=DIR (or TFDS_DATA_DIR); or train on image files with --data-dir DIR. "
+            f"(tfds said: {said})"
         ) from error
-    n_train = int(getattr(train, "num_examples", 0) or len(probe_train[0]))
-    names = list(getattr(train, "class_names", None) or [str(i) for i in range(10)])
-    separability = _views_of(probe_test, augmenter, 256) if recipe.partitioned else None
-    return RunData(train, n_train, probe_train, probe_test, separability, names)
+    except ValueError as error:
+        if explicit:
+            raise ValueError(f"--tfds {name!r}: {error}") from error
+        raise
+    n_train = int(getattr(train, "num_examples", 0) or 0)
+    if n_train < 1:
+        raise ValueError(f"tfds does not know how many images split {split!r} of {name!r} holds; pass --limit N "
+                         "(the number of images to train on).")
+    if names is None and probes_here and missing is None:
+        missing = f"tfds {name!r} has no class labels"
+    if missing:
+        missing = f"{missing}; {EVAL_DIR_HINT}"
+    separability = _views_of(probe_test, augmenter, 256) if recipe.partitioned and probe_test is not None else None
+    return RunData(train, n_train, probe_train, probe_test, separability, names, missing_labels=missing)
+
+
+def _tfds_class_names(name: str, data_dir: str | None) -> tuple[list[str] | None, str | None]:
+    """The class names of a tfds set's `label` feature, or `(None, why not)`."""
+    import tensorflow_datasets as tfds
+
+    info = tfds.builder(name, data_dir=data_dir).info
+    features = info.features
+    label = features["label"] if "label" in features else None
+    names = list(getattr(label, "names", None) or [])
+    if not names:
+        return None, f"tfds {name!r} has no 'label' feature with class names"
+    splits = set(info.splits.keys())
+    if splits and not {"train", "test"} <= splits:  # known splits (a prepared copy); unknown: try them
+        return None, f"tfds {name!r} has no 'train' and 'test' splits (it has {', '.join(sorted(splits))})"
+    return names, None
 
 
 # ------------------------------------------------------------------------------------------------ optimisation
@@ -376,7 +521,7 @@ def _reuse(recipe: Recipe, plan, print_table: bool) -> RunResult:
     from kerascl.run_folder import METRICS_FILE, read_json
 
     metrics = read_json(os.path.join(plan.run_dir, METRICS_FILE)) or {}
-    if print_table and metrics.get("probes"):
+    if print_table and metrics.get("probes") and "skipped" not in metrics["probes"]:
         print()
         print(format_table(metrics["probes"], title=f"{recipe.name}: probes (finished run) -> {plan.run_dir}"))
     return RunResult(run_dir=plan.run_dir, metrics=metrics, model=None)
@@ -523,6 +668,7 @@ def _run(recipe: Recipe, plan, print_table: bool, devices: int) -> RunResult:
         "device": _device_summary(),
         "python": platform.python_version(),
         "dataset": config.dataset,
+        "data": data.source,
         "epochs": config.epochs,
         "epochs_this_session": 0 if trained else training["epochs_this_session"],
         "resumed_from_epoch": config.epochs if trained else training["resumed_from_epoch"],
@@ -557,7 +703,7 @@ def _run(recipe: Recipe, plan, print_table: bool, devices: int) -> RunResult:
         elif os.path.exists(leftover):
             os.remove(leftover)
     run_folder.publish(plan)
-    if print_table:
+    if print_table and "skipped" not in probes:  # skipped probes: their one-line note was printed already
         print()
         print(format_table(probes, floors=floors,
                            title=f"{recipe.name}: probes ({config.epochs} epochs, batch {config.batch_size}, "

@@ -54,7 +54,7 @@ IGNORED_SETTINGS = frozenset({"verbose", "description", "source"})
 #: (the kNN monitor and collapse monitor used the probe splits during training, but not the weights).
 PROBE_SETTINGS = frozenset({"probe_train_limit", "probe_test_limit", "shapes_test", "knn_k", "knn_temperature",
                             "linear_epochs", "few_shot_shots", "few_shot_episodes", "robustness", "separability",
-                            "embedding_plot", "embedding_samples"})
+                            "embedding_plot", "embedding_samples", "eval_dir"})
 
 
 class RunFolderError(ValueError):
@@ -255,13 +255,16 @@ def run_settings(resolved: dict, backend: str) -> dict:
 
 
 def settings_diff(old: dict, new: dict, ignore: frozenset | set = IGNORED_SETTINGS) -> list[tuple[str, Any, Any]]:
-    """`(key, old value, new value)` for every setting that differs (a key missing on one side counts), sorted."""
+    """`(key, old value, new value)` for every setting that differs (a key missing on one side counts, except a
+    setting that is None on the other: an optional setting added since the old run, left unset), sorted."""
     missing = object()
     rows = []
     for key in sorted(set(old) | set(new)):
         if key in ignore:
             continue
         before, after = old.get(key, missing), new.get(key, missing)
+        if (before is missing and after is None) or (before is None and after is missing):
+            continue
         if before != after:
             rows.append((key, "(unset)" if before is missing else before, "(unset)" if after is missing else after))
     return rows

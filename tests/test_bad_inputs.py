@@ -142,6 +142,30 @@ def _tfds_missing_module(tmp):
             sys.modules["tensorflow_datasets"] = saved
 
 
+def _own_data(tmp, data, *extra: str):
+    """`kerascl recipe cifar10-byol --data-dir DATA ...`: `data` is a folder name to create, or a (name, array)
+    pair saved with numpy.save, or (name, text) written as a text file."""
+    if isinstance(data, tuple):
+        name, content = data
+        path = tmp / name
+        if isinstance(content, str):
+            path.write_text(content)
+        else:
+            np.save(path, content)
+    else:
+        path = tmp / data
+        path.mkdir()
+        (path / "notes.txt").write_text("no images here")
+    args = ["recipe", "cifar10-byol", "--data-dir", str(path), "--out", str(tmp / "run"), "--epochs", "1"]
+    result = CliRunner().invoke(main, args + [a.replace("{tmp}", str(tmp)) for a in extra])
+    return result
+
+
+def _unlabeled_eval_dir(tmp):
+    photos = make_unlabeled_folder(tmp / "photos", count=4)
+    return _own_data(tmp, ("images.npy", np.zeros((4, 8, 8, 3), np.uint8)), "--eval-dir", photos)
+
+
 def _compare_with_failures(tmp):
     result = CliRunner().invoke(main, ["compare", "cifar10-byol", "cifar10-simsiam", "--data-dir",
                                        str(tmp / "missing"), "--out", str(tmp / "cmp")])
@@ -191,6 +215,24 @@ CASES = [
     # Probe (command line).
     case("probe-not-keras-archive", _not_keras_file, 1, "is not a keras archive", "backbone.keras"),
     case("probe-unlabeled-folder", _probe_unlabeled, 1, "no class subfolders", "DIR/train/<class>"),
+    # Your own data: --data-dir, --tfds, --eval-dir (command line).
+    case("data-dir-without-images", lambda tmp: _own_data(tmp, "photos"), 1, "holds no images",
+         "pass the folder that holds your images, a .npy array file, or --tfds name"),
+    case("data-dir-not-npy", lambda tmp: _own_data(tmp, ("images.txt", "pixels")), 1, "not a .npy array",
+         "numpy.save"),
+    case("npy-channels-first", lambda tmp: _own_data(tmp, ("x.npy", np.zeros((4, 3, 8, 8), np.uint8))), 1,
+         "shape (4, 3, 8, 8)", "transpose(0, 2, 3, 1)"),
+    case("npy-one-image", lambda tmp: _own_data(tmp, ("x.npy", np.zeros((8, 8, 3), np.uint8))), 1,
+         "reads as one image", "numpy.stack"),
+    case("npy-integer-dtype", lambda tmp: _own_data(tmp, ("x.npy", np.zeros((4, 8, 8, 3), np.int64))), 1,
+         "dtype int64", "astype('uint8')"),
+    case("npy-0-255-floats", lambda tmp: _own_data(tmp, ("x.npy", _images(255.0, n=4, size=8))), 1, "0..255",
+         "divide by 255"),
+    case("data-dir-and-tfds", lambda tmp: _own_data(tmp, "photos", "--tfds", "cifar10"), 1, "--data-dir",
+         "not both"),
+    case("eval-dir-without-labels", _unlabeled_eval_dir, 1, "no class subfolders", "DIR/<class>/*"),
+    case("shapes-recipe-with-data-dir", cli("recipe", "shapes-partitioned", "--data-dir", "{tmp}"), 1,
+         "generates its own images", "cifar10-byol --data-dir DIR"),
     # Batch size and the number of steps.
     case("arrays-batch-larger-than-data", lambda tmp: data.from_arrays(_images(n=20), batch_size=64), ValueError,
          "20 example(s) but batch_size=64", "0 steps", "batch_size=20 or less", "drop_remainder=False"),

@@ -225,9 +225,9 @@ def test_cifar_recipe_without_data_dir_names_the_option(tmp_path):
     recipe = get_recipe("cifar10-byol").with_overrides(sets=["data_dir=" + str(tmp_path / "nowhere")])
     with pytest.raises(FileNotFoundError, match="train/<class>"):
         load_data(recipe, augmenter=None)
-    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat").mkdir()  # neither the labeled layout nor any image to read unlabeled
     recipe = get_recipe("cifar10-byol").with_overrides(data_dir=str(tmp_path / "flat"))
-    with pytest.raises(FileNotFoundError, match="no 'train' subfolder"):
+    with pytest.raises(FileNotFoundError, match="holds no images"):
         load_data(recipe, augmenter=None)
 
 

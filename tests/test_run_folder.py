@@ -106,6 +106,9 @@ def test_settings_diff_lists_changed_keys_as_set_names():
     assert rows == [("partition.size", 0.25, 0.5), ("width", 0.125, 0.25)]  # verbose never counts
     assert "width: 0.125 -> 0.25" in run_folder.format_diff(rows)
     assert settings_diff(old, {**old, "backend": "tensorflow"}) == [("backend", "jax", "tensorflow")]
+    # A setting added since the old run, left unset (None), is no difference; set, it is.
+    assert settings_diff(old, {**old, "eval_dir": None}) == []
+    assert settings_diff(old, {**old, "eval_dir": "labeled/"}) == [("eval_dir", "(unset)", "labeled/")]
 
 
 # --------------------------------------------------------------------------------------------------------- plan
