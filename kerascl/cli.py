@@ -1,6 +1,6 @@
 """The `kerascl` command line (click).
 
-Commands: `info`, `recipes`, `recipe NAME`, `probe BACKBONE.keras`, `compare NAME NAME ...`. Keras (and with it
+Commands: `info`, `recipes`, `recipe NAME`, `probe BACKBONE.keras`, `compare NAME NAME ...`, `export SOURCE`. Keras (and with it
 TensorFlow, JAX or torch) is imported only inside the commands that need it, after `--backend` has set
 `KERAS_BACKEND`, so `kerascl --help` and `kerascl recipes` are fast.
 """
@@ -315,6 +315,54 @@ def compare_command(names, data_dir, tfds, eval_dir, epochs, batch_size, backend
             f"{len(result['failures'])} of {len(runs)} runs failed ({failed}); the table in "
             f"{os.path.join(out, 'comparison.md')} shows the others and each error."
         )
+
+
+# ------------------------------------------------------------------------------------------------------- export
+from kerascl.export import FORMATS as _EXPORT_FORMATS  # noqa: E402  (the module imports Keras only when it exports)
+
+
+@main.command("export")
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--format", "export_format", type=click.Choice(_EXPORT_FORMATS), default="keras", show_default=True,
+              help="keras: a .keras file; saved_model: a TensorFlow SavedModel folder; onnx: an .onnx file (ONNX "
+                   "Runtime); litert: a .tflite file (LiteRT / TFLite); keras_hub: a KerasHub preset folder (KerasHub "
+                   "backbones only).")
+@click.option("--out", type=click.Path(), default=None,
+              help="Output path (default: RUN/export/backbone.<ext> for a run folder, else beside SOURCE).")
+@click.option("--image-size", type=click.IntRange(min=8), default=None,
+              help="Image side for a backbone that takes any size (LiteRT and the check need one; default 32).")
+@click.option("--backend", type=click.Choice(BACKENDS), default="tensorflow", show_default=True,
+              help="Keras backend that exports (a .keras file does not depend on the backend that trained it; JAX "
+                   "cannot export litert).")
+@click.option("--check/--no-check", default=True, show_default=True,
+              help="Load the artifact and compare its features with the source model's on a random batch.")
+@click.option("--overwrite", is_flag=True, default=False, help="Replace an existing output.")
+def export_command(source, export_format, out, image_size, backend, check, overwrite) -> None:
+    """Export the encoder of SOURCE (a run folder, a .keras file or a KerasHub preset folder) for deployment.
+
+    The exported model maps float32 images in [0, 1], (B, H, W, 3), to the encoder's features (B, C). With --check
+    (the default) the command loads the artifact, runs it and the source on the same random images and prints the
+    largest difference; a difference beyond tolerance exits 1.
+    """
+    _use_backend(backend)
+    from kerascl.export import check_export, export_backbone
+
+    try:
+        path = export_backbone(source, export_format, out=out, image_size=image_size, overwrite=overwrite)
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError, ImportError) as error:
+        _fail(error)
+    click.echo(f"Exported {export_format}: {path}")
+    if not check:
+        return
+    try:
+        result = check_export(source, path, export_format, image_size=image_size)
+    except (ValueError, ImportError) as error:
+        _fail(error)
+    line = (f"Check: features {tuple(result['shape'])}, largest difference from the source model "
+            f"{result['max_abs_difference']:.3g} (features up to {result['max_abs_feature']:.3g})")
+    if not result["ok"]:
+        raise click.ClickException(line + ": beyond tolerance (1e-4 + 1e-3 x the largest feature).")
+    click.echo(line + ".")
 
 
 def _register_bench() -> None:

@@ -28,6 +28,10 @@ from keras.src.layers.preprocessing.image_preprocessing.base_image_preprocessing
 # the float32 weights rather than their half-precision copies under a mixed precision policy.
 from keras.src.backend.common.variables import AutocastScope
 
+# Keras's numpy-2 compatibility patch of tf2onnx (it fixes tf2onnx's use of removed numpy names); kerascl's ONNX
+# export on TensorFlow calls tf2onnx itself (kerascl.export) and needs the same patch.
+from keras.src.export.tf2onnx_lib import patch_tf2onnx
+
 # Functional models are cloned with `keras.models.clone_model` for EMA targets; subclassed ones from their config.
 from keras.src.models.functional import Functional
 
@@ -43,6 +47,8 @@ __all__ = [
     "DynamicBackend",
     "Functional",
     "flatten_layers",
+    "patch_tf2onnx",
+    "run_functional_graph",
     "seed_generator",
 ]
 
@@ -91,3 +97,30 @@ def flatten_layers(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
         'd'
     """
     return model._flatten_layers(include_self=False, recursive=True)
+
+
+def run_functional_graph(model: keras.Model, inputs):
+    """Calls the layers of a functional `model` on new symbolic `inputs`, without nesting `model` as one layer.
+
+    The result is the flat list of the model's outputs computed by its own layers (shared weights), so a new functional
+    model built on them lists those layers itself and can tap any of their outputs. `kerascl.backbones.from_keras_hub`
+    puts an input normalisation in front of a KerasHub backbone this way. (`keras.models.clone_model` with
+    `input_tensors` needs Input tensors and copies the model.)
+
+    Args:
+        model: A functional `keras.Model`.
+        inputs: Symbolic tensors in the structure of `model.input`.
+
+    Returns:
+        The list of output tensors, in the order of `model.outputs`.
+
+    Examples:
+        >>> import keras
+        >>> inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
+        >>> x = keras.Input((3,))
+        >>> outer = keras.Model(x, run_functional_graph(inner, keras.layers.Rescaling(2.0)(x))[0])
+        >>> [layer.name for layer in outer.layers][-1]
+        'd'
+    """
+    outputs = model._run_through_graph(inputs, operation_fn=lambda operation: operation)
+    return keras.tree.flatten(outputs)

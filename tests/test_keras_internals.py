@@ -144,3 +144,24 @@ def test_flatten_layers_yields_every_nested_layer_once_without_the_model():
     assert "outer" not in names
     assert {"inner", "shared", "bn"} <= set(names)
     assert len(names) == len(set(names))
+
+
+def test_run_functional_graph_calls_the_models_own_layers_on_new_inputs():
+    x = keras.Input((4,), name="x")
+    hidden = keras.layers.Dense(3, name="hidden")(x)
+    inner = keras.Model(x, [hidden, keras.layers.Dense(2, name="out")(hidden)])
+    new = keras.Input((4,))
+    outputs = keras_internals.run_functional_graph(inner, keras.layers.Rescaling(2.0, name="scale")(new))
+    assert len(outputs) == 2
+    outer = keras.Model(new, outputs[1])
+    assert [layer.name for layer in outer.layers] == [outer.layers[0].name, "scale", "hidden", "out"]
+    assert outer.get_layer("hidden") is inner.get_layer("hidden"), "the layers are shared, not copied"
+    data = np.ones((2, 4), "float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(outer(data)),
+                               keras.ops.convert_to_numpy(inner(2 * data)[1]), rtol=1e-6)
+
+
+def test_patch_tf2onnx_runs_once_tf2onnx_is_installed():
+    pytest.importorskip("tf2onnx")
+    keras_internals.patch_tf2onnx()
+    assert hasattr(np, "object"), "the numpy-2 names tf2onnx still uses"

@@ -128,7 +128,7 @@ def _check_input_shape(input_shape) -> tuple:
     return shape
 
 
-def _normalization_layer(normalization, channels: int):
+def _normalization_layer(normalization, channels: int, name: str = "input_normalization"):
     if normalization is None:
         return None
     if isinstance(normalization, str):
@@ -154,8 +154,10 @@ def _normalization_layer(normalization, channels: int):
         raise ValueError(
             f"`normalization` has {len(mean)} means and {len(std)} stds but the images have {channels} channels."
         )
-    return keras.layers.Normalization(
-        axis=-1, mean=list(mean), variance=[float(s) ** 2 for s in std], name="input_normalization"
+    # A Rescaling layer holds its scale and offset in its config, not as captured tensors: tf2onnx turns the
+    # constants of keras.layers.Normalization into extra graph inputs of an ONNX export.
+    return keras.layers.Rescaling(
+        scale=[1.0 / float(s) for s in std], offset=[-float(m) / float(s) for m, s in zip(mean, std)], name=name
     )
 
 

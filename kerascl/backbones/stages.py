@@ -19,7 +19,9 @@ def stage_outputs(backbone: keras.Model, names: Sequence[str] = DEFAULT_STAGE_NA
 
     Args:
         backbone: A functional or sequential `keras.Model`, e.g. one of kerascl's ResNets, whose stages are
-            layers named `stage_1` ... `stage_4`, or any functional model with its own layer names.
+            layers named `stage_1` ... `stage_4`, or any functional model with its own layer names. A model with a
+            `stage_tensors()` method (a `KerasHubEncoder`) names its stages there instead: `stage_1` ... `stage_K`
+            are its backbone's pyramid outputs.
         names: Names of the layers whose outputs to return, in order.
 
     Returns:
@@ -58,6 +60,18 @@ def stage_outputs(backbone: keras.Model, names: Sequence[str] = DEFAULT_STAGE_NA
             "outputs cannot be tapped. Build it with the functional API (keras.Model(inputs, outputs)) or "
             "keras.Sequential with a keras.Input, or use kerascl.backbones.ResNet18/34/50."
         )
+    tensors = _declared_stages(backbone)
+    if tensors is not None:
+        missing = [n for n in names if n not in tensors]
+        if missing:
+            raise ValueError(
+                f"Backbone '{backbone.name}' has no stage named {', '.join(repr(n) for n in missing)}; its stages are "
+                f"{list(tensors) or 'none'}. "
+                + ("Pass stage_names from these." if tensors else
+                   "It has no pyramid outputs to tap: use a backbone with pyramid outputs (e.g. KerasHub's ResNet, "
+                   "EfficientNet, DenseNet, CSPNet or DINOv2 backbones) or a method without per-stage branches.")
+            )
+        return keras.Model(inputs, [tensors[n] for n in names], name=f"{backbone.name}_stages")
     layer_names = [layer.name for layer in backbone.layers]
     missing = [n for n in names if n not in layer_names]
     if missing:
@@ -81,3 +95,9 @@ def stage_outputs(backbone: keras.Model, names: Sequence[str] = DEFAULT_STAGE_NA
                 "Tap a layer that is called exactly once in the functional graph."
             ) from err
     return keras.Model(inputs, outputs, name=f"{backbone.name}_stages")
+
+
+def _declared_stages(backbone: keras.Model) -> dict | None:
+    """The `{name: symbolic map}` a backbone declares with a `stage_tensors()` method (KerasHub encoders), or None."""
+    method = getattr(backbone, "stage_tensors", None)
+    return dict(method()) if callable(method) else None

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerascl.backbones.hub import KerasHubEncoder
 from kerascl.backbones.strided_pointwise import avoid_faulty_onednn_kernels
 from kerascl.distribute import scale_loss_for_replicas
 from kerascl.input_checks import image_range_problem, zero_steps_message
@@ -43,8 +44,11 @@ def collapse_std(z):
 
 
 def clone_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
-    """A new, unbuilt-or-built copy of `layer` with the same architecture and fresh variables."""
-    if isinstance(layer, keras.Model) and not _is_subclassed(layer):
+    """A new, unbuilt-or-built copy of `layer` with the same architecture and fresh variables.
+
+    Functional and sequential models are copied layer by layer; a `KerasHubEncoder` is rebuilt from its config, so
+    that the copy keeps its stage maps (the hierarchical method's BYOL target taps them)."""
+    if isinstance(layer, keras.Model) and not _is_subclassed(layer) and not isinstance(layer, KerasHubEncoder):
         return keras.models.clone_model(layer)
     return layer.__class__.from_config(layer.get_config())
 
@@ -236,7 +240,16 @@ class SiameseMethod(keras.Model):
         self._params_width = _params_width(input_shape, self.augmentation)
         if not self.backbone.built:
             self.backbone.build(image_shape)
-        feature_shape = _output_shape(self.backbone, image_shape)
+        declared = _declared_image_shape(self.backbone)
+        mismatch = declared is not None and any(d is not None and d != s for d, s in zip(declared, image_shape[1:]))
+        if mismatch and isinstance(self.backbone, KerasHubEncoder):
+            raise ValueError(_size_mismatch_message(self.backbone, declared, image_shape))
+        try:
+            feature_shape = _output_shape(self.backbone, image_shape)
+        except Exception as error:
+            if mismatch:
+                raise ValueError(_size_mismatch_message(self.backbone, declared, image_shape)) from error
+            raise
         if len(feature_shape) != 2:
             raise ValueError(
                 f"The backbone must map images to (batch, features); it maps {image_shape} to {feature_shape}. "
@@ -694,6 +707,27 @@ def _image_shape(input_shape) -> tuple:
     if len(shape) != 4 or shape[-1] != 3:
         raise ValueError(f"Views must be image batches of shape (batch, height, width, 3); got shape {shape}.")
     return shape
+
+
+def _declared_image_shape(backbone) -> tuple | None:
+    """The `(H, W, C)` a functional backbone was built for (None entries take any size), or None if unknown."""
+    try:
+        shape = tuple(backbone.input_shape)
+    except (AttributeError, ValueError, TypeError):
+        return None
+    return shape[1:] if len(shape) == 4 else None
+
+
+def _size_mismatch_message(backbone, declared: tuple, image_shape: tuple) -> str:
+    size = "x".join(str(d) for d in declared[:2])
+    views = "x".join(str(d) for d in image_shape[1:3])
+    return (
+        f"The backbone '{backbone.name}' takes {size} images but the views are {views}. Make views of its size "
+        f"(image_size={declared[0]} in kerascl.data and kerascl.augment presets, --set image_size={declared[0]}), or "
+        f"build the backbone for {views} images: input_shape=({image_shape[1]}, {image_shape[2]}, 3) for kerascl's "
+        f"backbones, kerascl.backbones.from_keras_hub(..., image_size={image_shape[1]}) for a KerasHub CNN, and "
+        f"image_shape=({image_shape[1]}, {image_shape[2]}, 3) when building a KerasHub ViT (its size is fixed)."
+    )
 
 
 def _output_shape(layer, input_shape: tuple) -> tuple:
