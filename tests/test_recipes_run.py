@@ -1,4 +1,8 @@
-"""Every recipe completes one epoch on a tiny data set and writes its whole run folder (run on each backend)."""
+"""Every recipe completes one epoch on a tiny data set and writes its whole run folder.
+
+In CI each recipe runs on one of the two backend runs (half on TensorFlow, half on JAX: tests/cases.py CI_SHARE);
+`KERAS_CL_ALL_CASES=1` runs every recipe on the current backend.
+"""
 
 import json
 import os
@@ -7,7 +11,10 @@ import pytest
 
 from kerascl.recipe import get_recipe, list_recipes
 from kerascl.recipe_runner import run_recipe
+from tests.cases import CI_SHARE, every_case_requested
 from tests.recipe_helpers import make_image_folder, tiny_sets
+
+RECIPES = list_recipes() if every_case_requested() else list_recipes()[CI_SHARE::2]
 
 RUN_FILES = ("config.json", "history.csv", "metrics.json", "backbone.keras", "curves.png", "embedding.png")
 
@@ -18,7 +25,7 @@ def image_folder(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list_recipes())
+@pytest.mark.parametrize("name", RECIPES)
 def test_recipe_runs_one_epoch(name, image_folder, tmp_path, capsys):
     import keras
 
