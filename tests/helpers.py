@@ -71,3 +71,22 @@ def train_losses(model: keras.Model, batch: dict, steps: int = 3, learning_rate:
         logs = model.train_on_batch(batch, return_dict=True)
         losses.append(float(logs["loss"]))
     return losses
+
+
+def compiled_augmenter_call(augmenter):
+    """The augmenter inside a compiled function of the active backend (the device placement): a callable on images."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        state = [v.value for v in augmenter.non_trainable_variables]
+        step = jax.jit(lambda s, x: augmenter.stateless_call([], s, x, training=True))
+
+        def call(x):
+            nonlocal state
+            out, state = step(state, x)
+            return out
+
+        return call
+    import tensorflow as tf
+
+    return tf.function(lambda x: augmenter(x, training=True), jit_compile=True)

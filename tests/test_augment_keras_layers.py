@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from kerascl import augment as A
+from tests.helpers import compiled_augmenter_call
 
 SIZE = 16
 
@@ -18,22 +19,6 @@ def _images(batch=4, seed=0):
 def _np(tree):
     return {k: keras.ops.convert_to_numpy(v) for k, v in tree.items()}
 
-
-def _compiled_call(augmenter):
-    """The augmenter inside a compiled function of the active backend (device placement)."""
-    if keras.backend.backend() == "jax":
-        import jax
-
-        state = [v.value for v in augmenter.non_trainable_variables]
-        step = jax.jit(lambda s, x: augmenter.stateless_call([], s, x, training=True))
-
-        def call(x):
-            nonlocal state
-            out, state = step(state, x)
-            return out
-
-        return call
-    return tf.function(lambda x: augmenter(x, training=True), jit_compile=True)
 
 
 def _contrast_view(seed=0):
@@ -80,7 +65,7 @@ def test_host_and_device_agree_on_kerascl_stages_and_views_are_padded():
         return next(iter(tf.data.Dataset.from_tensors(x).map(augmenter).as_numpy_iterator()))
 
     host = host_batch(augmenter)
-    device = _np(_compiled_call(A.MultiViewAugmentation([_contrast_view(), plain], seed=3))(x))
+    device = _np(compiled_augmenter_call(A.MultiViewAugmentation([_contrast_view(), plain], seed=3))(x))
     for batch in (host, device):
         assert batch["params_1"].shape == batch["params_2"].shape == (4, A.PARAM_SIZE + 1)
         np.testing.assert_array_equal(batch["params_2"][:, A.PARAM_SIZE], 0.0)  # padding of the shorter view

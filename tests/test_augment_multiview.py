@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from kerascl import augment as A
+from tests.helpers import compiled_augmenter_call
 
 SIZE = 16
 
@@ -23,22 +24,6 @@ def _images(batch=8, seed=0):
 def _np(tree):
     return {k: keras.ops.convert_to_numpy(v) for k, v in tree.items()}
 
-
-def _compiled_call(augmenter):
-    """Call the augmenter inside a compiled function of the active backend (the device placement)."""
-    if keras.backend.backend() == "jax":
-        import jax
-
-        state = [v.value for v in augmenter.non_trainable_variables]
-        step = jax.jit(lambda s, x: augmenter.stateless_call([], s, x, training=True))
-
-        def call(x):
-            nonlocal state
-            out, state = step(state, x)
-            return out
-
-        return call
-    return tf.function(lambda x: augmenter(x, training=True), jit_compile=True)
 
 
 def test_output_dict_shapes_dtypes_and_range():
@@ -90,7 +75,7 @@ def test_host_and_device_placement_agree_for_a_fixed_seed():
     host = _augmenter(seed=7)
     dataset = tf.data.Dataset.from_tensor_slices(x).batch(4, drop_remainder=True).map(host)  # static batch size
     host_batches = list(dataset.as_numpy_iterator())
-    device = _compiled_call(_augmenter(seed=7))
+    device = compiled_augmenter_call(_augmenter(seed=7))
     for i, batch in enumerate(host_batches):
         on_device = _np(device(x[4 * i : 4 * i + 4]))
         for key in batch:
