@@ -258,7 +258,7 @@ def configure_devices(
 ) -> DeviceSetup:
     """Chooses and configures Keras's data-parallel engine for the current backend.
 
-    What `kerascl train --devices N` calls. `num_devices=1` (or None with a single device) gives a plain
+    What `kerascl recipe NAME --devices N` calls. `num_devices=1` (or None with a single device) gives a plain
     setup whose scope does nothing.
 
     * JAX: `keras.distribution.DataParallel` over the first `num_devices` local devices (or over every device of

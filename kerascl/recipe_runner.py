@@ -9,7 +9,7 @@ everything into one folder. It prints its plan first and one line per stage (`ke
 | `config.json` | the resolved recipe: every setting after overrides, the source of the hyperparameters |
 | `history.csv` | one row per epoch: losses, method metrics, kNN monitor, collapse monitor (Keras `CSVLogger`) |
 | `metrics.json` | probe results under `probes`, their floors under `floors`, timing, backend (schema: Recipes page) |
-| `backbone.keras` | the pretrained backbone (the model the probes read, see `probe_encoder`), loadable with `keras.models.load_model` |
+| `backbone.keras` | the pretrained backbone (the model the probes read: the method's `evaluation_encoder()`), loadable with `keras.models.load_model` |
 | `curves.png` | loss and kNN-monitor curves |
 | `embedding.png` | 2-D picture of the backbone features of test images, coloured by class |
 | `content_style.png` | partitioned models: content part and style part side by side |
@@ -644,7 +644,7 @@ def _run(recipe: Recipe, plan, print_table: bool, devices: int) -> RunResult:
             "stopped_by_time_limit": bool(time_limit and time_limit.stopped_early),
         }
         with run_folder.atomic_path(os.path.join(run_dir, "backbone.keras")) as tmp:
-            probe_encoder(model).save(tmp)
+            model.evaluation_encoder().save(tmp)
         with run_folder.atomic_path(weights_path) as tmp:
             model.save_weights(tmp)
         run_folder.write_state(run_dir, "pretrained", training=training)
@@ -730,29 +730,13 @@ def probe_settings(config: RecipeConfig, num_probe_train: int) -> dict[str, Any]
     }
 
 
-def probe_encoder(model):
-    """The images -> features model a run probes and saves as `backbone.keras`.
-
-    `model.backbone` for every method, except one that defines `evaluation_encoder()` for the features its official
-    evaluation reads (decoupled uniformity: backbone + its fc layer).
-
-    Args:
-        model: The trained method.
-
-    Returns:
-        A `keras.Model`.
-    """
-    encoder = getattr(model, "evaluation_encoder", None)
-    return encoder() if callable(encoder) else model.backbone
-
-
 def run_probes(recipe: Recipe, model, data: RunData, stages: StageLog | None = None) -> tuple[dict, dict | None]:
     """Every probe of a run on the trained backbone, and the floors beside them.
 
     Args:
         recipe: The recipe (its `config` says which probes run and with which settings).
-        model: The trained method (`probe_encoder(model)` is probed: `model.backbone`, or its
-            `evaluation_encoder()`).
+        model: The trained method (its `evaluation_encoder()` is probed: the backbone, or what the method's
+            official evaluation reads).
         data: The run's data (`probe_train`, `probe_test`, `separability`).
         stages: Prints and times one line per stage (default: a new `StageLog`).
 
@@ -770,7 +754,7 @@ def run_probes(recipe: Recipe, model, data: RunData, stages: StageLog | None = N
         print(message)
         return {"skipped": message}, None
     settings = probe_settings(config, len(data.probe_train[0]))
-    encoder = probe_encoder(model)
+    encoder = model.evaluation_encoder()
     with stages("probe features (trained backbone)"):
         train_x, train_y = extract_features(encoder, data.probe_train, verbose=config.verbose)
         test_x, test_y = extract_features(encoder, data.probe_test, verbose=config.verbose)
@@ -887,7 +871,7 @@ def _draw(recipe: Recipe, model, data: RunData, run_dir: str, history_path: str)
     if data.probe_test_features is not None and len(data.probe_test_features) >= n:
         features = data.probe_test_features[:n]  # computed by the probes from the same backbone and images
     else:
-        features, _ = extract_features(probe_encoder(model), (images, labels), verbose=0)
+        features, _ = extract_features(model.evaluation_encoder(), (images, labels), verbose=0)
     with atomic_path(os.path.join(run_dir, "embedding.png")) as tmp:
         plots.plot_embedding(features, labels, tmp, method=config.embedding_plot, class_names=data.class_names,
                              title=f"{recipe.name}: backbone features", seed=config.seed)

@@ -212,15 +212,14 @@ def test_a_model_saved_without_fc_layer_still_loads(tmp_path):
 
 
 def test_recipe_probes_read_the_fc_output_as_the_official_evaluation():
-    """The official linear evaluation reads `encoder.fc`'s output; `kerascl train` probes (and saves) the same model,
+    """The official linear evaluation reads `encoder.fc`'s output; `kerascl recipe` probes (and saves) the same model,
     and its random-init floor is a fresh copy of backbone + fc."""
     from kerascl.probes.floors import random_init_copy
-    from kerascl.recipe_runner import probe_encoder
 
     model = DecoupledUniformity(tiny_backbone(), fc_dim=12, hidden_dim=8, projection_dim=4)
     model.build({"view_1": (None, 16, 16, 3), "view_2": (None, 16, 16, 3)})
     images = random_views(batch=2)["view_1"]
-    encoder = probe_encoder(model)
+    encoder = model.evaluation_encoder()
     features = keras.ops.convert_to_numpy(encoder(images))
     assert features.shape == (2, 12)
     np.testing.assert_allclose(features, keras.ops.convert_to_numpy(model.embed(images)), rtol=1e-5, atol=1e-6)
@@ -228,4 +227,4 @@ def test_recipe_probes_read_the_fc_output_as_the_official_evaluation():
     assert untrained.output_shape == (None, 12)
     assert not np.allclose(keras.ops.convert_to_numpy(untrained(images)), features)
     no_fc = DecoupledUniformity(tiny_backbone(), fc_dim=None, hidden_dim=8, projection_dim=4)
-    assert probe_encoder(no_fc) is no_fc.backbone
+    assert no_fc.evaluation_encoder() is no_fc.backbone

@@ -594,11 +594,16 @@ class SiameseMethod(keras.Model):
         """The backbone features of an image batch (what probes and the exported backbone use)."""
         return self.backbone(images, training=training)
 
+    def evaluation_encoder(self) -> keras.Model:
+        """The images -> features model that probes read and `export_backbone` saves: the backbone (a method whose
+        official evaluation reads other features overrides it, e.g. decoupled uniformity's backbone + fc)."""
+        return self.backbone
+
     def export_backbone(self, path: str) -> None:
-        """Saves the backbone alone to a `.keras` file, loadable with `keras.models.load_model(path)`."""
+        """Saves `evaluation_encoder()` to a `.keras` file, loadable with `keras.models.load_model(path)`."""
         if not str(path).endswith(".keras"):
             raise ValueError(f"Export path must end with .keras; got {path!r}.")
-        self.backbone.save(path)
+        self.evaluation_encoder().save(path)
 
     # ----------------------------------------------------------------------------------------------- config
     def get_config(self) -> dict:

@@ -48,7 +48,7 @@ class DecoupledUniformity(SiameseMethod):
         hidden_dim: Head hidden width (2048).
         projection_dim: Head output width (256).
         fc_dim: Width of the encoder's `Dense` "fc" layer (2048, as the official training and evaluation code):
-            the head sits on its output, and `embed`, `evaluation_encoder` (which the probes of `kerascl train`
+            the head sits on its output, and `embed`, `evaluation_encoder` (which the probes of `kerascl recipe`
             read) and `export_backbone` give backbone + fc, the features the official linear evaluation reads.
             None drops the fc layer: the head then sits on the backbone features, one linear layer fewer than the
             official model.
@@ -173,7 +173,7 @@ class DecoupledUniformity(SiameseMethod):
         """The images -> features model the official linear evaluation reads: backbone + fc (`fc_dim` set), else
         the backbone.
 
-        `kerascl train` probes it (and saves it as the run's `backbone.keras`); it shares the trained weights.
+        `kerascl recipe` probes it (and saves it as the run's `backbone.keras`); it shares the trained weights.
 
         Returns:
             A `keras.Model` computing `embed(images)`.
@@ -210,14 +210,6 @@ class DecoupledUniformity(SiameseMethod):
         mu = self.loss_fn.centroids(outputs["embeddings"], outputs.get("prior"))
         loss = self.loss_fn.uniformity(mu)
         return loss, {"align": self.loss_fn.alignment(mu), "z_std": collapse_std(outputs["embeddings"][0])}
-
-    def export_backbone(self, path: str) -> None:
-        """Saves the encoder (backbone, plus the fc layer when `fc_dim` is set) to a `.keras` file."""
-        if self.fc is None:
-            return super().export_backbone(path)
-        if not str(path).endswith(".keras"):
-            raise ValueError(f"Export path must end with .keras; got {path!r}.")
-        self.evaluation_encoder().save(path)
 
     # ----------------------------------------------------------------------------------------------- config
     def get_config(self):
