@@ -13,7 +13,7 @@ The losses call `gather_global_batch` on their inputs, which on TensorFlow repli
 and is a no-op on one device and on JAX. The rule that keeps the gradients right is:
 
 1. every replica computes the global loss `L` from the gathered embeddings and returns `L / R` (R replicas;
-   `SiameseMethod.compute_loss` applies `scale_loss_for_replicas`);
+   `Method.compute_loss` applies `scale_loss_for_replicas`);
 2. the all-gather's backward pass sums the incoming gradient over the replicas and keeps the local rows (this is
    what `tf.distribute.ReplicaContext.all_gather` does; tests/test_distribute.py checks it numerically), so each
    replica's gradient with respect to its own embeddings is `sum_r (1/R) dL/dz_local = dL/dz_local`;

@@ -242,5 +242,5 @@ def test_curriculum_warns_when_the_epoch_length_is_unknown():
 def test_partition_is_rejected_rather_than_ignored():
     from kerascl.methods.partition import Partition
 
-    with pytest.raises(ValueError, match="does not support partition"):
+    with pytest.raises(ValueError, match="does not take a partition"):
         SimilarityClustering(tiny_backbone(), partition=Partition())

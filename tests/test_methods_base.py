@@ -19,7 +19,7 @@ def _tiny_byol(**kwargs):
 
 def _online_and_target(model):
     online = [v for v in model.backbone.weights + model.projector.weights if v.trainable]
-    target_pairs = dict(model._ema_pairs)
+    target_pairs = dict(model.ema.pairs)
     target = [t for o_layer in (model.backbone, model.projector)
               for o, t in zip(o_layer.weights, target_pairs[o_layer].weights) if o.trainable]
     return [np.asarray(v).copy() for v in online], [np.asarray(v).copy() for v in target]
@@ -32,7 +32,7 @@ def test_byol_target_follows_the_ema_rule_and_gets_no_gradient():
     model(batch)
     set_deterministic_weights(model, seed=3)
     model.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=True)
-    target_ids = {id(t) for _, t_layer in model._ema_pairs for t in t_layer.weights}
+    target_ids = {id(t) for _, t_layer in model.ema.pairs for t in t_layer.weights}
     assert not target_ids & {id(v) for v in model.trainable_weights}, "target weights must not be trainable"
 
     model.train_on_batch(batch)  # step 0: the target copies the online network
@@ -56,6 +56,36 @@ def test_momentum_schedule_uses_the_planned_steps_from_fit():
     assert float(model.steps_per_epoch) == 2 and float(model.total_steps) == 6
     assert float(model.global_step) == 6
     assert float(model.epoch) == 3.0
+
+
+def test_ema_target_component_checks_and_schedule():
+    from kerascl.methods import EMATarget
+
+    for base, final in ((0.99, 0.9), (-0.1, 1.0), (0.9, 1.5)):
+        with pytest.raises(ValueError, match="base_momentum <= final_momentum"):
+            EMATarget(base, final)
+    ema = EMATarget(0.9, 1.0, total_steps=10)
+    for progress in (0.0, 0.3, 1.0):
+        expected = 1.0 - 0.1 * (math.cos(math.pi * progress) + 1.0) / 2.0
+        np.testing.assert_allclose(float(keras.ops.convert_to_numpy(ema.momentum(progress))), expected, rtol=1e-6)
+    assert EMATarget(**ema.get_config()).get_config() == {"base_momentum": 0.9, "final_momentum": 1.0,
+                                                          "total_steps": 10}
+
+
+def test_a_fixed_step_budget_is_kept_and_the_epoch_length_still_recorded():
+    """BYOL, ICCL and the hierarchical method share the component, so they plan alike."""
+    from kerascl.methods import SimilarityClustering
+
+    models = [_tiny_byol(total_steps=50),
+              SimilarityClustering(tiny_backbone(), projection_dim=8, hidden_dim=16, prediction_hidden_dim=16,
+                                   total_steps=50)]
+    for model in models:
+        model.set_training_plan(steps_per_epoch=4, epochs=3)
+        assert float(model.total_steps) == 50 and float(model.steps_per_epoch) == 4
+        assert model.get_config()["total_steps"] == 50
+    planned = _tiny_byol()
+    planned.set_training_plan(steps_per_epoch=4, epochs=3)
+    assert float(planned.total_steps) == 12
 
 
 def test_tuple_views_are_accepted():

@@ -6,7 +6,8 @@ import keras
 
 from kerascl.heads import BarlowTwinsProjectionHead
 from kerascl.losses import BarlowTwinsLoss
-from kerascl.methods.base import SiameseMethod, mean_over_view_pairs
+from kerascl.methods.base import SiameseMethod
+from kerascl.methods.objectives import barlow_twins_objective
 from kerascl.methods.partition import Partition
 
 
@@ -61,7 +62,7 @@ class BarlowTwins(SiameseMethod):
 
     def objective(self, outputs):
         """The loss averaged over every unordered pair of views (the loss itself for two views)."""
-        return mean_over_view_pairs(self.loss_fn, outputs["projections"])
+        return barlow_twins_objective(self.loss_fn, outputs)
 
     def get_config(self):
         return {

@@ -1,115 +1,40 @@
-"""What every kerascl method shares: views in, backbone, heads, metrics, step counters, EMA targets.
+"""SiameseMethod: `Method` with the standard heads pipeline and content/style partitions.
 
-A method subclasses `SiameseMethod` and writes three things:
-
-- `build_heads(feature_shape)`: create or build its heads once the backbone's output shape is known;
-- `method_outputs(views, params, training)`: every forward pass (online and target networks), returning a dict;
-- `loss_and_metrics(outputs)`: the scalar loss from that dict, plus extra values to report as metrics.
-
-Keras's own `train_step` then trains it with `model.fit()` on TensorFlow and JAX alike: `call` runs
-`method_outputs`, `compute_loss` runs `loss_and_metrics`. Anything that uses weights must happen in `method_outputs`
-(on JAX, gradients are taken through `call` only); state that changes during training is a non-trainable variable
-assigned in `method_outputs`.
-
-No hook is named like an attribute of `keras.Model` or `torch.nn.Module` (on Keras's torch backend every layer is a
-`torch.nn.Module`, whose `forward` is the module's own call), so a subclass never overrides one by accident.
+A method built on it calls `setup_heads(projector, predictor, use_target)` in `__init__` and writes only
+`objective(outputs)`, its loss on `{"projections", "predictions", "targets"}` lists (one tensor per view):
+BYOL, SimSiam, Barlow Twins, SimCLR and DDCL are that short. The thin base, `Method`, is in
+`kerascl/methods/method.py`; the helpers it exports are importable from here too.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any, Sequence
+from typing import Any
 
 import keras
-import numpy as np
 from keras import ops
 
-from kerascl.backbones.hub import KerasHubEncoder
-from kerascl.backbones.strided_pointwise import avoid_faulty_onednn_kernels
-from kerascl.distribute import scale_loss_for_replicas
-from kerascl.input_checks import image_range_problem, zero_steps_message
-from kerascl.keras_internals import AutocastScope, Functional
-from kerascl.losses._utils import l2_normalize
-from kerascl.losses.distortion_disentangled import DistortionDisentangledLoss
-from kerascl.losses.style import AugmentationPredictionLoss
-from kerascl.methods.partition import Partition, ordered_pairs, split_last, unordered_pairs
+from kerascl.keras_internals import AutocastScope
+from kerascl.methods.method import Method, MethodBatch, clone_layer, collapse_std  # noqa: F401  (public here too)
+from kerascl.methods.objectives import mean_over_pairs, mean_over_view_pairs  # noqa: F401  (public here too)
+from kerascl.methods.partition import ContentStyleParts, Partition
 
 
-def collapse_std(z):
-    """Collapse monitor: the mean over features of the batch std of the l2-normalised embeddings.
-
-    About `1 / sqrt(dim)` for well-spread embeddings and 0 when every sample maps to the same point.
-    """
-    return ops.mean(ops.std(l2_normalize(ops.cast(z, "float32")), axis=0))
-
-
-def clone_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
-    """A new, unbuilt-or-built copy of `layer` with the same architecture and fresh variables.
-
-    Functional and sequential models are copied layer by layer; a `KerasHubEncoder` is rebuilt from its config, so
-    that the copy keeps its stage maps (the hierarchical method's BYOL target taps them)."""
-    if isinstance(layer, keras.Model) and not _is_subclassed(layer) and not isinstance(layer, KerasHubEncoder):
-        return keras.models.clone_model(layer)
-    return layer.__class__.from_config(layer.get_config())
-
-
-def _is_subclassed(model: keras.Model) -> bool:
-    return not isinstance(model, (keras.Sequential, Functional))
-
-
-def _view_keys(inputs: dict, prefix: str) -> list[str]:
-    keys = [k for k in inputs if k.startswith(prefix) and k[len(prefix):].isdigit()]
-    return sorted(keys, key=lambda k: int(k[len(prefix):]))
-
-
-_WRAP_HINT = (
-    "A kerascl method needs two or more views of each image. Pass a dict batch {'view_1': v1, 'view_2': v2, ...} "
-    "(what kerascl.data yields), or wrap a pair of views as Keras's x: a dataset of ((v1, v2),) or ((v1, v2), label). "
-    "A bare (v1, v2) pair is read by Keras as (x, y), so only v1 reaches the model. To make the views inside the "
-    "model instead, build the method with augmentation=... and pass {'image': images}."
-)
-
-
-class SiameseMethod(keras.Model):
-    """Base class of kerascl's self-supervised methods (a subclassed `keras.Model`).
+class SiameseMethod(ContentStyleParts, Method):
+    """`Method` with the standard heads pipeline (`setup_heads`) and content/style partitions.
 
     Args:
-        backbone: Any `keras.Model` mapping an image batch `(B, H, W, 3)` to features `(B, C)`, e.g.
-            `kerascl.backbones.ResNet18()` or `keras.applications.ResNet50(include_top=False, pooling="avg",
-            weights=None)`.
-        augmentation: Optional layer that makes the views inside the compiled step (device placement): called on a
-            raw image batch it returns `{"view_1", "view_2", ..., "params_1", ...}`, e.g.
-            `kerascl.augment.get_preset("byol")`. Without it the data pipeline must yield the views.
+        backbone: Any `keras.Model` mapping an image batch `(B, H, W, 3)` to features `(B, C)` (see `Method`).
+        augmentation: Optional layer that makes the views inside the compiled step (see `Method`).
         partition: Optional `kerascl.methods.Partition` (or its config dict): split the representation into a
             content part (trained with the method's own loss) and a style part (trained with the partition's style
-            objective). Supported by methods built on the standard heads pipeline (`setup_heads`); they then report
-            the metrics `loss_content` and `loss_style` and offer `embed_parts`, `split_features`,
-            `content_slice` and `style_slice`.
+            objective). The method then reports the metrics `loss_content` and `loss_style` and offers
+            `embed_parts`, `split_features`, `content_slice` and `style_slice`.
         **kwargs: Passed to `keras.Model` (e.g. `name`).
 
-    A method built on the standard pipeline calls `setup_heads(projector, predictor, use_target)` in `__init__`
-    and writes only `objective(outputs)`, its own loss on `{"projections", "predictions", "targets"}` lists (one
-    tensor per view); `build_heads`, `method_outputs` and `loss_and_metrics` then come from this class, with or
-    without a partition. A method with other needs overrides `build_heads`, `method_outputs` and `loss_and_metrics`
-    itself.
-
-    Inputs (what `fit` feeds `call`): a dict with `view_1`, `view_2`, ... (and optionally `params_i`, `label`,
-    `attributes`), or a tuple/list of view tensors, or, with `augmentation`, `{"image": images}` or a bare image
-    batch.
+    A method calls `setup_heads(projector, predictor, use_target)` in `__init__` and writes only
+    `objective(outputs)`; `build_heads`, `method_outputs` and `loss_and_metrics` then come from this class, with or
+    without a partition.
     """
-
-    #: Names of the metrics a method reports besides Keras's `loss` (each a `keras.metrics.Mean`).
-    metric_names: Sequence[str] = ("z_std",)
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        # `forward` was kerascl's hook before it was renamed; on Keras's torch backend it is `torch.nn.Module`'s
-        # own call, and on TensorFlow and JAX a subclass still defining it would silently never run.
-        if "forward" in vars(cls):
-            raise TypeError(
-                f"{cls.__name__} defines `forward`; kerascl methods compute their outputs in "
-                "`method_outputs(self, views, params, training=False)`. Rename the method."
-            )
 
     def __init__(
         self,
@@ -118,16 +43,8 @@ class SiameseMethod(keras.Model):
         partition: Partition | dict | None = None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        if not isinstance(backbone, keras.layers.Layer):
-            raise TypeError(f"backbone must be a keras.Model mapping images to features; got {type(backbone)!r}.")
-        self.backbone = backbone
-        self.augmentation = augmentation
-        self.partition = Partition.from_any(partition)
-        names = list(self.metric_names)
-        if self.partition is not None:
-            names += [n for n in ("loss_content", "loss_style") if n not in names]
-        self.method_metrics = [keras.metrics.Mean(name=n) for n in names]
+        self.partition = Partition.from_any(partition)  # before Method.__init__, which registers the metrics
+        super().__init__(backbone, augmentation=augmentation, **kwargs)
         self.projector = None
         self.predictor = None
         self.style_projector = None
@@ -135,128 +52,13 @@ class SiameseMethod(keras.Model):
         self.param_head = None
         self.uses_target = False
         self._content_dims: int | None = None
-        self._params_width: int | None = None
         self._param_columns: list[int] | None = None
-        self.global_step = self._counter("global_step")
-        self.steps_per_epoch = self._counter("steps_per_epoch")
-        self.total_steps = self._counter("total_steps")
-        self._ema_pairs: list[tuple[Any, Any]] = []
 
-    def _counter(self, name: str):
-        return self.add_weight(shape=(), initializer="zeros", trainable=False, dtype="float32", name=name)
-
-    # ----------------------------------------------------------------------------------------------- schedules
-    @property
-    def epoch(self):
-        """The current (zero-based, integer-valued) epoch as a float tensor, from the step counter."""
-        return ops.floor(self.global_step / ops.maximum(self.steps_per_epoch, 1.0))
-
-    def progress(self):
-        """Fraction of the planned training done, in [0, 1] (0 when the plan is unknown)."""
-        return ops.clip(self.global_step / ops.maximum(self.total_steps, 1.0), 0.0, 1.0)
-
-    def set_training_plan(self, steps_per_epoch: int | None, epochs: int) -> None:
-        """Records the planned steps so in-step schedules (EMA momentum, curricula) know where they are."""
-        if steps_per_epoch:
-            self.steps_per_epoch.assign(float(steps_per_epoch))
-            self.total_steps.assign(float(steps_per_epoch * epochs))
-
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, steps_per_epoch=None, **kwargs):
-        """`keras.Model.fit`, which first records the planned number of steps for the in-step schedules.
-
-        It also refuses input that would train nothing or train on wrongly scaled images: a dataset with no batch
-        (e.g. fewer images than the batch size with `drop_remainder=True`) raises `ValueError` before training, or
-        after an epoch that ran 0 steps when the size was not known in advance; float image arrays outside
-        [0, 1] raise `ValueError` saying how to rescale them (`kerascl.input_checks.image_range_problem`).
-        On TensorFlow with oneDNN, unless every batch is provably even, it also makes the model's strided 1x1
-        convolutions subsample first (`kerascl.backbones.subsample_strided_pointwise_convs`: the same numbers,
-        without the oneDNN kernel that corrupts the heap on odd batch sizes).
-        """
-        _check_fit_input(x)
-        avoid_faulty_onednn_kernels(self, x, batch_size)
-        self.set_training_plan(steps_per_epoch or _infer_steps(x, batch_size), epochs)
-        try:
-            history = super().fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                                  **kwargs)
-        except StopIteration as error:  # JAX's epoch iterator on a dataset that yields nothing
-            raise ValueError(zero_steps_message(None, None)) from error
-        if history is not None and history.epoch and not history.history:
-            # Keras ran the epochs without a single batch (TensorFlow only warns "ran out of data").
-            raise ValueError(zero_steps_message(None, None))
-        return history
-
-    # ------------------------------------------------------------------------------------------------- inputs
-    def unpack_views(self, inputs, training=False) -> tuple[list, list | None]:
-        """Returns the list of views and the list of their recorded parameters (or None) from any input form."""
-        if isinstance(inputs, dict):
-            view_keys = _view_keys(inputs, "view_")
-            if view_keys:
-                views = [inputs[k] for k in view_keys]
-                param_keys = _view_keys(inputs, "params_")
-                params = [inputs[k] for k in param_keys] if len(param_keys) == len(view_keys) else None
-                return self._checked(views), params
-            if "image" in inputs:
-                return self._augmented(inputs["image"])
-            raise ValueError(f"Got a dict batch with keys {sorted(inputs)} but no 'view_1'/'view_2' keys. {_WRAP_HINT}")
-        if isinstance(inputs, (list, tuple)):
-            if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
-                inputs = inputs[0]
-            if len(inputs) < 2:
-                raise ValueError(f"Got {len(inputs)} view(s). {_WRAP_HINT}")
-            return self._checked(list(inputs)), None
-        return self._augmented(inputs)
-
-    def _augmented(self, images):
-        if self.augmentation is None:
-            raise ValueError(f"Got a single image batch of shape {tuple(images.shape)} and no augmentation. {_WRAP_HINT}")
-        self._check_images(images)
-        out = self.augmentation(images, training=True)
-        views = [out[k] for k in _view_keys(out, "view_")]
-        param_keys = _view_keys(out, "params_")
-        return views, ([out[k] for k in param_keys] if param_keys else None)
-
-    def _checked(self, views: list) -> list:
-        for view in views:
-            self._check_images(view)
-        return views
-
-    @staticmethod
-    def _check_images(images) -> None:
-        shape = tuple(images.shape)
-        if len(shape) != 4 or shape[-1] != 3:
-            raise ValueError(
-                f"Views must be image batches of shape (batch, height, width, 3); got shape {shape}."
-            )
-        dtype = keras.backend.standardize_dtype(images.dtype)
-        if "float" not in dtype:
-            raise TypeError(
-                f"Views must be float images in [0, 1]; got dtype {dtype}. Convert with "
-                "keras.ops.cast(x, 'float32') / 255."
-            )
-
-    # ------------------------------------------------------------------------------------------------- build
-    def build(self, input_shape):
-        image_shape = _image_shape(input_shape)
-        self._params_width = _params_width(input_shape, self.augmentation)
-        if not self.backbone.built:
-            self.backbone.build(image_shape)
-        declared = _declared_image_shape(self.backbone)
-        mismatch = declared is not None and any(d is not None and d != s for d, s in zip(declared, image_shape[1:]))
-        if mismatch and isinstance(self.backbone, KerasHubEncoder):
-            raise ValueError(_size_mismatch_message(self.backbone, declared, image_shape))
-        try:
-            feature_shape = _output_shape(self.backbone, image_shape)
-        except Exception as error:
-            if mismatch:
-                raise ValueError(_size_mismatch_message(self.backbone, declared, image_shape)) from error
-            raise
-        if len(feature_shape) != 2:
-            raise ValueError(
-                f"The backbone must map images to (batch, features); it maps {image_shape} to {feature_shape}. "
-                "Add global pooling (e.g. keras.applications models with include_top=False, pooling='avg')."
-            )
-        self.build_heads(feature_shape)
-        self.built = True
+    def reported_metric_names(self) -> list[str]:
+        names = list(self.metric_names)
+        if self.partition is not None:
+            names += [n for n in ("loss_content", "loss_style") if n not in names]
+        return names
 
     def build_heads(self, feature_shape: tuple) -> None:
         """Builds the method's heads (and target networks) for backbone features of `feature_shape`.
@@ -329,7 +131,7 @@ class SiameseMethod(keras.Model):
             projector: The projector (a `kerascl.heads.ProjectionHead` or any layer with a config).
             predictor: The predictor, or None for methods without one (Barlow Twins, SimCLR).
             use_target: Whether the targets come from an EMA copy of backbone and projector (BYOL); the method then
-                implements `target_momentum()`.
+                declares the schedule with `use_ema_target(...)`.
         """
         p = self.partition
         self.uses_target = bool(use_target)
@@ -355,61 +157,9 @@ class SiameseMethod(keras.Model):
             if predictor is not None:
                 self.style_predictor = _copy_head(predictor, "style_predictor")
 
-    def target_momentum(self):
-        """The EMA momentum for this step (methods with `use_target=True` implement it)."""
-        raise NotImplementedError(f"{type(self).__name__} uses an EMA target and must implement target_momentum().")
-
     def objective(self, outputs: dict):
         """The method's own loss from `{"projections": [...], "predictions": [...], "targets": [...]}` (per view)."""
         raise NotImplementedError(f"{type(self).__name__} must implement objective() or loss_and_metrics().")
-
-    # ------------------------------------------------------------------------------------------ EMA targets
-    def make_target(self, online: keras.layers.Layer, input_shape: tuple) -> keras.layers.Layer:
-        """Creates a target copy of `online` whose weights follow it by exponential moving average.
-
-        The copy's variables are non-trainable (no gradient, no optimizer), but the copy still runs its batch
-        normalisation in training mode, as BYOL's target does. Call from `build_heads`. `update_targets` moves it
-        inside the compiled step; on the first training step (`global_step == 0`) it copies the online weights, so
-        training starts from `target == online` whatever the initialisation, on every backend.
-        """
-        target = clone_layer(online)
-        if not target.built:
-            target.build(input_shape)
-        for variable in target.weights:
-            variable.trainable = False
-        self._ema_pairs.append((online, target))
-        return target
-
-    def reset_targets(self) -> None:
-        """Copies the online weights into every EMA target now (eagerly, outside a compiled step)."""
-        for online, target in self._ema_pairs:
-            _copy_weights(online, target)
-
-    def update_targets(self, momentum) -> None:
-        """`target <- m * target + (1 - m) * online` for every trainable online weight (inside the step).
-
-        At `global_step == 0` the momentum is taken as 0, which copies the online weights into the target.
-        """
-        momentum = ops.cast(ops.where(self.global_step > 0, momentum, 0.0), "float32")
-        # Read the float32 weights as they are: under a mixed precision policy Keras would autocast them to the
-        # half-precision compute dtype inside `call`, and an EMA in half precision loses the small (1 - m) updates.
-        with AutocastScope(None):
-            for online, target in self._ema_pairs:
-                for o, t in zip(online.weights, target.weights):
-                    if o.trainable:
-                        t.assign(momentum * t.value + (1.0 - momentum) * ops.stop_gradient(ops.cast(o.value, t.dtype)))
-
-    def cosine_momentum(self, base: float, final: float = 1.0):
-        """BYOL's schedule: `final - (final - base) * (cos(pi * progress) + 1) / 2`."""
-        return final - (final - base) * (ops.cos(math.pi * self.progress()) + 1.0) / 2.0
-
-    # ------------------------------------------------------------------------------------------- forward/loss
-    def call(self, inputs, training=False):
-        views, params = self.unpack_views(inputs, training)
-        outputs = self.method_outputs(views, params, training=training)
-        if training:
-            self.global_step.assign_add(1.0)
-        return outputs
 
     def method_outputs(self, views: list, params: list | None, training=False) -> dict:
         """Runs the networks on the views and returns the tensors the loss needs.
@@ -521,126 +271,33 @@ class SiameseMethod(keras.Model):
         return loss, metrics
 
     def style_loss(self, style: dict):
-        """The partition's style objective on the style outputs of `method_outputs` (0 for `style_objective=None`)."""
-        objective = self.partition.style_objective
-        if objective == "repel":
-            return -self.objective(style)
-        if objective == "orthogonal":
-            if "predictions" in style:
-                targets = style.get("targets", style["projections"])
-                preds, targs = ordered_pairs(style["predictions"], targets)
-                loss = DistortionDisentangledLoss(self.partition.orthogonal_reading, stop_gradient=True)
-            else:
-                targs, preds = unordered_pairs(style["projections"])
-                loss = DistortionDisentangledLoss(self.partition.orthogonal_reading, stop_gradient=False)
-            return loss(ops.concatenate(targs, axis=0), ops.concatenate(preds, axis=0))
-        if objective == "predict_augmentation":
-            loss = AugmentationPredictionLoss()
-            terms = [loss(t, q) for t, q in zip(style["param_targets"], style["param_predictions"])]
-            return sum(terms) / len(terms)
-        return ops.zeros((), dtype="float32")
+        """The partition's style objective on the style outputs of `method_outputs` (see `Partition.style_loss`)."""
+        return self.partition.style_loss(style, self.objective)
 
     # ------------------------------------------------------------------------------------ content / style parts
-    def _require_partition(self) -> Partition:
+    def _split_point(self) -> int:
         if self.partition is None:
             raise ValueError(f"{type(self).__name__} was built without a partition; pass partition=Partition(...).")
         if self._content_dims is None:
             raise ValueError("The model is not built yet: call it on a batch (or fit it) first.")
-        return self.partition
-
-    @property
-    def content_slice(self) -> slice:
-        """The content dims of `representation(images)` (the split point's features)."""
-        self._require_partition()
-        return slice(0, self._content_dims)
-
-    @property
-    def style_slice(self) -> slice:
-        """The style dims of `representation(images)`."""
-        self._require_partition()
-        return slice(self._content_dims, None)
+        return self._content_dims
 
     def representation(self, images, training=False):
         """The features at the partition's split point: the backbone output (`where="encoder"`) or the projector
         output (`where="projector"`), content dims first. Use with the separability probe:
         `separability_probe_from_encoder(model.representation, data, split=model.split_features)`."""
-        p = self._require_partition()
+        self._split_point()
         features = self.backbone(images, training=training)
-        if p.where == "projector":
+        if self.partition.where == "projector":
             return self.projector(features, training=training)
         return features
 
-    def split_features(self, features):
-        """`(content, style)` parts of features taken at the split point (tensors or arrays, `(B, C)`)."""
-        self._require_partition()
-        return split_last(features, self._content_dims)
-
-    def embed_parts(self, images, training=False) -> dict:
-        """`{"content": (B, d_c), "style": (B, d_s)}` for an image batch."""
-        content, style = self.split_features(self.representation(images, training=training))
-        return {"content": content, "style": style}
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        loss, values = self.loss_and_metrics(y_pred)
-        for metric in self.method_metrics:
-            if metric.name in values:
-                metric.update_state(values[metric.name])
-        if self.losses:
-            loss = loss + ops.sum(ops.stack([ops.cast(l, loss.dtype) for l in self.losses]))
-        # tf.distribute sums replica gradients: each replica returns 1/R of the (global) loss; see kerascl.distribute.
-        return scale_loss_for_replicas(ops.cast(loss, "float32"))
-
-    def embed(self, images, training=False):
-        """The backbone features of an image batch (what probes and the exported backbone use)."""
-        return self.backbone(images, training=training)
-
-    def evaluation_encoder(self) -> keras.Model:
-        """The images -> features model that probes read and `export_backbone` saves: the backbone (a method whose
-        official evaluation reads other features overrides it, e.g. decoupled uniformity's backbone + fc)."""
-        return self.backbone
-
-    def export_backbone(self, path: str) -> None:
-        """Saves `evaluation_encoder()` to a `.keras` file, loadable with `keras.models.load_model(path)`."""
-        if not str(path).endswith(".keras"):
-            raise ValueError(f"Export path must end with .keras; got {path!r}.")
-        self.evaluation_encoder().save(path)
-
     # ----------------------------------------------------------------------------------------------- config
     def get_config(self) -> dict:
-        config = {
-            "name": self.name,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "augmentation": keras.saving.serialize_keras_object(self.augmentation) if self.augmentation else None,
-        }
+        config = super().get_config()
         if self.partition is not None:
             config["partition"] = self.partition.get_config()
         return config
-
-    @classmethod
-    def from_config(cls, config: dict):
-        config = dict(config)
-        for key in ("backbone", "augmentation"):
-            if isinstance(config.get(key), dict):
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
-
-
-def mean_over_pairs(loss_fn, targets: list, predictions: list):
-    """Symmetrised loss over views: sum over ordered pairs i != j of `loss_fn(targets[j], predictions[i])`,
-    scaled so that two views give `loss(t2, p1) + loss(t1, p2)`."""
-    n = len(predictions)
-    total = 0.0
-    for i in range(n):
-        for j in range(n):
-            if i != j:
-                total = total + loss_fn(targets[j], predictions[i])
-    return total * (2.0 / (n * (n - 1)))
-
-
-def mean_over_view_pairs(loss_fn, embeddings: list):
-    """Mean of a symmetric two-view loss over every unordered pair of views (the loss itself for two views)."""
-    pairs = [(i, j) for i in range(len(embeddings)) for j in range(i + 1, len(embeddings))]
-    return sum(loss_fn(embeddings[i], embeddings[j]) for i, j in pairs) / len(pairs)
 
 
 _NO_PARAMS_HINT = (
@@ -675,116 +332,3 @@ def _copy_head(layer: keras.layers.Layer, name: str, **overrides) -> keras.layer
             )
     config.update(overrides, name=name)
     return layer.__class__.from_config(config)
-
-
-def _params_width(input_shape, augmentation) -> int | None:
-    if isinstance(input_shape, dict):
-        keys = _view_keys(input_shape, "params_")
-        if keys and input_shape[keys[0]] is not None and len(tuple(input_shape[keys[0]])) == 2:
-            width = tuple(input_shape[keys[0]])[-1]
-            return int(width) if width is not None else None
-    if augmentation is not None:
-        from kerascl.augment.layout import PARAM_SIZE
-
-        return PARAM_SIZE
-    return None
-
-
-def _copy_weights(source, target) -> None:
-    # Through NumPy, so the target never shares a buffer with the source (JAX donates both to the compiled step).
-    for s, t in zip(source.weights, target.weights):
-        t.assign(ops.convert_to_numpy(s))
-
-
-def _image_shape(input_shape) -> tuple:
-    if isinstance(input_shape, dict):
-        keys = _view_keys(input_shape, "view_") or (["image"] if "image" in input_shape else [])
-        if not keys:
-            raise ValueError(f"Cannot find views in input keys {sorted(input_shape)}. {_WRAP_HINT}")
-        shape = input_shape[keys[0]]
-    elif isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
-        shape = input_shape[0]
-        if shape and isinstance(shape[0], (list, tuple)):
-            shape = shape[0]
-    else:
-        shape = input_shape
-    shape = tuple(shape)
-    if len(shape) != 4 or shape[-1] != 3:
-        raise ValueError(f"Views must be image batches of shape (batch, height, width, 3); got shape {shape}.")
-    return shape
-
-
-def _declared_image_shape(backbone) -> tuple | None:
-    """The `(H, W, C)` a functional backbone was built for (None entries take any size), or None if unknown."""
-    try:
-        shape = tuple(backbone.input_shape)
-    except (AttributeError, ValueError, TypeError):
-        return None
-    return shape[1:] if len(shape) == 4 else None
-
-
-def _size_mismatch_message(backbone, declared: tuple, image_shape: tuple) -> str:
-    size = "x".join(str(d) for d in declared[:2])
-    views = "x".join(str(d) for d in image_shape[1:3])
-    return (
-        f"The backbone '{backbone.name}' takes {size} images but the views are {views}. Make views of its size "
-        f"(image_size={declared[0]} in kerascl.data and kerascl.augment presets, --set image_size={declared[0]}), or "
-        f"build the backbone for {views} images: input_shape=({image_shape[1]}, {image_shape[2]}, 3) for kerascl's "
-        f"backbones, kerascl.backbones.from_keras_hub(..., image_size={image_shape[1]}) for a KerasHub CNN, and "
-        f"image_shape=({image_shape[1]}, {image_shape[2]}, 3) when building a KerasHub ViT (its size is fixed)."
-    )
-
-
-def _output_shape(layer, input_shape: tuple) -> tuple:
-    try:
-        return tuple(layer.compute_output_shape(input_shape))
-    except Exception:  # subclassed models without compute_output_shape
-        return tuple(layer.compute_output_spec(keras.KerasTensor(input_shape)).shape)
-
-
-def _check_fit_input(x) -> None:
-    """Raises on input `fit` would train nothing on (an empty dataset) or on wrongly scaled NumPy images.
-
-    Only what is cheap to know is checked: a `tf.data` dataset's static cardinality and the value range of NumPy
-    image arrays (views, `image`); the augmenters check the images that flow through `tf.data`.
-    """
-    try:
-        import tensorflow as tf
-
-        if isinstance(x, tf.data.Dataset):
-            if int(x.cardinality()) == 0:
-                raise ValueError(zero_steps_message(None, None))
-            return
-    except ImportError:  # pragma: no cover - tensorflow is a dependency
-        pass
-    if isinstance(x, dict):
-        arrays = {k: v for k, v in x.items() if k == "image" or k.startswith("view_")}
-    elif isinstance(x, (list, tuple)):
-        flat = x[0] if len(x) == 1 and isinstance(x[0], (list, tuple)) else x
-        arrays = {f"view_{i + 1}": v for i, v in enumerate(flat)}
-    else:
-        arrays = {"image": x}
-    for key, value in arrays.items():
-        if isinstance(value, np.ndarray) and value.size and value.ndim == 4 and np.issubdtype(value.dtype, np.floating):
-            problem = image_range_problem(float(value.min()), float(value.max()), f"fit input {key!r}")
-            if problem:
-                raise ValueError(problem)
-
-
-def _infer_steps(x, batch_size) -> int | None:
-    """Steps per epoch of a `fit` input when they can be known cheaply (tf.data cardinality, array length)."""
-    try:
-        import tensorflow as tf
-
-        if isinstance(x, tf.data.Dataset):
-            n = int(x.cardinality())
-            return n if n > 0 else None
-    except ImportError:  # pragma: no cover - tensorflow is a dependency
-        pass
-    arrays = list(x.values()) if isinstance(x, dict) else (list(x) if isinstance(x, (list, tuple)) else [x])
-    first = arrays[0] if arrays else None
-    while isinstance(first, (list, tuple)) and first:
-        first = first[0]
-    if hasattr(first, "shape") and len(first.shape) > 0:
-        return max(1, math.ceil(first.shape[0] / (batch_size or 32)))
-    return None

@@ -6,7 +6,8 @@ import keras
 
 from kerascl.heads import BYOLPredictionHead, BYOLProjectionHead, check_initializer
 from kerascl.losses import BYOLLoss
-from kerascl.methods.base import SiameseMethod, mean_over_pairs
+from kerascl.methods.base import SiameseMethod
+from kerascl.methods.objectives import byol_objective
 from kerascl.methods.partition import Partition
 
 
@@ -67,18 +68,10 @@ class BYOL(SiameseMethod):
         **kwargs,
     ):
         super().__init__(backbone, augmentation=augmentation, partition=partition, **kwargs)
-        if not 0.0 <= base_momentum <= final_momentum <= 1.0:
-            raise ValueError(
-                f"Need 0 <= base_momentum <= final_momentum <= 1; got {base_momentum} and {final_momentum}."
-            )
+        self.use_ema_target(base_momentum, final_momentum, total_steps)
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
         self.prediction_hidden_dim = prediction_hidden_dim
-        self.base_momentum = base_momentum
-        self.final_momentum = final_momentum
-        self.planned_steps = total_steps
-        if total_steps:
-            self.total_steps.assign(float(total_steps))
         self.head_init = check_initializer(head_init, "head_init")
         self.setup_heads(
             BYOLProjectionHead(hidden_dim, projection_dim, name="projector", initializer=head_init),
@@ -87,16 +80,9 @@ class BYOL(SiameseMethod):
         )
         self.loss_fn = BYOLLoss()
 
-    def set_training_plan(self, steps_per_epoch, epochs) -> None:
-        if not self.planned_steps:
-            super().set_training_plan(steps_per_epoch, epochs)
-
-    def target_momentum(self):
-        return self.cosine_momentum(self.base_momentum, self.final_momentum)
-
     def objective(self, outputs):
         """`byol(p1, sg(z'2)) + byol(p2, sg(z'1))` (averaged over ordered pairs for more views)."""
-        return mean_over_pairs(self.loss_fn, outputs["targets"], outputs["predictions"])
+        return byol_objective(self.loss_fn, outputs)
 
     def get_config(self):
         return {
@@ -104,8 +90,6 @@ class BYOL(SiameseMethod):
             "projection_dim": self.projection_dim,
             "hidden_dim": self.hidden_dim,
             "prediction_hidden_dim": self.prediction_hidden_dim,
-            "base_momentum": self.base_momentum,
-            "final_momentum": self.final_momentum,
-            "total_steps": self.planned_steps,
+            **self.ema.get_config(),
             "head_init": self.head_init,
         }

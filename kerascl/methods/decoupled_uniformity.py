@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Callable
 
 import keras
@@ -10,13 +9,13 @@ from keras import ops
 
 from kerascl import kernels as kernels_lib
 from kerascl.losses.decoupled_uniformity import DecoupledUniformityLoss
-from kerascl.methods.base import SiameseMethod, collapse_std
+from kerascl.methods.method import Method, MethodBatch, collapse_std
 
 PRIOR_KINDS = (None, "attributes")
 
 
 @keras.saving.register_keras_serializable(package="kerascl")
-class DecoupledUniformity(SiameseMethod):
+class DecoupledUniformity(Method):
     """Contrastive learning with decoupled uniformity and (optionally) a kernel prior, after Dufumier et al.
 
     Every view goes through the encoder, the backbone followed by a `Dense(2048)` "fc" layer (the official
@@ -59,7 +58,7 @@ class DecoupledUniformity(SiameseMethod):
         lam: Ridge regulariser of the conditional mean estimator (0.01); None or 0 uses `1 / sqrt(B)`, as the
             official `lambda_ or 1/sqrt(B)`.
         t: Uniformity temperature (2).
-        augmentation: Optional on-device view maker (see `SiameseMethod`).
+        augmentation: Optional on-device view maker (see `Method`).
         **kwargs: Passed to `keras.Model`.
 
     Examples:
@@ -91,11 +90,6 @@ class DecoupledUniformity(SiameseMethod):
         **kwargs,
     ):
         super().__init__(backbone, augmentation=augmentation, **kwargs)
-        if getattr(self, "partition", None) is not None:
-            raise ValueError(
-                "DecoupledUniformity builds its own heads and loss and does not support partition= (content/style splits); "
-                "use BYOL or SimSiam for partitioned representations."
-            )
         if isinstance(prior, dict):
             prior = keras.saving.deserialize_keras_object(prior)
         if isinstance(kernel, dict):
@@ -134,16 +128,6 @@ class DecoupledUniformity(SiameseMethod):
         )
         # Validates kernel / sigma now rather than at the first step.
         self.loss_fn = DecoupledUniformityLoss(kernel=kernel if prior is not None else None, sigma=sigma, lam=lam, t=t)
-        # Per thread: tf.distribute runs the replicas of one step in separate threads on this same object.
-        self._prior_inputs = threading.local()
-
-    @property
-    def _batch_attributes(self):
-        return getattr(self._prior_inputs, "attributes", None)
-
-    @property
-    def _batch_images(self):
-        return getattr(self._prior_inputs, "images", None)
 
     def build_heads(self, feature_shape):
         shape = tuple(feature_shape)
@@ -153,17 +137,6 @@ class DecoupledUniformity(SiameseMethod):
         self.projector.build(shape)
 
     # ------------------------------------------------------------------------------------------------ forward
-    def call(self, inputs, training=False):
-        # The prior's inputs (attributes, raw images) are not views; keep them for `method_outputs`.
-        if isinstance(inputs, dict):
-            self._prior_inputs.attributes = inputs.get("attributes")
-            self._prior_inputs.images = inputs.get("image")
-        try:
-            return super().call(inputs, training=training)
-        finally:
-            self._prior_inputs.attributes = None
-            self._prior_inputs.images = None
-
     def embed(self, images, training=False):
         """The encoder features: the backbone's, or the fc layer's output when `fc_dim` is set."""
         features = self.backbone(images, training=training)
@@ -182,26 +155,33 @@ class DecoupledUniformity(SiameseMethod):
             return self.backbone
         return keras.Sequential([self.backbone, self.fc], name="encoder")
 
-    def prior_features(self, views):
-        """The `(B, p)` prior features of the current batch, or None without a prior."""
+    def prior_features(self, batch: MethodBatch):
+        """The `(B, p)` prior features of a batch, or None without a prior: its `attributes`, or the prior encoder's
+        features of the raw image (device placement) or, failing that, the mean over its views."""
         if self.prior is None:
             return None
+        attributes = batch.extras.get("attributes")
+        images = batch.extras.get("image")
         if isinstance(self.prior, str):
-            if self._batch_attributes is None:
+            if attributes is None:
                 raise ValueError(
                     "DecoupledUniformity(prior='attributes') needs an 'attributes' key (B, p) in each batch dict, "
                     "e.g. kerascl.data.from_shapes(..., with_attributes=True) or from_arrays(..., attributes=...)."
                 )
-            return ops.stop_gradient(ops.cast(self._batch_attributes, "float32"))
-        if self._batch_images is not None:
-            return kernels_lib.encoder_features(self.prior_encoder, self._batch_images)
-        features = [kernels_lib.encoder_features(self.prior_encoder, v) for v in views]
+            return ops.stop_gradient(ops.cast(attributes, "float32"))
+        if images is not None:
+            return kernels_lib.encoder_features(self.prior_encoder, images)
+        features = [kernels_lib.encoder_features(self.prior_encoder, v) for v in batch.views]
         return ops.stop_gradient(sum(features) / float(len(features)))
 
     def method_outputs(self, views, params, training=False):
-        embeddings = [self.projector(self.embed(v, training=training)) for v in views]
+        """The outputs for views alone (no attributes, no raw image: the prior then reads the views)."""
+        return self.batch_outputs(MethodBatch(views, params, {}), training=training)
+
+    def batch_outputs(self, batch: MethodBatch, training=False):
+        embeddings = [self.projector(self.embed(v, training=training)) for v in batch.views]
         outputs = {"embeddings": embeddings}
-        prior = self.prior_features(views)
+        prior = self.prior_features(batch)
         if prior is not None:
             outputs["prior"] = prior
         return outputs

@@ -15,8 +15,9 @@ from keras import ops
 from kerascl.backbones.stages import DEFAULT_STAGE_NAMES, stage_outputs
 from kerascl.heads import ProjectionHead
 from kerascl.losses import BarlowTwinsLoss, BYOLLoss, NegativeCosineSimilarity
-from kerascl.methods.base import SiameseMethod, collapse_std
+from kerascl.methods.method import Method, collapse_std
 from kerascl.methods.hierarchical_heads import AugmentationEmbedding, StageSideBranch
+from kerascl.methods.objectives import SIAMESE_OBJECTIVES
 
 #: The siamese objectives the per-stage loss can use.
 BASE_METHODS: tuple[str, ...] = ("simsiam", "byol", "barlow_twins")
@@ -110,7 +111,7 @@ def hierarchical_views(
 
 
 @keras.saving.register_keras_serializable(package="kerascl")
-class HierarchicalAugmentationInvariance(SiameseMethod):
+class HierarchicalAugmentationInvariance(Method):
     """Hierarchical augmentation invariance with expanded views (a multi-stage siamese method).
 
     *Where to contrast.* The batch carries one view pair per backbone stage: pair `k` (`view_{2k-1}`,
@@ -208,11 +209,6 @@ class HierarchicalAugmentationInvariance(SiameseMethod):
             )
         self.num_stages = len(self.stage_names)
         super().__init__(backbone, augmentation=augmentation, **kwargs)
-        if self.partition is not None:
-            raise ValueError(
-                f"{type(self).__name__} does not take a partition: its per-stage heads are its own. Use a partition "
-                "with SimSiam, BYOL or BarlowTwins."
-            )
         if base_method not in BASE_METHODS:
             raise ValueError(f"base_method must be one of {BASE_METHODS}; got {base_method!r}.")
         self.base_method = base_method
@@ -250,13 +246,7 @@ class HierarchicalAugmentationInvariance(SiameseMethod):
         if self.stage_weights is not None and len(self.stage_weights) != self.num_stages:
             raise ValueError(f"stage_weights needs {self.num_stages} values; got {self.stage_weights}.")
 
-        if not 0.0 <= base_momentum <= final_momentum <= 1.0:
-            raise ValueError(f"Need 0 <= base_momentum <= final_momentum <= 1; got {base_momentum}, {final_momentum}.")
-        self.base_momentum = float(base_momentum)
-        self.final_momentum = float(final_momentum)
-        self.planned_steps = total_steps
-        if total_steps:
-            self.total_steps.assign(float(total_steps))
+        self.use_ema_target(base_momentum, final_momentum, total_steps)  # targets only with BYOL stages
         self.lambda_offdiag = float(lambda_offdiag)
         self.scale_loss = float(scale_loss)
 
@@ -290,10 +280,6 @@ class HierarchicalAugmentationInvariance(SiameseMethod):
         if self.base_method == "byol":
             return [(hidden, True, "affine", "relu")] * (n - 1) + [(out, True, None, None)]
         return [(hidden, False, "affine", "relu")] * (n - 1) + [(out, False, None, None)]
-
-    def set_training_plan(self, steps_per_epoch, epochs) -> None:
-        if not self.planned_steps:
-            super().set_training_plan(steps_per_epoch, epochs)
 
     # --------------------------------------------------------------------------------------------------- build
     def build_heads(self, feature_shape):
@@ -377,7 +363,7 @@ class HierarchicalAugmentationInvariance(SiameseMethod):
     def method_outputs(self, views, params, training=False):
         self._check_inputs(views, params)
         if self.base_method == "byol" and training:
-            self.update_targets(self.cosine_momentum(self.base_momentum, self.final_momentum))
+            self.update_targets(self.target_momentum())
         outputs = {"projections": [], "predictions": [], "targets": []}
         for k in range(1, self.num_stages + 1):
             pair = (2 * k - 2, 2 * k - 1)
@@ -420,19 +406,9 @@ class HierarchicalAugmentationInvariance(SiameseMethod):
     # ---------------------------------------------------------------------------------------------------- loss
     def stage_losses(self, outputs: dict) -> list:
         """The base method's two-view loss of every stage, from the outputs of `method_outputs`."""
-        losses = []
-        for k in range(self.num_stages):
-            z1, z2 = outputs["projections"][k]
-            if self.base_method == "barlow_twins":
-                losses.append(self.loss_fn(z1, z2))
-                continue
-            p1, p2 = outputs["predictions"][k]
-            if self.base_method == "simsiam":
-                losses.append(0.5 * self.loss_fn(z2, p1) + 0.5 * self.loss_fn(z1, p2))
-            else:
-                t1, t2 = outputs["targets"][k]
-                losses.append(self.loss_fn(t2, p1) + self.loss_fn(t1, p2))
-        return losses
+        objective = SIAMESE_OBJECTIVES[self.base_method]  # the baselines' own objectives, one stage at a time
+        return [objective(self.loss_fn, {key: pairs[k] for key, pairs in outputs.items()})
+                for k in range(self.num_stages)]
 
     def loss_and_metrics(self, outputs):
         losses = self.stage_losses(outputs)
@@ -458,9 +434,7 @@ class HierarchicalAugmentationInvariance(SiameseMethod):
             "branch_widths": self.branch_widths,
             "branch_attention": self.branch_attention,
             "stage_weights": self.stage_weights,
-            "base_momentum": self.base_momentum,
-            "final_momentum": self.final_momentum,
-            "total_steps": self.planned_steps,
+            **self.ema.get_config(),
             "lambda_offdiag": self.lambda_offdiag,
             "scale_loss": self.scale_loss,
         }

@@ -9,7 +9,7 @@ from keras import ops
 
 from kerascl.heads import ProjectionHead
 from kerascl.losses.feature_clustering import FeatureClusteringLoss
-from kerascl.methods.base import SiameseMethod, collapse_std
+from kerascl.methods.method import Method, collapse_std
 
 VARIANTS = ("momentum", "plain")
 
@@ -48,7 +48,7 @@ def _plain_projector(hidden_dim, projection_dim, num_layers):
 
 
 @keras.saving.register_keras_serializable(package="kerascl")
-class SimilarityClustering(SiameseMethod):
+class SimilarityClustering(Method):
     """ICCL: similarity loss + feature-level cross-entropy + uniform marginal, with a curriculum between them.
 
     Each of the D output features is treated as a cluster. The target's softmax over the features is a soft
@@ -101,7 +101,7 @@ class SimilarityClustering(SiameseMethod):
         base_momentum: EMA momentum at step 0 (momentum variant; 0.99).
         final_momentum: EMA momentum at the end (1.0).
         total_steps: Planned steps for the momentum schedule; by default taken from `fit`.
-        augmentation: Optional on-device view maker (see `SiameseMethod`).
+        augmentation: Optional on-device view maker (see `Method`).
         **kwargs: Passed to `keras.Model`.
 
     Examples:
@@ -142,11 +142,6 @@ class SimilarityClustering(SiameseMethod):
         **kwargs,
     ):
         super().__init__(backbone, augmentation=augmentation, **kwargs)
-        if getattr(self, "partition", None) is not None:
-            raise ValueError(
-                "SimilarityClustering builds its own heads and loss and does not support partition= (content/style splits); "
-                "use BYOL or SimSiam for partitioned representations."
-            )
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}; got {variant!r}.")
         if num_projector_layers < 1:
@@ -155,10 +150,6 @@ class SimilarityClustering(SiameseMethod):
             raise ValueError(f"e0 and e1 must be >= 0; got e0={e0}, e1={e1}.")
         if mix is not None and not 0.0 <= mix <= 1.0:
             raise ValueError(f"mix must be None (curriculum) or in [0, 1]; got {mix}.")
-        if not 0.0 <= base_momentum <= final_momentum <= 1.0:
-            raise ValueError(
-                f"Need 0 <= base_momentum <= final_momentum <= 1; got {base_momentum} and {final_momentum}."
-            )
         if pca_dim is not None and pca_dim > projection_dim:
             raise ValueError(f"pca_dim ({pca_dim}) cannot exceed projection_dim ({projection_dim}).")
         self.variant = variant
@@ -169,11 +160,7 @@ class SimilarityClustering(SiameseMethod):
         self.e0 = e0
         self.e1 = e1
         self.mix = mix
-        self.base_momentum = base_momentum
-        self.final_momentum = final_momentum
-        self.planned_steps = total_steps
-        if total_steps:
-            self.total_steps.assign(float(total_steps))
+        self.use_ema_target(base_momentum, final_momentum, total_steps)  # targets only in the momentum variant
         momentum = variant == "momentum"
         make_projector = _momentum_projector if momentum else _plain_projector
         self.projector = ProjectionHead(make_projector(hidden_dim, projection_dim, num_projector_layers),
@@ -219,11 +206,6 @@ class SimilarityClustering(SiameseMethod):
                 "fit, or call model.set_training_plan(steps_per_epoch, epochs) first.",
                 stacklevel=3,
             )
-        if self.planned_steps:
-            # Keep the fixed step budget of the momentum schedule but still record the epoch length.
-            if steps_per_epoch:
-                self.steps_per_epoch.assign(float(steps_per_epoch))
-            return
         super().set_training_plan(steps_per_epoch, epochs)
 
     def build_heads(self, feature_shape):
@@ -242,7 +224,7 @@ class SimilarityClustering(SiameseMethod):
     def method_outputs(self, views, params, training=False):
         momentum = self.variant == "momentum"
         if momentum and training:
-            self.update_targets(self.cosine_momentum(self.base_momentum, self.final_momentum))
+            self.update_targets(self.target_momentum())
         projections = [self.projector(self.backbone(v, training=training), training=training) for v in views]
         predictions = [self.predictor(z, training=training) for z in projections]
         if momentum:
@@ -285,9 +267,7 @@ class SimilarityClustering(SiameseMethod):
             "adaptive_clip": self.loss_fn.adaptive_clip,
             "pca_dim": self.loss_fn.pca_dim,
             "pca_l2norm": self.loss_fn.pca_l2norm,
-            "base_momentum": self.base_momentum,
-            "final_momentum": self.final_momentum,
-            "total_steps": self.planned_steps,
+            **self.ema.get_config(),
         }
 
 

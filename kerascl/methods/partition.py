@@ -20,9 +20,13 @@ Wang, Song, Su & Zhou, "Distortion-Disentangled Contrastive Learning", WACV 2024
 from __future__ import annotations
 
 import difflib
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
+from keras import ops
+
+from kerascl.losses.distortion_disentangled import DistortionDisentangledLoss
+from kerascl.losses.style import AugmentationPredictionLoss
 
 WHERE = ("projector", "encoder")
 HEADS = ("shared", "separate")
@@ -157,6 +161,32 @@ class Partition:
         return columns
 
     # --------------------------------------------------------------------------------------------- config
+    def style_loss(self, style: dict, objective: Callable):
+        """The style objective on a method's style outputs (0 for `style_objective=None`).
+
+        Args:
+            style: The style part of `SiameseMethod.method_outputs`: per-view lists `projections` (and
+                `predictions`, `targets`, `param_predictions`, `param_targets` where the method and the objective
+                have them).
+            objective: The method's own objective on such a dict (what `"repel"` negates).
+        """
+        if self.style_objective == "repel":
+            return -objective(style)
+        if self.style_objective == "orthogonal":
+            if "predictions" in style:
+                targets = style.get("targets", style["projections"])
+                preds, targs = ordered_pairs(style["predictions"], targets)
+                loss = DistortionDisentangledLoss(self.orthogonal_reading, stop_gradient=True)
+            else:
+                targs, preds = unordered_pairs(style["projections"])
+                loss = DistortionDisentangledLoss(self.orthogonal_reading, stop_gradient=False)
+            return loss(ops.concatenate(targs, axis=0), ops.concatenate(preds, axis=0))
+        if self.style_objective == "predict_augmentation":
+            loss = AugmentationPredictionLoss()
+            terms = [loss(t, q) for t, q in zip(style["param_targets"], style["param_predictions"])]
+            return sum(terms) / len(terms)
+        return ops.zeros((), dtype="float32")
+
     @classmethod
     def from_any(cls, value: "Partition | dict | None") -> "Partition | None":
         """Returns a `Partition` from a `Partition`, its config dict, or None."""
@@ -189,6 +219,40 @@ class Partition:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"Partition({args})"
+
+
+class ContentStyleParts:
+    """The parts API of a model whose representation holds content dims first, then style dims.
+
+    Mixed into `SiameseMethod` (with a `Partition`) and `PartitionedVAE` (its latent), so probes and plots read
+    both alike. A class implements `representation(images, training)` and `_split_point()`, the number of content
+    dims (raising a clear error while it cannot tell).
+    """
+
+    def _split_point(self) -> int:
+        raise NotImplementedError
+
+    def representation(self, images, training=False):
+        raise NotImplementedError
+
+    @property
+    def content_slice(self) -> slice:
+        """The content dims of `representation(images)`."""
+        return slice(0, self._split_point())
+
+    @property
+    def style_slice(self) -> slice:
+        """The style dims of `representation(images)`."""
+        return slice(self._split_point(), None)
+
+    def split_features(self, features):
+        """`(content, style)` parts of features taken at the split point (tensors or arrays, `(B, C)`)."""
+        return split_last(features, self._split_point())
+
+    def embed_parts(self, images, training=False) -> dict:
+        """`{"content": (B, d_c), "style": (B, d_s)}` for an image batch."""
+        content, style = self.split_features(self.representation(images, training=training))
+        return {"content": content, "style": style}
 
 
 def split_last(x, content_dims: int):

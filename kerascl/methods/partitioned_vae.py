@@ -13,7 +13,8 @@ from kerascl import distribute
 from kerascl.augment import _prng
 from kerascl.keras_internals import DynamicBackend
 from kerascl.losses.style import content_pull, style_push, STYLE_TERMS
-from kerascl.methods.base import SiameseMethod, collapse_std
+from kerascl.methods.method import Method, collapse_std
+from kerascl.methods.partition import ContentStyleParts
 
 RECONSTRUCTIONS = ("bce", "mse")
 
@@ -54,7 +55,7 @@ def conv_decoder(image_size: int, latent_dim: int, widths: Sequence[int] = (32, 
 
 
 @keras.saving.register_keras_serializable(package="kerascl")
-class PartitionedVAE(SiameseMethod):
+class PartitionedVAE(ContentStyleParts, Method):
     """A variational autoencoder with a `[content ; style]` latent, trained on two views of each image.
 
     The encoder maps each view to a Gaussian posterior with means `mu = [mu_c ; mu_s]` and log-variances; a
@@ -93,7 +94,7 @@ class PartitionedVAE(SiameseMethod):
         reconstruction: `"bce"` (Bernoulli likelihood on [0, 1] pixels) or `"mse"` (sum of squared errors).
         seed: Seed of the reparameterisation noise.
         backbone: Optional encoder to use instead of `conv_encoder(image_size, widths, feature_dim)`.
-        augmentation: Optional on-device view maker (see `SiameseMethod`).
+        augmentation: Optional on-device view maker (see `Method`).
         **kwargs: Passed to `keras.Model`.
 
     Examples:
@@ -159,7 +160,6 @@ class PartitionedVAE(SiameseMethod):
         self.latent_head = keras.layers.Dense(2 * self.latent_dim, name="latent")
         self.decoder = conv_decoder(self.image_size, self.latent_dim, widths)
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self._content_dims = self.content_dim
 
     def build_heads(self, feature_shape):
         self.latent_head.build(feature_shape)
@@ -178,20 +178,8 @@ class PartitionedVAE(SiameseMethod):
         """The latent means `mu = [mu_c ; mu_s]` (the features the separability probe splits)."""
         return self.encode(images, training=training)[0]
 
-    def split_features(self, features):
-        return features[:, : self.content_dim], features[:, self.content_dim:]
-
-    def embed_parts(self, images, training=False) -> dict:
-        content, style = self.split_features(self.representation(images, training=training))
-        return {"content": content, "style": style}
-
-    @property
-    def content_slice(self) -> slice:
-        return slice(0, self.content_dim)
-
-    @property
-    def style_slice(self) -> slice:
-        return slice(self.content_dim, None)
+    def _split_point(self) -> int:
+        return self.content_dim
 
     def _normal(self, shape):
         """Standard normals, identical on every backend (Box-Muller on counter-based uniforms).

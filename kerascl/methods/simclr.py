@@ -6,7 +6,8 @@ import keras
 
 from kerascl.heads import SimCLRProjectionHead
 from kerascl.losses import InfoNCELoss
-from kerascl.methods.base import SiameseMethod, mean_over_view_pairs
+from kerascl.methods.base import SiameseMethod
+from kerascl.methods.objectives import mean_over_view_pairs
 from kerascl.methods.partition import Partition
 
 

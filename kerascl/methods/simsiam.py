@@ -6,7 +6,8 @@ import keras
 
 from kerascl.heads import SimSiamPredictionHead, SimSiamProjectionHead, check_initializer
 from kerascl.losses import NegativeCosineSimilarity
-from kerascl.methods.base import SiameseMethod, mean_over_pairs
+from kerascl.methods.base import SiameseMethod
+from kerascl.methods.objectives import simsiam_objective
 from kerascl.methods.partition import Partition
 
 
@@ -67,8 +68,7 @@ class SimSiam(SiameseMethod):
 
     def objective(self, outputs):
         """`0.5 * D(p1, sg(z2)) + 0.5 * D(p2, sg(z1))` (averaged over ordered pairs for more views)."""
-        # mean_over_pairs gives D(p1,z2) + D(p2,z1); SimSiam averages the two terms.
-        return 0.5 * mean_over_pairs(self.loss_fn, outputs["projections"], outputs["predictions"])
+        return simsiam_objective(self.loss_fn, outputs)
 
     def get_config(self):
         return {
