@@ -285,6 +285,25 @@ def _now() -> float:
     return time.perf_counter()
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Adds `epoch_seconds`, the epoch's training time, to the epoch logs (and so to `history.csv`).
+
+    The clock starts at `on_epoch_begin` and stops when this callback's `on_epoch_end` runs; put it before the
+    monitors (as `default_callbacks` does) so their probes are not counted. The first epoch includes tracing and
+    compilation, so compare later epochs when timing a setting (for example `--deterministic`).
+
+    Examples:
+        >>> model.fit(views, epochs=3, callbacks=[EpochTimer(), keras.callbacks.CSVLogger("history.csv")])
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = _now()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = _now() - self._start
+
+
 class TrainingTimeLimit(keras.callbacks.Callback):
     """Ends `fit` within a wall-clock budget, and can shorten the schedules so they end with it.
 
@@ -498,8 +517,8 @@ def default_callbacks(
 ) -> list[keras.callbacks.Callback]:
     """The callbacks of a kerascl run, in the order they must run.
 
-    `StopOnNonFiniteLoss` first, then the monitors (they write into the epoch logs), `BackupAndRestore`
-    (`run_dir/backup`), `CSVLogger` (`run_dir/history.csv`, appending when resuming so the file holds every epoch)
+    `StopOnNonFiniteLoss` first, `EpochTimer` (the `epoch_seconds` column), then the monitors (they write into
+    the epoch logs), `BackupAndRestore` (`run_dir/backup`), `CSVLogger` (`run_dir/history.csv`, appending when resuming so the file holds every epoch)
     and, optionally, `TensorBoard` (`run_dir/tensorboard`). Keras adds `History` and the progress
     bar itself.
 
@@ -551,6 +570,7 @@ def default_callbacks(
         collapse_data = train_data
     if collapse_data is not None:
         callbacks.append(CollapseMonitor(collapse_data, **monitor_args))
+    callbacks.insert(0, EpochTimer())  # before the monitors, so their probes are not timed
     if stop_on_non_finite:  # first: a NaN weight is caught before the monitors run on it or the backup saves it
         callbacks.insert(0, StopOnNonFiniteLoss(os.path.join(run_dir, "backup") if resume else None))
     if resume:

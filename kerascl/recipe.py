@@ -296,6 +296,8 @@ class Recipe:
             content / style picture apply.
         extras: Optional `extras(model, run) -> dict` run after the probes (e.g. the VAE's swap grid); its dict is
             merged into `metrics.json` under `extras`.
+        option_types: Types of options whose `--set` value is not read from the default's type, e.g.
+            `{"fc_dim": int | None}` so that `--set fc_dim=null` gives None where the default is an integer.
     """
 
     name: str
@@ -309,6 +311,7 @@ class Recipe:
     augmenter: Callable[[RecipeConfig, dict], Any] | None = None
     partitioned: bool = False
     extras: Callable[[Any, Any], dict] | None = None
+    option_types: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.name or self.name != self.name.strip() or " " in self.name:
@@ -346,7 +349,8 @@ class Recipe:
             if key in config_fields:
                 setattr(config, key, parse_value(raw, _config_type(key), getattr(config, key), key))
             else:
-                _set_option(options, key, raw, known=sorted(config_fields) + _option_keys(options))
+                _set_option(options, key, raw, known=sorted(config_fields) + _option_keys(options),
+                            annotation=self.option_types.get(key))
         config.validate()
         return dataclasses.replace(self, config=config, options=options)
 
@@ -498,7 +502,7 @@ def _option_keys(options: Mapping, prefix: str = "") -> list[str]:
     return keys
 
 
-def _set_option(options: dict, key: str, raw: str, known: Sequence[str]) -> None:
+def _set_option(options: dict, key: str, raw: str, known: Sequence[str], annotation: Any = None) -> None:
     parts = key.split(".")
     node = options
     for depth, part in enumerate(parts[:-1]):
@@ -510,7 +514,7 @@ def _set_option(options: dict, key: str, raw: str, known: Sequence[str]) -> None
         raise ValueError(
             f"Unknown recipe setting {key!r}.{_suggest(key, known)} Settings of this recipe: {', '.join(known)}."
         )
-    node[last] = parse_value(raw, None, node[last], key)
+    node[last] = parse_value(raw, annotation, node[last], key)
 
 
 def _suggest(name: str, names: Sequence[str]) -> str:

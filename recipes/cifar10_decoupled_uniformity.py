@@ -44,5 +44,7 @@ RECIPE = Recipe(
     ),
     options={"fc_dim": 2048, "hidden_dim": 2048, "projection_dim": 256, "t": 2.0, "prior": None, "sigma": None,
              "lam": 0.01},
+    # None is a value of these too: no fc layer (probe the backbone), the median heuristic, lambda = 1/sqrt(B).
+    option_types={"fc_dim": int | None, "sigma": float | None, "lam": float | None},
     build=build,
 )

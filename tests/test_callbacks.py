@@ -9,8 +9,10 @@ import keras
 import numpy as np
 import pytest
 
+import kerascl.callbacks
 from kerascl.callbacks import (
     CollapseMonitor,
+    EpochTimer,
     KNNMonitor,
     OnlineLinearProbe,
     default_callbacks,
@@ -162,19 +164,40 @@ def test_default_callbacks_order_and_run(tmp_path):
     train, test = _labelled(24, 0), _labelled(12, 1)
     callbacks = default_callbacks(tmp_path, train, test, knn_k=5, online_linear=True, linear_epochs=2)
     names = [type(c).__name__ for c in callbacks]
-    assert names == ["StopOnNonFiniteLoss", "KNNMonitor", "OnlineLinearProbe", "CollapseMonitor", "BackupAndRestore",
+    assert names == ["StopOnNonFiniteLoss", "EpochTimer", "KNNMonitor", "OnlineLinearProbe", "CollapseMonitor", "BackupAndRestore",
                      "CSVLogger"]
     model = _model()
     model.fit(*train, epochs=2, batch_size=12, verbose=0, callbacks=callbacks)
     with open(os.path.join(tmp_path, "history.csv")) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2
-    assert {"knn_top1", "linear_top1", "feature_std", "effective_rank", "loss"} <= set(rows[0])
-    assert [type(c).__name__ for c in default_callbacks(tmp_path, resume=False)] == ["StopOnNonFiniteLoss", "CSVLogger"]
+    assert {"knn_top1", "linear_top1", "feature_std", "effective_rank", "loss", "epoch_seconds"} <= set(rows[0])
+    assert all(float(row["epoch_seconds"]) > 0 for row in rows)
+    assert [type(c).__name__ for c in default_callbacks(tmp_path, resume=False)] == [
+        "StopOnNonFiniteLoss", "EpochTimer", "CSVLogger"]
     assert [type(c).__name__ for c in default_callbacks(tmp_path, resume=False, stop_on_non_finite=False)] == [
-        "CSVLogger"]
+        "EpochTimer", "CSVLogger"]
     with pytest.raises(ValueError, match="both"):
         default_callbacks(tmp_path, train_data=train)
+
+
+def test_epoch_timer_stops_before_later_callbacks(monkeypatch):
+    """epoch_seconds is the time from the epoch's start to the timer's own epoch end: a slow monitor after it
+    (here one that moves a fake clock by 100 s) is not counted."""
+    clock = [0.0]
+    monkeypatch.setattr(kerascl.callbacks, "_now", lambda: clock[0])
+
+    class Step(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            clock[0] += 1.0
+
+    class SlowMonitor(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            clock[0] += 100.0
+
+    history = _model().fit(*_labelled(24, 0), epochs=2, batch_size=12, verbose=0,
+                           callbacks=[Step(), EpochTimer(), SlowMonitor()])
+    assert history.history["epoch_seconds"] == [2.0, 2.0]
 
 
 def test_tensorboard_flag(tmp_path):

@@ -176,6 +176,17 @@ def test_unknown_override_keys_get_suggestions():
         recipe.with_overrides(sets=["epochs=many"])
 
 
+def test_nullable_options_take_null_where_the_recipe_declares_it():
+    recipe = get_recipe("cifar10-decoupled-uniformity")
+    changed = recipe.with_overrides(sets=["fc_dim=null", "lam=none", "sigma=20"])
+    assert changed.options["fc_dim"] is None and changed.options["lam"] is None and changed.options["sigma"] == 20.0
+    assert recipe.with_overrides(sets=["fc_dim=512"]).options["fc_dim"] == 512
+    with pytest.raises(ValueError, match="fc_dim"):
+        recipe.with_overrides(sets=["fc_dim=wide"])
+    with pytest.raises(ValueError, match="hidden_dim"):  # an option without a declared type keeps its default's
+        recipe.with_overrides(sets=["hidden_dim=null"])
+
+
 def test_config_validation_names_the_field():
     with pytest.raises(ValueError, match="dataset"):
         RecipeConfig(dataset="imagenet21k")
