@@ -19,7 +19,8 @@ class EMATarget:
     `m = final - (final - base) * (cos(pi * progress) + 1) / 2` from `base_momentum` at step 0 to
     `final_momentum` at the last planned step, the plan being a fixed `total_steps` or, by default, what `fit`
     will run. A method declares it once with `Method.use_ema_target(...)`; the base class then plans the
-    steps, computes the momentum (`target_momentum()`) and adds the three settings to `get_config`.
+    steps and computes the momentum (`target_momentum()`), and the method puts `**self.ema.get_config()` in its
+    own `get_config`.
 
     Targets are plain layers assigned to the method's attributes (`self.target_backbone = self.make_target(...)`),
     so Keras saves and loads them like any other layer; this object holds no weights of its own.

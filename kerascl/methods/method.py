@@ -35,6 +35,7 @@ from kerascl.keras_internals import Functional
 from kerascl.losses._utils import l2_normalize
 from kerascl.methods.ema_target import EMATarget, cosine_ramp
 
+
 def collapse_std(z):
     """Collapse monitor: the mean over features of the batch std of the l2-normalised embeddings.
 
