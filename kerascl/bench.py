@@ -54,7 +54,9 @@ import time
 from typing import Any, Iterable, Sequence
 
 METHODS = ("byol", "simsiam")
-BACKENDS = ("tensorflow", "jax")
+BACKENDS = ("tensorflow", "jax", "torch")
+#: What `kerascl bench` times when no --backend is given (torch is an optional install).
+DEFAULT_BACKENDS = ("tensorflow", "jax")
 PLACEMENTS = ("host", "device")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
@@ -74,7 +76,7 @@ class BenchConfig:
 
     Args:
         method: `"byol"` or `"simsiam"`.
-        backend: Keras backend, `"tensorflow"` or `"jax"`.
+        backend: Keras backend, `"tensorflow"`, `"jax"` or `"torch"` (eager: Keras's "auto" jit on torch).
         width: ResNet-18 width multiplier (1.0 is the standard 64-128-256-512 network).
         image_size: square image side in pixels (the data are made at this size).
         batch_size: images per step.
@@ -307,6 +309,10 @@ def run_kerascl(config: BenchConfig, images=None) -> dict:
         tf.config.threading.set_intra_op_parallelism_threads(int(config.intra_op_threads))
     if config.inter_op_threads:
         tf.config.threading.set_inter_op_parallelism_threads(int(config.inter_op_threads))
+    if config.backend == "torch" and config.intra_op_threads:  # the step runs in torch; tf.data keeps its settings
+        import torch
+
+        torch.set_num_threads(int(config.intra_op_threads))
     previous_policy = keras.mixed_precision.global_policy()
     if config.precision != "float32":
         keras.mixed_precision.set_global_policy(config.precision)
@@ -587,7 +593,7 @@ def _make_command():
     @click.command("bench", context_settings={"help_option_names": ["-h", "--help"]})
     @click.option("--method", "methods", multiple=True, type=click.Choice(METHODS), default=("byol",),
                   show_default=True, help="Method(s) to time; repeat the option for several.")
-    @click.option("--backend", "backends", multiple=True, type=click.Choice(BACKENDS), default=BACKENDS,
+    @click.option("--backend", "backends", multiple=True, type=click.Choice(BACKENDS), default=DEFAULT_BACKENDS,
                   show_default=True, help="Keras backend(s).")
     @click.option("--placement", "placements", multiple=True, type=click.Choice(PLACEMENTS), default=("host",),
                   show_default=True, help="Augmentation placement(s): host (tf.data) or device (in the step).")

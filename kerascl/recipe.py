@@ -514,7 +514,14 @@ def _set_option(options: dict, key: str, raw: str, known: Sequence[str], annotat
         raise ValueError(
             f"Unknown recipe setting {key!r}.{_suggest(key, known)} Settings of this recipe: {', '.join(known)}."
         )
-    node[last] = parse_value(raw, annotation, node[last], key)
+    value = parse_value(raw, annotation, node[last], key)
+    # A method's own numbers (temperatures, loss weights, momenta, ...) are never meant to be NaN or infinite, and
+    # the methods' range checks (`temperature <= 0`, ...) let NaN through: refuse them here, where the user typed them.
+    numbers = value if isinstance(value, (list, tuple)) else [value]
+    if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+        raise ValueError(f"{key} must be a finite number; got {raw!r}. Set it with --set {key}=VALUE "
+                         f"(this recipe's value: {node[last]!r}).")
+    node[last] = value
 
 
 def _suggest(name: str, names: Sequence[str]) -> str:

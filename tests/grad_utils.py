@@ -26,7 +26,10 @@ def gradients(fn, *inputs) -> list[np.ndarray]:
         import torch
 
         tensors = [torch.tensor(np.asarray(x), requires_grad=True) for x in inputs]
-        grads = torch.autograd.grad(fn(*tensors), tensors, allow_unused=True)
+        value = fn(*tensors)
+        if not value.requires_grad:  # every path to the inputs is cut (stop_gradient): all gradients are zero
+            return [np.zeros(np.shape(x), "float32") for x in inputs]
+        grads = torch.autograd.grad(value, tensors, allow_unused=True)
         # An input the value does not depend on gets None; TensorFlow's UnconnectedGradients.ZERO gives zeros.
         return [torch.zeros_like(t).detach().numpy() if g is None else g.detach().cpu().numpy()
                 for t, g in zip(tensors, grads)]

@@ -7,6 +7,10 @@ import keras
 
 IMAGE_SIZE = 16
 
+#: `jit_compile` for the tests' models: XLA on TensorFlow and JAX; eager on torch, where `jit_compile=True` means
+#: `torch.compile`, which takes minutes per model on a CPU (one test compiles with it: test_methods_shared.py).
+JIT = keras.backend.backend() != "torch"
+
 
 def tiny_backbone(image_size: int = IMAGE_SIZE, width: int = 8, name: str = "tiny_backbone") -> keras.Model:
     """A two-conv functional backbone with named stages, fast to compile on CPU."""
@@ -65,7 +69,7 @@ def train_losses(model: keras.Model, batch: dict, steps: int = 3, learning_rate:
     """Builds `model` on `batch`, sets deterministic weights and returns the loss of `steps` SGD steps."""
     model(batch)  # build
     set_deterministic_weights(model, seed)
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate), jit_compile=True)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate), jit_compile=JIT)
     losses = []
     for _ in range(steps):
         logs = model.train_on_batch(batch, return_dict=True)

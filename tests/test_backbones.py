@@ -375,4 +375,5 @@ def test_convnet_has_named_stages_and_round_trips(tmp_path):
     path = str(tmp_path / "convnet.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
-    np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(model(images)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(images)), keras.ops.convert_to_numpy(model(images)),
+                               rtol=1e-5, atol=1e-6)

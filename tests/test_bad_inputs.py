@@ -197,6 +197,55 @@ def _filtered_empty_pipeline() -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices(views).filter(lambda x: False).batch(4)
 
 
+# ------------------------------------------------------------------------------------------- run folders
+def _finished_run(tmp) -> str:
+    """A run folder as a finished `shapes-partitioned` run leaves it (its config.json and stage; no training)."""
+    import keras as _keras
+
+    from kerascl.recipe import get_recipe
+    from kerascl.run_folder import write_json_atomic, write_state
+
+    folder = tmp / "run"
+    folder.mkdir()
+    write_json_atomic(folder / "config.json", {**get_recipe("shapes-partitioned").resolved(),
+                                               "backend": _keras.backend.backend()})
+    write_state(str(folder), "complete")
+    return str(folder)
+
+
+def _rerun_with_other_settings(tmp):
+    folder = _finished_run(tmp)
+    result = CliRunner().invoke(main, ["recipe", "shapes-partitioned", "--out", folder,
+                                       "--set", "learning_rate=0.123"])
+    assert sorted(os.listdir(folder)) == ["config.json", "state.json"], "a refused rerun must leave the folder alone"
+    return result
+
+
+def _locked_run_folder(tmp):
+    from kerascl.run_folder import write_json_atomic
+
+    folder = tmp / "run"
+    folder.mkdir()
+    write_json_atomic(folder / "run.lock", {"pid": os.getpid(), "host": __import__("socket").gethostname(),
+                                            "started": "2026-01-01T00:00:00+00:00", "command": "kerascl recipe x"})
+    return CliRunner().invoke(main, ["recipe", "shapes-partitioned", "--out", str(folder)])
+
+
+def _backup_without_config(tmp):
+    folder = tmp / "run"
+    (folder / "backup").mkdir(parents=True)
+    (folder / "backup" / "training_metadata.json").write_text('{"epoch": 1}')
+    return CliRunner().invoke(main, ["recipe", "shapes-partitioned", "--out", str(folder)])
+
+
+def _non_finite_loss(tmp):
+    from kerascl.callbacks import StopOnNonFiniteLoss
+
+    guard = StopOnNonFiniteLoss(str(tmp))
+    guard.on_epoch_begin(0)
+    guard.on_train_batch_end(0, {"loss": float("nan")})
+
+
 CASES = [
     # Recipes and --set (command line).
     case("recipe-typo", cli("recipe", "shapes-partitoned"), 1, "unknown recipe", "did you mean 'shapes-partitioned'"),
@@ -211,7 +260,22 @@ CASES = [
     case("set-augmenter-on-own-views", cli("recipe", "shapes-partitioned", "--set", "augmenter=byol"), 1,
          "own augmenter", "would be ignored", "--set views.crop_scale"),
     case("devices-zero", cli("recipe", "shapes-partitioned", "--devices", "0"), 2, "--devices", "x>=1"),
+    case("set-learning-rate-nan", cli("recipe", "shapes-partitioned", "--set", "learning_rate=nan"), 1,
+         "learning_rate must be a finite number", "--set learning_rate="),
+    case("set-learning-rate-zero", cli("recipe", "shapes-partitioned", "--set", "learning_rate=0"), 1,
+         "learning_rate must be a finite number", "--set learning_rate="),
+    case("set-method-number-nan", cli("recipe", "cifar10-simclr", "--set", "temperature=nan"), 1,
+         "temperature must be a finite number", "--set temperature="),
     case("compare-writes-table-on-failure", _compare_with_failures, 1, "2 of 2 runs failed", "comparison.md"),
+    # Run folders and training (command line).
+    case("rerun-with-other-settings", _rerun_with_other_settings, 1, "holds a finished run with other settings",
+         "learning_rate", "--force"),
+    case("run-folder-in-use", _locked_run_folder, 1, "is in use by another run", "another --out"),
+    case("resume-with-nothing-to-resume", cli("recipe", "shapes-partitioned", "--out", "{tmp}/empty", "--resume"), 1,
+         "holds no interrupted run", "drop --resume"),
+    case("force-and-resume", cli("recipe", "shapes-partitioned", "--force", "--resume"), 2, "--force", "not both"),
+    case("backup-without-config", _backup_without_config, 1, "no config.json", "--force"),
+    case("non-finite-loss", _non_finite_loss, Exception, "became nan", "no epoch was completed"),
     # Probe (command line).
     case("probe-not-keras-archive", _not_keras_file, 1, "is not a keras archive", "backbone.keras"),
     case("probe-unlabeled-folder", _probe_unlabeled, 1, "no class subfolders", "DIR/train/<class>"),
@@ -247,7 +311,10 @@ CASES = [
          "positive integer"),
     case("global-batch-not-divisible", _uneven_global_batch, ValueError, "does not split evenly", "multiple of 2"),
     case("too-many-devices", _too_many_devices, ValueError, "asked for 64 devices", "--virtual-cpus 64",
-         "set_virtual_cpu_devices(64)"),
+         "set_virtual_cpu_devices(64)")
+    if keras.backend.backend() != "torch" else
+    case("too-many-devices", _too_many_devices, NotImplementedError,
+         "on the torch backend kerascl trains on one device", "use --devices 1, or the jax or tensorflow backend"),
     # Value range of float images.
     case("arrays-0-255-floats", lambda tmp: data.from_arrays(_images(255.0)), ValueError, "0..255", "divide by 255"),
     case("arrays-minus-1-to-1", lambda tmp: data.from_arrays(_images(2.0, -1.0)), ValueError, "negative values",
@@ -306,6 +373,9 @@ def test_set_none_on_a_string_option_gives_none():
 
     recipe = get_recipe("shapes-decoupled-uniformity").with_overrides(sets=["prior=none"])
     assert recipe.options["prior"] is None
+    from kerascl.recipe_runner import build_model
+
+    assert build_model(recipe).prior is None  # the documented ablation's second run builds its method
     recipe = get_recipe("cifar10-partitioned").with_overrides(sets=["partition.style_objective=null"])
     assert recipe.options["partition"]["style_objective"] is None
     # A config field typed str keeps the word: embedding_plot takes "none".

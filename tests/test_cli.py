@@ -57,6 +57,7 @@ def test_cifar_recipe_needs_data_dir_offline(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.one_backend
 def test_recipe_then_probe_on_its_backbone(tmp_path):
     out = tmp_path / "run"
     args = ["recipe", "shapes-partitioned", "--epochs", "1", "--limit", "32", "--batch-size", "16", "--seed", "1",

@@ -26,10 +26,11 @@ import numpy as np
 import pytest
 
 from kerascl import distribute
-from tests.cases import CI_SHARE, all_cases, every_case_requested
+from tests.cases import all_cases, this_share
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-CASES = sorted(all_cases()) if every_case_requested() else sorted(all_cases())[CI_SHARE::2]
+# Split between the backends that train on several devices (torch does not in kerascl).
+CASES = this_share(sorted(all_cases()), among=("tensorflow", "jax"))
 
 
 @pytest.fixture(scope="module")

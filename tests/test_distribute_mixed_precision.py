@@ -1,8 +1,8 @@
 """Mixed precision: every method case trains under `mixed_bfloat16` and `mixed_float16` (with loss scaling), with
 the layers computing in half precision and the loss in float32.
 
-CI runs the suite once per backend; each run trains every case under one of the two policies, alternating in
-sorted order and swapped between TensorFlow and JAX, so every (case, policy) pair runs once per CI run.
+CI runs the suite once per backend; the (case, policy) pairs rotate over the backend runs (pair (i, j) of case i
+and policy j goes to run (i + j) mod the number of runs, tests/cases.py), so every pair runs once per CI run.
 `KERAS_CL_ALL_CASES=1` runs every pair on the current backend.
 """
 
@@ -12,8 +12,8 @@ import keras
 import numpy as np
 import pytest
 
-from tests.cases import CI_SHARE, all_cases, every_case_requested
-from tests.helpers import set_deterministic_weights
+from tests.cases import all_cases, in_this_share
+from tests.helpers import JIT, set_deterministic_weights
 
 POLICIES = ("mixed_bfloat16", "mixed_float16")
 HALF = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
@@ -30,7 +30,7 @@ def policy(request):
 
 
 PAIRS = [(name, policy) for i, name in enumerate(sorted(all_cases())) for j, policy in enumerate(POLICIES)
-         if every_case_requested() or (i + j + CI_SHARE) % 2 == 0]
+         if in_this_share(i + j)]
 
 
 @pytest.mark.parametrize("name, policy", PAIRS, indirect=["policy"])
@@ -42,7 +42,7 @@ def test_trains_under_mixed_precision(policy, name):
     assert half and all(l.compute_dtype == HALF[policy] for l in half), "the policy did not reach the backbone"
     assert all(w.dtype == "float32" for w in model.trainable_weights), "weights must stay float32"
 
-    model.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=True)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=JIT)
     if policy == "mixed_float16":  # Keras wraps the optimizer to scale the loss
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     losses = [float(model.train_on_batch(batch, return_dict=True)["loss"]) for _ in range(2)]

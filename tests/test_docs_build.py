@@ -165,3 +165,14 @@ def test_api_examples_are_highlighted_code_not_nested_blockquotes(pages):
     assert not any(prose_prompts.values()), f"'>>>' example lines rendered as prose: {prose_prompts}"
     highlighted = {name: scan.prompts_highlighted for name, scan in api.items()}
     assert sum(highlighted.values()) > 0, f"no highlighted '>>>' prompt on the API pages: {highlighted}"
+
+
+@pytest.mark.slow
+def test_cli_reference_shows_readable_defaults(site):
+    """mkdocs-click renders what click holds: an unset default as `Sentinel.UNSET`, a tuple default as `('byol',)`."""
+    page = site / "cli" / "index.html"
+    assert page.is_file(), f"no CLI page at {page}"
+    text = html.unescape(page.read_text(encoding="utf-8"))
+    assert "--data-dir" in text and "--set" in text, "the CLI reference is not on the page"
+    assert "Sentinel" not in text and "UNSET" not in text, "an unset click default is rendered as Sentinel.UNSET"
+    assert not re.search(r"\('[A-Za-z0-9_.-]+',\)", text), "a tuple default is rendered as a Python tuple"

@@ -17,6 +17,7 @@ def _python_blocks(page: str) -> str:
     return "\n".join(re.findall(r"```python\n(.*?)```", text, flags=re.S))
 
 
+@pytest.mark.one_backend
 def test_write_your_own_method_page_runs():
     namespace: dict = {}
     exec(compile(_python_blocks("write-your-own-method.md"), "write-your-own-method.md", "exec"), namespace)
@@ -24,6 +25,7 @@ def test_write_your_own_method_page_runs():
     assert len(losses) == 2 and np.all(np.isfinite(losses))
 
 
+@pytest.mark.one_backend
 def test_getting_started_model_fit_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code = _python_blocks("getting-started.md")
@@ -67,19 +69,19 @@ def _own_images_commands() -> list[list[str]]:
 @pytest.mark.parametrize("line", range(3), ids=["folder", "array-eval-dir", "tfds"])
 def test_cli_your_own_images_example_runs(line, tmp_path, monkeypatch):
     """A command of docs/cli.md "Your own images", verbatim (the tfds one with tfds mocked: it cannot download
-    here). Each trains a recipe, so the lines split between the two backend runs of CI (every line once per CI run;
-    KERAS_CL_ALL_CASES=1 runs all); tests/test_recipe_data.py reads every kind of data on both backends."""
+    here). Each trains a recipe, so the lines split between the backend runs of CI (every line once per CI run;
+    KERAS_CL_ALL_CASES=1 runs all); tests/test_recipe_data.py reads every kind of data on every backend."""
     import json
 
     import keras
     from click.testing import CliRunner
 
     from kerascl.cli import main
-    from tests.cases import CI_SHARE, every_case_requested
+    from tests.cases import in_this_share
 
     commands = _own_images_commands()
     assert [args[0] for args in commands] == ["recipe"] * 3
-    if line % 2 != CI_SHARE and not every_case_requested():
+    if not in_this_share(line):
         pytest.skip("runs in the other backend's CI run (KERAS_CL_ALL_CASES=1 runs it here)")
     args = commands[line]
     monkeypatch.chdir(tmp_path)

@@ -27,10 +27,11 @@ def _missing(*modules: str) -> list[str]:
 def _skip_unless_exportable(format: str) -> None:
     if format not in BACKEND_FORMATS[BACKEND]:
         pytest.skip(f"Keras cannot export {format} on {BACKEND} (test_backend_without_a_format_names_the_fix)")
-    needed = {"onnx": [_ONNX_CONVERTER, "onnxruntime"], "keras_hub": ["keras_hub"]}.get(format, [])
+    needed = {"onnx": [_ONNX_CONVERTER, "onnxruntime"], "keras_hub": ["keras_hub"],
+              "litert": ["litert_torch"] if BACKEND == "torch" else []}.get(format, [])
     missing = _missing(*needed)
     if missing:
-        pytest.skip(f"needs {', '.join(missing)} (the extras export / hub; jax2onnx on JAX)")
+        pytest.skip(f"needs {', '.join(missing)} (the extras export / hub; jax2onnx on JAX; litert-torch on torch)")
 
 
 def _encoder():

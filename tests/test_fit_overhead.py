@@ -1,7 +1,7 @@
 """`benchmarks/fit_overhead.py` runs and reports every field (no timing is asserted).
 
 The fit case builds and compiles a ResNet-18 in a fresh process (30-45 s); like the other files that split their
-cases between CI's two backend runs (`tests/cases.py`), it runs in the TensorFlow run only, unless
+cases between CI's backend runs (`tests/cases.py`), it runs in the TensorFlow run only, unless
 `KERAS_CL_ALL_CASES=1`.
 """
 
@@ -13,7 +13,7 @@ import sys
 import keras
 import pytest
 
-from tests.cases import CI_SHARE, every_case_requested
+from tests.cases import in_this_share
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "fit_overhead.py")
@@ -25,8 +25,7 @@ def _run(*args):
                           timeout=600)
 
 
-@pytest.mark.skipif(CI_SHARE != 0 and not every_case_requested(),
-                    reason="runs in CI's TensorFlow run (KERAS_CL_ALL_CASES=1 runs it here)")
+@pytest.mark.skipif(not in_this_share(0), reason="runs in CI's TensorFlow run (KERAS_CL_ALL_CASES=1 runs it here)")
 def test_fit_reports_the_step_and_end_of_fit_times():
     proc = _run("--images", "32", "--batch-size", "16", "--width", "0.0625", "--epochs", "2", "--method", "byol")
     assert proc.returncode == 0, proc.stderr

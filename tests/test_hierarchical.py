@@ -103,7 +103,7 @@ def gradients(fn, variables, *args):
 
     `values` are the variables' values to use (None: read the Keras variables themselves). TensorFlow:
     `tf.GradientTape`; JAX: `jax.grad`, jitted once per `fn` (through a `keras.StatelessScope` for Keras
-    variables), so calling again with other `args` does not recompile. Test code only.
+    variables), so calling again with other `args` does not recompile; torch: `torch.autograd.grad`. Test code only.
     """
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -114,6 +114,8 @@ def gradients(fn, variables, *args):
             loss = fn(values, *args)
         grads = tape.gradient(loss, values)
         return [np.zeros(v.shape, "float32") if g is None else np.asarray(g) for v, g in zip(values, grads)]
+    if keras.backend.backend() == "torch":
+        return _torch_gradients(fn, variables, *args)
     import jax
 
     if id(fn) not in _JITTED:
@@ -127,6 +129,27 @@ def gradients(fn, variables, *args):
     grad_fn = _JITTED[id(fn)][1]
     values = [v.value if isinstance(v, keras.Variable) else v for v in variables]
     return [np.asarray(g) for g in grad_fn(values, *args)]
+
+
+def _torch_gradients(fn, variables, *args):
+    """torch: `torch.autograd.grad`. A non-trainable variable (requires_grad False) is made differentiable for the
+    call, so that a zero gradient shows a cut path (stop_gradient), as on the other backends."""
+    import torch
+
+    values = [v.value if isinstance(v, keras.Variable)
+              else torch.tensor(keras.ops.convert_to_numpy(v), requires_grad=True) for v in variables]
+    frozen = [t for t in values if not t.requires_grad]
+    for t in frozen:
+        t.requires_grad_(True)
+    try:
+        loss = fn(values, *args)
+        if not loss.requires_grad:
+            return [np.zeros(tuple(t.shape), "float32") for t in values]
+        grads = torch.autograd.grad(loss, values, allow_unused=True)
+    finally:
+        for t in frozen:
+            t.requires_grad_(False)
+    return [np.zeros(tuple(t.shape), "float32") if g is None else g.detach().cpu().numpy() for t, g in zip(values, grads)]
 
 
 @pytest.mark.parametrize("base_method", ["simsiam", "byol", "barlow_twins"])
@@ -206,7 +229,7 @@ def test_byol_variant_targets_get_no_gradient_and_are_not_trainable():
 # ------------------------------------------------------------------------------------------------ embeddings
 def _projections(model, batch):
     out = model(batch, training=False)
-    return [[np.asarray(z) for z in pair] for pair in out["projections"]]
+    return [[keras.ops.convert_to_numpy(z) for z in pair] for pair in out["projections"]]
 
 
 def test_colour_jitter_params_expand_the_views_from_stage_two_on():
@@ -231,8 +254,8 @@ def test_colour_jitter_params_expand_the_views_from_stage_two_on():
     other["params_3"][:, param_slice("crop")] += 0.5  # not a colour-jitter slot
     np.testing.assert_allclose(_projections(model, other)[1][0], base[1][0], atol=1e-6)
     # Evaluation uses the backbone's pooled output; the side branches are dropped.
-    np.testing.assert_allclose(np.asarray(model.embed(batch["view_1"])),
-                               np.asarray(model.backbone(batch["view_1"])), atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.embed(batch["view_1"])),
+                               keras.ops.convert_to_numpy(model.backbone(batch["view_1"])), atol=1e-6)
 
 
 def test_embedding_options():

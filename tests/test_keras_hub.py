@@ -14,7 +14,7 @@ import keras  # noqa: E402
 from kerascl.backbones import KerasHubEncoder, check_backbone, from_keras_hub, stage_outputs  # noqa: E402
 from kerascl.export import save_keras_hub_preset  # noqa: E402
 from tests import hub_helpers  # noqa: E402
-from tests.cases import CI_SHARE, all_cases, every_case_requested  # noqa: E402
+from tests.cases import all_cases, this_share  # noqa: E402
 
 to_numpy = keras.ops.convert_to_numpy
 CASES = all_cases()
@@ -113,12 +113,12 @@ def _hub_encoder(kind: str, image_size: int = 16):
     return from_keras_hub(hub_helpers.resnet(), image_size=image_size, num_stages=2)
 
 
-# Each method case runs on one backend per CI run (half on TensorFlow, half on JAX), on a KerasHub encoder instead
-# of the tiny kerascl backbone: pooled ResNet maps or the DINOv2 class token, and DINOv2's layers as the two stages
-# of the hierarchical cases (their side branches need even stage maps, which the ResNet's 1 x 1 last levels are not
-# at 16 px).
+# Each method case runs on one backend per CI run (rotating over the backends, tests/cases.py), on a KerasHub
+# encoder instead of the tiny kerascl backbone: pooled ResNet maps or the DINOv2 class token, and DINOv2's layers as
+# the two stages of the hierarchical cases (their side branches need even stage maps, which the ResNet's 1 x 1 last
+# levels are not at 16 px).
 HUB_CASES = [name for name in sorted(CASES) if name != "partitioned_vae"]  # the VAE's encoder is its own
-SHARED = HUB_CASES if every_case_requested() else HUB_CASES[CI_SHARE::2]
+SHARED = this_share(HUB_CASES)
 
 
 @pytest.mark.parametrize("name", SHARED)

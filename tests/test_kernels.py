@@ -33,26 +33,27 @@ def np_cosine(x, y):
 @pytest.mark.parametrize("sigma", [0.5, 2.0, 20.0])
 def test_rbf_kernel_matches_numpy(sigma):
     k = kernels.RBFKernel(sigma)
-    np.testing.assert_allclose(np.asarray(k(W)), np_rbf(W, W, sigma), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(k(W, V)), np_rbf(W, V, sigma), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(k(W)), np_rbf(W, W, sigma), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(k(W, V)), np_rbf(W, V, sigma), rtol=1e-5, atol=1e-6)
 
 
 def test_cosine_kernel_matches_numpy():
     k = kernels.CosineKernel()
-    np.testing.assert_allclose(np.asarray(k(W)), np_cosine(W, W), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(k(W, V)), np_cosine(W, V), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(k(W)), np_cosine(W, W), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(k(W, V)), np_cosine(W, V), rtol=1e-5, atol=1e-6)
 
 
 def test_one_dimensional_and_integer_priors_become_columns():
     labels = np.array([0, 1, 1, 2])
-    k = np.asarray(kernels.RBFKernel(1.0)(labels))
+    k = keras.ops.convert_to_numpy(kernels.RBFKernel(1.0)(labels))
     np.testing.assert_allclose(k, np_rbf(labels[:, None].astype(float), labels[:, None].astype(float), 1.0), rtol=1e-6)
 
 
 def test_pairwise_squared_distances_match_numpy():
     expected = ((W[:, None, :].astype(float) - V[None, :, :]) ** 2).sum(-1)
-    np.testing.assert_allclose(np.asarray(kernels.pairwise_squared_distances(W, V)), expected, rtol=1e-4, atol=1e-5)
-    assert np.all(np.asarray(kernels.pairwise_squared_distances(W)) >= 0.0)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(kernels.pairwise_squared_distances(W, V)), expected,
+                               rtol=1e-4, atol=1e-5)
+    assert np.all(keras.ops.convert_to_numpy(kernels.pairwise_squared_distances(W)) >= 0.0)
 
 
 @pytest.mark.parametrize("lam", [0.01, 0.5, None])
@@ -60,12 +61,12 @@ def test_conditional_mean_weights_match_numpy_solve(lam):
     k = np_rbf(W, W, 2.0)
     lam_value = 1.0 / np.sqrt(len(W)) if lam is None else lam
     expected = np.linalg.inv(k + lam_value * np.eye(len(W))) @ k
-    alpha = np.asarray(kernels.conditional_mean_weights(k.astype("float32"), lam))
+    alpha = keras.ops.convert_to_numpy(kernels.conditional_mean_weights(k.astype("float32"), lam))
     np.testing.assert_allclose(alpha, expected, rtol=1e-3, atol=1e-4)
 
 
 def test_conditional_mean_weights_of_identity_kernel_without_ridge_is_identity():
-    alpha = np.asarray(kernels.conditional_mean_weights(np.eye(5, dtype="float32"), 0.0))
+    alpha = keras.ops.convert_to_numpy(kernels.conditional_mean_weights(np.eye(5, dtype="float32"), 0.0))
     np.testing.assert_allclose(alpha, np.eye(5), atol=1e-6)
 
 
@@ -110,8 +111,8 @@ def _tiny_encoder():
 def test_encoder_features_take_the_first_output_and_encode_prior_batches():
     encoder = _tiny_encoder()
     images = RNG.random((5, 8, 8, 3)).astype("float32")
-    feats = np.asarray(kernels.encoder_features(encoder, images))
-    np.testing.assert_allclose(feats, np.asarray(encoder(images)[0]), rtol=1e-6)
+    feats = keras.ops.convert_to_numpy(kernels.encoder_features(encoder, images))
+    np.testing.assert_allclose(feats, keras.ops.convert_to_numpy(encoder(images)[0]), rtol=1e-6)
     np.testing.assert_allclose(kernels.encode_prior(encoder, images, batch_size=2), feats, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="images of shape"):
         kernels.encode_prior(encoder, images[0])

@@ -11,15 +11,17 @@ import keras
 import numpy as np
 import pytest
 
-from tests.cases import CI_SHARE, all_cases
-from tests.helpers import set_deterministic_weights, train_losses
+from tests.cases import BACKEND, CI_BACKENDS, all_cases, this_share
+from tests.helpers import JIT, set_deterministic_weights, train_losses
 
 CASES = all_cases()
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# The TensorFlow-vs-JAX comparison is symmetric, and CI runs this file once per backend: each run compares half of
-# the cases (alternating), so every case is compared exactly once per CI run and the compile work is not doubled.
-COMPARED = sorted(CASES)[CI_SHARE::2]
+# The cross-backend comparison is symmetric, and CI runs this file once per backend: each run compares its share of
+# the cases (tests/cases.py) with every other installed backend, so every case is compared on all of them exactly
+# once per CI run and the compile work is not repeated.
+COMPARED = this_share(sorted(CASES))
+OTHER_BACKENDS = [b for b in CI_BACKENDS if b != BACKEND]
 
 
 def to_numpy(x) -> np.ndarray:
@@ -28,22 +30,39 @@ def to_numpy(x) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def other_backend_losses():
-    """Losses of every case on the other backend, from one subprocess."""
-    other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
-    env = {**os.environ, "KERAS_BACKEND": other, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-m", "tests.cross_backend_runner", *COMPARED], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("CROSS_BACKEND_RESULT ")]
-    assert proc.returncode == 0 and lines, f"{other} run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    return json.loads(lines[-1].split(" ", 1)[1])
+def other_backend_losses() -> dict:
+    """Losses of the compared cases on every other installed backend, one subprocess per backend."""
+    results = {}
+    for other in OTHER_BACKENDS:
+        env = {**os.environ, "KERAS_BACKEND": other,
+               "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        proc = subprocess.run([sys.executable, "-m", "tests.cross_backend_runner", *COMPARED], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=900)
+        lines = [l for l in proc.stdout.splitlines() if l.startswith("CROSS_BACKEND_RESULT ")]
+        assert proc.returncode == 0 and lines, f"{other} run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        results[other] = json.loads(lines[-1].split(" ", 1)[1])
+    return results
 
 
+@pytest.mark.skipif(not OTHER_BACKENDS, reason="needs a second backend installed")
 @pytest.mark.parametrize("name", COMPARED)
-def test_same_losses_on_tensorflow_and_jax(name, other_backend_losses):
+def test_same_losses_on_every_backend(name, other_backend_losses):
     here = train_losses(*CASES[name]())
-    there = other_backend_losses[name]
-    np.testing.assert_allclose(here, there, rtol=1e-4, atol=1e-5, err_msg=f"{name}: {here} vs {there}")
+    for other, losses in other_backend_losses.items():
+        np.testing.assert_allclose(here, losses[name], rtol=1e-4, atol=1e-5,
+                                   err_msg=f"{name}: {here} on {BACKEND} vs {losses[name]} on {other}")
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="only torch modules register parameters")
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_trainable_weight_is_a_registered_torch_parameter(name):
+    """Keras's torch trainer clears gradients with `torch.nn.Module.zero_grad()`, which reaches registered parameters
+    only; a weight it misses (two variables with one path, say) would sum its gradients over all steps."""
+    model, batch = CASES[name]()
+    model(batch)
+    registered = {id(p) for p in model.parameters()}
+    missing = [v.path for v in model.trainable_variables if id(v.value) not in registered]
+    assert not missing, f"{name}: trainable weights that are not torch parameters: {missing}"
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -52,7 +71,7 @@ def test_fit_lowers_the_loss_then_save_and_load_round_trip(name, tmp_path):
     model, batch = CASES[name]()
     model(batch)
     set_deterministic_weights(model, seed=1)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=True)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=JIT)
     history = model.fit(batch, batch_size=len(batch["view_1"]), epochs=15, verbose=0)
     losses = history.history["loss"]
     assert np.all(np.isfinite(losses))
@@ -77,3 +96,16 @@ def test_fit_lowers_the_loss_then_save_and_load_round_trip(name, tmp_path):
     # The exported encoder is what `embed` computes: the backbone, plus decoupled uniformity's fc layer.
     np.testing.assert_allclose(to_numpy(backbone(batch["view_1"])), to_numpy(model.embed(batch["view_1"])),
                                rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.compile is torch's jit_compile")
+def test_torch_compile_gives_the_eager_losses():
+    """The rest of the torch run trains eagerly (tests/helpers.py JIT); one method trains under `torch.compile`."""
+    name = "byol"
+    eager = train_losses(*CASES[name]())
+    model, batch = CASES[name]()
+    model(batch)
+    set_deterministic_weights(model, 0)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=True)
+    compiled = [float(model.train_on_batch(batch, return_dict=True)["loss"]) for _ in range(3)]
+    np.testing.assert_allclose(compiled, eager, rtol=1e-4, atol=1e-5)

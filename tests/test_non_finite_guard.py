@@ -65,6 +65,7 @@ def test_non_finite_or_out_of_range_learning_rate_is_refused(value):
     assert "learning_rate must be a finite number > 0" in result.output and "--set learning_rate=" in result.output
 
 
+@pytest.mark.one_backend
 def test_huge_learning_rate_exits_non_zero_with_the_step(tmp_path):
     recipe = get_recipe("shapes-partitioned")
     sets = [arg for item in tiny_sets(recipe) + ["learning_rate=1e30"] for arg in ("--set", item)]

@@ -8,6 +8,7 @@ import pytest
 import keras
 
 from kerascl.optimizers import L2SGD, PREDICTOR_PATTERNS, WarmupCosineDecay
+from tests.helpers import JIT
 
 RNG = np.random.default_rng(0)
 
@@ -35,7 +36,8 @@ def _values():
 def _run(optimizer, values, steps):
     variables = {k: keras.Variable(v, name=k) for k, v in values.items()}
     for grads in steps:
-        optimizer.apply_gradients([(grads[k], variables[k]) for k in values])
+        # Tensors, not NumPy arrays: Keras's own optimizers on torch take only tensors.
+        optimizer.apply_gradients([(keras.ops.convert_to_tensor(grads[k]), variables[k]) for k in values])
     return {k: keras.ops.convert_to_numpy(v) for k, v in variables.items()}, variables
 
 
@@ -100,7 +102,7 @@ def test_trains_a_model_in_a_compiled_step_and_saves(tmp_path):
     y = (x @ np.array([[1.0], [-2.0], [0.5], [3.0]], "float32")).astype("float32")
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(1)])
     optimizer = L2SGD(learning_rate=WarmupCosineDecay(peak=0.05, total_steps=40), momentum=0.9, weight_decay=5e-4)
-    model.compile(optimizer=optimizer, loss="mse", jit_compile=True)
+    model.compile(optimizer=optimizer, loss="mse", jit_compile=JIT)
     losses = model.fit(x, y, batch_size=16, epochs=10, verbose=0).history["loss"]
     assert np.all(np.isfinite(losses)) and losses[-1] < 0.2 * losses[0]
     path = tmp_path / "model.keras"

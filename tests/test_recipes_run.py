@@ -1,6 +1,6 @@
 """Every recipe completes one epoch on a tiny data set and writes its whole run folder.
 
-In CI each recipe runs on one of the two backend runs (half on TensorFlow, half on JAX: tests/cases.py CI_SHARE);
+In CI each recipe runs in one of the backend runs (the recipes rotate over TensorFlow, JAX and torch: tests/cases.py);
 `KERAS_CL_ALL_CASES=1` runs every recipe on the current backend.
 """
 
@@ -11,10 +11,10 @@ import pytest
 
 from kerascl.recipe import get_recipe, list_recipes
 from kerascl.recipe_runner import run_recipe
-from tests.cases import CI_SHARE, every_case_requested
+from tests.cases import this_share
 from tests.recipe_helpers import make_image_folder, tiny_sets
 
-RECIPES = list_recipes() if every_case_requested() else list_recipes()[CI_SHARE::2]
+RECIPES = this_share(list_recipes())
 
 RUN_FILES = ("config.json", "history.csv", "metrics.json", "backbone.keras", "curves.png", "embedding.png")
 

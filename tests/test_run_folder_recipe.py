@@ -46,6 +46,7 @@ def _interrupt_after_first_epoch(monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.one_backend
 def test_failed_or_different_rerun_keeps_the_finished_results(tmp_path, capsys):
     out = tmp_path / "run"
     first = run_recipe(_recipe(), out, print_table=False)
@@ -76,6 +77,7 @@ def test_failed_or_different_rerun_keeps_the_finished_results(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.one_backend
 def test_interrupted_probes_resume_without_training(tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
 
@@ -107,6 +109,7 @@ def test_interrupted_probes_resume_without_training(tmp_path, monkeypatch, capsy
 
 
 @pytest.mark.slow
+@pytest.mark.one_backend
 def test_resume_refuses_other_settings_and_continues_with_the_same(tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     with monkeypatch.context() as patch:

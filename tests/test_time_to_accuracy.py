@@ -158,6 +158,7 @@ def _image_folder(root, per_class: int = 24, size: int = 32) -> str:
     return str(root)
 
 
+@pytest.mark.one_backend
 def test_a_checkpoint_inside_an_epoch_reads_the_trained_weights(tmp_path):
     """Mid-epoch kNN checkpoints on the active backend (on JAX, fit's weights must be synced back first)."""
     import keras

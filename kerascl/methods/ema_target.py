@@ -64,7 +64,7 @@ class EMATarget:
         """
         from kerascl.methods.method import clone_layer
 
-        target = clone_layer(online)
+        target = clone_layer(online, name=f"target_{online.name}")
         if not target.built:
             target.build(input_shape)
         for variable in target.weights:

@@ -44,14 +44,21 @@ def collapse_std(z):
     return ops.mean(ops.std(l2_normalize(ops.cast(z, "float32")), axis=0))
 
 
-def clone_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
+def clone_layer(layer: keras.layers.Layer, name: str | None = None) -> keras.layers.Layer:
     """A new, unbuilt-or-built copy of `layer` with the same architecture and fresh variables.
 
-    Functional and sequential models are copied layer by layer; a `KerasHubEncoder` is rebuilt from its config, so
-    that the copy keeps its stage maps (the hierarchical method's BYOL target taps them)."""
+    Functional and sequential models are copied layer by layer (their inner layers keep their names, which stage
+    taps look up); a `KerasHubEncoder` is rebuilt from its config, so that the copy keeps its stage maps (the
+    hierarchical method's BYOL target taps them). Any other layer is rebuilt from its config, named `name` if
+    given: a copy held in a list next to its original needs its own name, because on the torch backend a model
+    registers the variables of list-held layers by path, and two variables with one path leave one of them
+    unregistered (its gradient then never resets between steps)."""
     if isinstance(layer, keras.Model) and not _is_subclassed(layer) and not isinstance(layer, KerasHubEncoder):
         return keras.models.clone_model(layer)
-    return layer.__class__.from_config(layer.get_config())
+    config = layer.get_config()
+    if name is not None:
+        config["name"] = name
+    return layer.__class__.from_config(config)
 
 
 def _is_subclassed(model: keras.Model) -> bool:
@@ -183,6 +190,12 @@ class Method(keras.Model):
                                   **kwargs)
         except StopIteration as error:  # JAX's epoch iterator on a dataset that yields nothing
             raise ValueError(zero_steps_message(None, None)) from error
+        except RuntimeError as error:
+            # torch's trainer builds an unbuilt model from the first batch; with no batch it fails to iterate None.
+            message = str(error)
+            if "Unable to automatically build the model" in message and "'NoneType' object is not iterable" in message:
+                raise ValueError(zero_steps_message(None, None)) from error
+            raise
         if history is not None and history.epoch and not history.history:
             # Keras ran the epochs without a single batch (TensorFlow only warns "ran out of data").
             raise ValueError(zero_steps_message(None, None))
@@ -272,8 +285,9 @@ class Method(keras.Model):
 
         Call it once from `__init__`, and put `**self.ema.get_config()` (`base_momentum`, `final_momentum`,
         `total_steps`) in the method's `get_config`. The base class then plans the schedule (a fixed `total_steps`,
-        or what `fit` will run) and gives the step's momentum in `target_momentum()`. Targets are made in `build_heads` with `make_target` (the standard pipeline
-        of `setup_heads(..., use_target=True)` does it) and moved with `update_targets(self.target_momentum())`.
+        or what `fit` will run) and gives the step's momentum in `target_momentum()`. Targets are made in
+        `build_heads` with `make_target` (the standard pipeline of `setup_heads(..., use_target=True)` does it) and
+        moved with `update_targets(self.target_momentum())`.
         """
         self.ema = EMATarget(base_momentum, final_momentum, total_steps)
         if self.ema.total_steps:
