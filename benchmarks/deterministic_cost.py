@@ -38,7 +38,7 @@ def run_once(args, deterministic: bool, out_dir: str) -> dict:
                "--limit", str(args.limit), "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
                "--backend", args.backend, "--seed", "1", "--probe-limit", "500", "--set", "knn_every=0",
                "--set", f"width={args.width}",
-               "--out", out_dir, *(["--deterministic"] if deterministic else [])]
+               "--out", out_dir, "--deterministic" if deterministic else "--no-deterministic"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
     if proc.returncode != 0:

@@ -137,11 +137,12 @@ _RUN_OPTIONS = [
     click.option("--probe-limit", type=click.IntRange(min=1), default=None,
                  help="Test images of the probes and their floors (default: all, or max(1000, N) with --limit N)."),
     click.option("--seed", type=int, default=None, show_default="the recipe's",
-                 help="Seed of weights, data order and augmentations."),
+                 help="Seed of weights, data order and augmentations; with it the run is replayable "
+                      "(--deterministic is on unless --no-deterministic)."),
     click.option("--skip-corrupt", is_flag=True, default=None,
                  help="Leave corrupt or unreadable image files of --data-dir out (logged and counted) instead of "
                       "stopping with an error that names them."),
-    click.option("--deterministic", is_flag=True, default=None,
+    click.option("--deterministic/--no-deterministic", default=None, show_default="on with --seed",
                  help="Replayable runs: the same --seed gives the same history on the same machine and backend "
                       "(TensorFlow op determinism; the data pipeline's random map runs serially, which cost 5 %, "
                       "within noise, on a 2-core machine and costs more with more cores: docs/recipes.md)."),
@@ -182,6 +183,8 @@ def _configured(name: str, data_dir, epochs, batch_size, limit, seed, sets, skip
                 probe_limit=None, tfds=None, eval_dir=None):
     from kerascl.recipe import get_recipe
 
+    if seed is not None and deterministic is None:  # a seed given on the command line asks for a replayable run
+        deterministic = True
     try:
         recipe = get_recipe(name)
         return recipe.with_overrides(sets=sets, data_dir=data_dir, epochs=epochs, batch_size=batch_size,

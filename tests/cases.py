@@ -36,14 +36,14 @@ def every_case_requested() -> bool:
 def this_share(items: Sequence[T], among: Sequence[str] = CI_BACKENDS) -> list[T]:
     """The items this backend's run takes: every `CI_SHARES`-th one from `CI_SHARE` (all with KERAS_CL_ALL_CASES).
 
-    `among` narrows the split to some backends (say, those that train on several devices); the others take none.
+    `among` is the rotation instead: item i goes to `among[i % len(among)]`, so it can narrow the split to some
+    backends (those that train on several devices) or weight it (a backend named twice takes twice the items).
+    Backends that are not installed drop out of the rotation.
     """
     if every_case_requested():
         return list(items)
     among = [b for b in among if b in CI_BACKENDS]
-    if BACKEND not in among:
-        return []
-    return list(items)[among.index(BACKEND)::len(among)]
+    return [item for i, item in enumerate(items) if among and among[i % len(among)] == BACKEND]
 
 
 def in_this_share(index: int) -> bool:

@@ -7,9 +7,12 @@ import keras
 
 IMAGE_SIZE = 16
 
-#: `jit_compile` for the tests' models: XLA on TensorFlow and JAX; eager on torch, where `jit_compile=True` means
-#: `torch.compile`, which takes minutes per model on a CPU (one test compiles with it: test_methods_shared.py).
-JIT = keras.backend.backend() != "torch"
+#: `jit_compile` for most of the tests' models: Keras's "auto", what recipes use (XLA on JAX, and on TensorFlow with
+#: a GPU; TensorFlow's graph without XLA on a CPU, where XLA compiled the tiny test models 1.2-2x slower; eager on
+#: torch, where `jit_compile=True` means `torch.compile`, minutes per model on a CPU: test_methods_shared.py).
+JIT = "auto"
+#: `jit_compile` for the tests of state carried through a compiled step: XLA on TensorFlow and JAX, eager on torch.
+XLA = keras.backend.backend() != "torch"
 
 
 def tiny_backbone(image_size: int = IMAGE_SIZE, width: int = 8, name: str = "tiny_backbone") -> keras.Model:

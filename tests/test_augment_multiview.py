@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from kerascl import augment as A
-from tests.helpers import JIT, compiled_augmenter_call
+from tests.helpers import XLA, compiled_augmenter_call
 
 SIZE = 16
 
@@ -133,7 +133,7 @@ def test_augmentation_inside_a_compiled_model_fit():
             return za - zb
 
     model = TwoViewModel()
-    model.compile(optimizer="sgd", loss="mse", jit_compile=JIT)
+    model.compile(optimizer="sgd", loss="mse", jit_compile=XLA)
     history = model.fit(_images(), np.zeros((8, 4), "float32"), batch_size=4, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0]) and history.history["loss"][0] > 0
 

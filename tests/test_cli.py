@@ -123,3 +123,19 @@ def test_torch_refuses_more_than_one_device(tmp_path):
     result = CliRunner().invoke(main, ["recipe", "shapes-partitioned", "--devices", "2", "--epochs", "1", "--limit",
                                        "32", "--batch-size", "16", "--out", str(tmp_path / "run")])
     assert result.exit_code != 0 and "one device only" in result.output, result.output
+
+
+def test_a_seed_on_the_command_line_makes_the_run_replayable():
+    from kerascl.cli import _configured
+
+    def deterministic(**options):
+        settings = dict(data_dir=None, epochs=None, batch_size=None, limit=None, seed=None, sets=())
+        settings.update(options)
+        return _configured("shapes-partitioned", **settings).config.deterministic
+
+    assert deterministic() is False  # no seed: the fast default
+    assert deterministic(seed=3) is True
+    assert deterministic(seed=3, deterministic=False) is False  # --seed 3 --no-deterministic
+    assert deterministic(deterministic=True) is True
+    result = CliRunner().invoke(main, ["recipe", "--help"])
+    assert "--no-deterministic" in result.output

@@ -10,7 +10,7 @@ import pytest
 from kerascl.losses.feature_clustering import FeatureClusteringLoss
 from kerascl.methods.iccl import SimilarityClustering, curriculum_weight
 from tests.grad_utils import gradients
-from tests.helpers import JIT, random_views, tiny_backbone
+from tests.helpers import XLA, random_views, tiny_backbone
 
 RNG = np.random.default_rng(5)
 Q = RNG.normal(size=(12, 2, 7)).astype("float32")  # targets (B, V, D)
@@ -209,7 +209,7 @@ def test_curriculum_runs_inside_the_compiled_step_from_the_epoch_counter():
     model = SimilarityClustering(tiny_backbone(image_size=8, width=2), variant="plain", projection_dim=4,
                                  hidden_dim=4, prediction_hidden_dim=4, num_projector_layers=1, e0=1, e1=3)
     batch = random_views(batch=4, image_size=8)
-    model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=JIT)  # lr 0: the terms stay fixed
+    model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=XLA)  # lr 0: the terms stay fixed
     history = model.fit(batch, batch_size=4, epochs=5, verbose=0).history
     np.testing.assert_allclose(history["s"], [0.0, 0.0, 0.5, 1.0, 1.0], atol=1e-6)
     for e in range(5):

@@ -10,7 +10,7 @@ import pytest
 
 from kerascl import heads
 from kerascl.methods import BYOL, SimSiam
-from tests.helpers import JIT, random_views, set_deterministic_weights, tiny_backbone
+from tests.helpers import XLA, random_views, set_deterministic_weights, tiny_backbone
 
 
 def _tiny_byol(**kwargs):
@@ -31,7 +31,7 @@ def test_byol_target_follows_the_ema_rule_and_gets_no_gradient():
     batch = random_views()
     model(batch)
     set_deterministic_weights(model, seed=3)
-    model.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=JIT)
+    model.compile(optimizer=keras.optimizers.SGD(0.5), jit_compile=XLA)
     target_ids = {id(t) for _, t_layer in model.ema.pairs for t in t_layer.weights}
     assert not target_ids & {id(v) for v in model.trainable_weights}, "target weights must not be trainable"
 
@@ -51,7 +51,7 @@ def test_byol_target_follows_the_ema_rule_and_gets_no_gradient():
 def test_momentum_schedule_uses_the_planned_steps_from_fit():
     model = _tiny_byol()
     batch = random_views(batch=8)
-    model.compile(optimizer="sgd", jit_compile=JIT)
+    model.compile(optimizer="sgd", jit_compile=XLA)
     model.fit(batch, batch_size=4, epochs=3, verbose=0)
     assert float(model.steps_per_epoch) == 2 and float(model.total_steps) == 6
     assert float(model.global_step) == 6

@@ -9,7 +9,7 @@ import pytest
 import keras
 
 from kerascl.optimizers import LARS, WarmupCosineDecay, scaled_learning_rate
-from tests.helpers import JIT
+from tests.helpers import XLA
 
 RNG = np.random.default_rng(0)
 
@@ -171,7 +171,7 @@ def test_lars_trains_a_model_in_a_compiled_step(tmp_path):
         [keras.Input((4,)), keras.layers.Dense(8), keras.layers.BatchNormalization(), keras.layers.Dense(1)]
     )
     optimizer = LARS(learning_rate=WarmupCosineDecay(peak=0.05, total_steps=40, warmup_steps=4), eta=0.5)
-    model.compile(optimizer=optimizer, loss="mse", jit_compile=JIT)
+    model.compile(optimizer=optimizer, loss="mse", jit_compile=XLA)
     losses = model.fit(x, y, batch_size=16, epochs=10, verbose=0).history["loss"]
     # training-mode losses (evaluate() would use BatchNorm moving statistics, barely warmed up after 40 steps)
     assert np.all(np.isfinite(losses)) and losses[-1] < 0.2 * losses[0]

@@ -8,7 +8,7 @@ import pytest
 import keras
 
 from kerascl.optimizers import L2SGD, PREDICTOR_PATTERNS, WarmupCosineDecay
-from tests.helpers import JIT
+from tests.helpers import XLA
 
 RNG = np.random.default_rng(0)
 
@@ -102,7 +102,7 @@ def test_trains_a_model_in_a_compiled_step_and_saves(tmp_path):
     y = (x @ np.array([[1.0], [-2.0], [0.5], [3.0]], "float32")).astype("float32")
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(1)])
     optimizer = L2SGD(learning_rate=WarmupCosineDecay(peak=0.05, total_steps=40), momentum=0.9, weight_decay=5e-4)
-    model.compile(optimizer=optimizer, loss="mse", jit_compile=JIT)
+    model.compile(optimizer=optimizer, loss="mse", jit_compile=XLA)
     losses = model.fit(x, y, batch_size=16, epochs=10, verbose=0).history["loss"]
     assert np.all(np.isfinite(losses)) and losses[-1] < 0.2 * losses[0]
     path = tmp_path / "model.keras"
@@ -161,7 +161,7 @@ def test_fixed_learning_rate_in_a_compiled_step_matches_the_eager_update():
     y = RNG.uniform(size=(32, 2)).astype("float32")
     weights = None
     results = []
-    for jit in (True, False):
+    for compiled in (True, False):  # Keras's compiled step (XLA; torch: its train function), then run_eagerly
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="projector"),
                                   keras.layers.Dense(2, name="predictor")])
         if weights is None:
@@ -169,7 +169,7 @@ def test_fixed_learning_rate_in_a_compiled_step_matches_the_eager_update():
         model.set_weights(weights)
         optimizer = L2SGD(WarmupCosineDecay(peak=0.1, total_steps=8, warmup_steps=2), momentum=0.9,
                           weight_decay=1e-3, fixed_learning_rate_variables=PREDICTOR_PATTERNS)
-        model.compile(optimizer=optimizer, loss="mse", jit_compile=jit, run_eagerly=not jit)
+        model.compile(optimizer=optimizer, loss="mse", jit_compile=compiled and XLA, run_eagerly=not compiled)
         model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
         flags = [optimizer.uses_fixed_learning_rate(v) for v in model.trainable_variables]
         assert flags == [False, False, True, True]  # projector kernel, bias; predictor kernel, bias

@@ -79,6 +79,14 @@ _ODD_BATCHES = textwrap.dedent("""
         model = SimSiam(make(), projection_dim=8, hidden_dim=8, prediction_hidden_dim=4)
         model.compile(optimizer="sgd")
         model.fit(views, batch_size=batch, epochs=3, verbose=0)
+    # A kerascl.data pipeline without drop_remainder: 15 images in batches of 4 end on an odd batch of 3.
+    from kerascl.data import from_arrays
+    images = rng.random((15, 16, 16, 3), dtype=np.float32)
+    dataset = from_arrays(images, batch_size=4, drop_remainder=False, augmenter="simsiam")
+    model = SimSiam(ResNet18(width=0.125, input_shape=(16, 16, 3)), projection_dim=8, hidden_dim=8,
+                    prediction_hidden_dim=4)
+    model.compile(optimizer="sgd")
+    model.fit(dataset, epochs=2, verbose=0)
     print("trained")
 """)
 
