@@ -1,8 +1,8 @@
 """Collects the method cases of every `tests/cases_*.py` file.
 
 A case is `name -> factory`, the factory returning `(model, batch)`: a freshly built-from-scratch method with tiny
-sizes and one multi-view batch. Every case goes through the shared method tests (fit lowers the loss, TF and JAX
-agree, save/load round-trip), so a new method is covered by adding one line to a cases file.
+sizes and one multi-view batch. Every case goes through the shared method tests (fit lowers the loss, TensorFlow,
+JAX and torch agree, save/load round-trip), so a new method is covered by adding one line to a cases file.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ def test_fit_lowers_the_loss_then_save_and_load_round_trip(name, tmp_path):
 
 
 @pytest.mark.skipif(BACKEND != "torch" or not os.environ.get("KERAS_CL_TORCH_COMPILE"),
-                    reason="torch.compile takes 75-180 s for one tiny method on 2 CPU cores (Keras's layer calls "
+                    reason="torch.compile takes 1-3 minutes for one tiny method on 2 CPU cores (Keras's layer calls "
                            "recompile once per layer type), too long for CI: KERAS_CL_TORCH_COMPILE=1 runs it")
 def test_torch_compile_gives_the_eager_losses():
     """The rest of the torch run trains eagerly (tests/helpers.py JIT); here one method trains under
