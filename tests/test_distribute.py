@@ -33,6 +33,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Split between the backends that train on several devices (torch does not in kerascl), two thirds to JAX, whose
 # runner compiles these cases in half the time TensorFlow's MirroredStrategy takes to trace them.
 CASES = this_share(sorted(all_cases()), among=("tensorflow", "jax", "jax"))
+# The missing-gather control (TensorFlow) compares with SimCLR on one device, whichever share SimCLR falls in.
+RUNNER_CASES = CASES + ["simclr"] if keras.backend.backend() == "tensorflow" and "simclr" not in CASES else CASES
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def runs(tmp_path_factory):
     env = {**os.environ, "KERAS_BACKEND": keras.backend.backend(), "PYTHONPATH": str(ROOT)}
     env.pop("XLA_FLAGS", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.distribute_runner", str(out), *CASES],
+        [sys.executable, "-m", "tests.distribute_runner", str(out), *RUNNER_CASES],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
     )
     if proc.returncode != 0:
