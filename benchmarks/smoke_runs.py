@@ -22,17 +22,16 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # kerascl from this checkout, as the runs' `python -m kerascl.cli` in REPO use it
 
 
 def _machine() -> dict:
-    sys.path.insert(0, REPO)
     from kerascl.bench import machine_info
 
     return machine_info()
 
 
 def cifar_recipes() -> list[str]:
-    sys.path.insert(0, REPO)
     from kerascl.recipe import list_recipes
 
     return [name for name in list_recipes() if name.startswith("cifar10-")]

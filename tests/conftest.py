@@ -16,14 +16,6 @@ import pytest
 from tests.cases import BACKEND, CI_BACKENDS, every_case_requested
 
 
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers",
-        "one_backend(name=None): runs in one backend run of CI only (by a hash of the test id, or the named "
-        "backend); KERAS_CL_ALL_CASES=1 runs it on any backend",
-    )
-
-
 def backend_of(nodeid: str, pinned: str | None = None) -> str:
     """The backend run that takes the marked test `nodeid`."""
     if pinned is not None:

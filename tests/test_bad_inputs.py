@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import sys
 import types
 from typing import Any, Callable
@@ -200,15 +201,13 @@ def _filtered_empty_pipeline() -> tf.data.Dataset:
 # ------------------------------------------------------------------------------------------- run folders
 def _finished_run(tmp) -> str:
     """A run folder as a finished `shapes-partitioned` run leaves it (its config.json and stage; no training)."""
-    import keras as _keras
-
     from kerascl.recipe import get_recipe
     from kerascl.run_folder import write_json_atomic, write_state
 
     folder = tmp / "run"
     folder.mkdir()
     write_json_atomic(folder / "config.json", {**get_recipe("shapes-partitioned").resolved(),
-                                               "backend": _keras.backend.backend()})
+                                               "backend": keras.backend.backend()})
     write_state(str(folder), "complete")
     return str(folder)
 
@@ -226,7 +225,7 @@ def _locked_run_folder(tmp):
 
     folder = tmp / "run"
     folder.mkdir()
-    write_json_atomic(folder / "run.lock", {"pid": os.getpid(), "host": __import__("socket").gethostname(),
+    write_json_atomic(folder / "run.lock", {"pid": os.getpid(), "host": socket.gethostname(),
                                             "started": "2026-01-01T00:00:00+00:00", "command": "kerascl recipe x"})
     return CliRunner().invoke(main, ["recipe", "shapes-partitioned", "--out", str(folder)])
 
