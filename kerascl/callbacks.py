@@ -27,14 +27,45 @@ from kerascl.probes.knn import knn_on_features
 from kerascl.probes.linear import linear_on_features
 
 
+class EpochFeatures:
+    """The encoder's features of the monitors' data at one epoch end, computed once and shared between monitors.
+
+    `default_callbacks` hands one to every monitor it makes, so that the kNN monitor, the online linear probe and
+    the collapse check run the backbone over each image set once per epoch, not once each. Entries hold their data
+    object, so its `id` stays unique while cached; a monitor empties the cache when an epoch begins.
+    """
+
+    def __init__(self):
+        self._epoch: int | None = None
+        self._store: dict[int, tuple[Any, Any]] = {}
+
+    def get(self, data: Any, epoch: int, compute: Callable[[], Any]) -> Any:
+        """`compute()` for `data` at `epoch`, or the value already computed for them."""
+        if epoch != self._epoch:
+            self._epoch, self._store = epoch, {}
+        key = id(data)
+        if key not in self._store:
+            self._store[key] = (data, compute())
+        return self._store[key][1]
+
+    def peek(self, data: Any, epoch: int) -> Any:
+        """The value computed for `data` at `epoch`, or None."""
+        entry = self._store.get(id(data)) if epoch == self._epoch else None
+        return None if entry is None else entry[1]
+
+    def clear(self) -> None:
+        self._epoch, self._store = None, {}
+
+
 class _BackboneMonitor(keras.callbacks.Callback):
-    """Shared plumbing: which encoder to probe and on which epochs."""
+    """Shared plumbing: which encoder to probe, on which epochs, and the features shared between monitors."""
 
     def __init__(
         self,
         encoder: Callable | None = None,
         backbone_attribute: str = "backbone",
         every: int = 1,
+        features: EpochFeatures | None = None,
     ):
         super().__init__()
         if int(every) < 1:
@@ -42,6 +73,10 @@ class _BackboneMonitor(keras.callbacks.Callback):
         self.encoder = encoder
         self.backbone_attribute = backbone_attribute
         self.every = int(every)
+        self.features = features if features is not None else EpochFeatures()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.features.clear()  # the weights change while the epoch trains
 
     def _encoder(self) -> Callable:
         if self.encoder is not None:
@@ -55,11 +90,17 @@ class _BackboneMonitor(keras.callbacks.Callback):
             )
         return backbone
 
-    def _train_and_test_features(self) -> tuple:
+    def _labelled_features(self, data: Any, epoch: int) -> tuple:
+        """`(features, labels)` of the current encoder on `data`, shared with the other monitors of this epoch."""
+        batch_size = getattr(self, "batch_size", 256)
+        return self.features.get(
+            data, epoch, lambda: extract_features(self._encoder(), data, batch_size, verbose=0)
+        )
+
+    def _train_and_test_features(self, epoch: int) -> tuple:
         """`(train_x, train_y, test_x, test_y)` of the current encoder on the monitor's two labelled sets."""
-        encoder = self._encoder()
-        train_x, train_y = extract_features(encoder, self.train_data, self.batch_size, verbose=0)
-        test_x, test_y = extract_features(encoder, self.test_data, self.batch_size, verbose=0)
+        train_x, train_y = self._labelled_features(self.train_data, epoch)
+        test_x, test_y = self._labelled_features(self.test_data, epoch)
         return train_x, train_y, test_x, test_y
 
     def _due(self, epoch: int) -> bool:
@@ -88,6 +129,7 @@ class KNNMonitor(_BackboneMonitor):
         temperature: vote temperature (default 0.1).
         batch_size: encoder batch size for array inputs.
         verbose: 1 prints the accuracy after each evaluation.
+        features: An `EpochFeatures` shared with other monitors (default: a cache of its own).
 
     Examples:
         >>> model.fit(train_views, epochs=100,
@@ -105,8 +147,9 @@ class KNNMonitor(_BackboneMonitor):
         temperature: float = 0.1,
         batch_size: int = 256,
         verbose: int = 0,
+        features: EpochFeatures | None = None,
     ):
-        super().__init__(encoder, backbone_attribute, every)
+        super().__init__(encoder, backbone_attribute, every, features)
         self.train_data, self.test_data = train_data, test_data
         self.k, self.temperature = int(k), float(temperature)
         self.batch_size, self.verbose = int(batch_size), int(verbose)
@@ -117,7 +160,7 @@ class KNNMonitor(_BackboneMonitor):
         if not self._due(epoch):
             logs["knn_top1"] = float("nan")
             return
-        train_x, train_y, test_x, test_y = self._train_and_test_features()
+        train_x, train_y, test_x, test_y = self._train_and_test_features(epoch)
         result = knn_on_features(
             train_x, train_y, test_x, test_y, k=self.k, temperature=self.temperature
         )
@@ -148,6 +191,7 @@ class OnlineLinearProbe(_BackboneMonitor):
         learning_rate: classifier learning rate.
         batch_size: encoder batch size for array inputs.
         verbose: 1 prints the accuracy after each probe.
+        features: An `EpochFeatures` shared with other monitors (default: a cache of its own).
     """
 
     def __init__(
@@ -161,8 +205,9 @@ class OnlineLinearProbe(_BackboneMonitor):
         learning_rate: float = 1e-2,
         batch_size: int = 256,
         verbose: int = 0,
+        features: EpochFeatures | None = None,
     ):
-        super().__init__(encoder, backbone_attribute, every)
+        super().__init__(encoder, backbone_attribute, every, features)
         self.train_data, self.test_data = train_data, test_data
         self.epochs, self.learning_rate = int(epochs), float(learning_rate)
         self.batch_size, self.verbose = int(batch_size), int(verbose)
@@ -173,7 +218,7 @@ class OnlineLinearProbe(_BackboneMonitor):
         if not self._due(epoch):
             logs["linear_top1"] = float("nan")
             return
-        train_x, train_y, test_x, test_y = self._train_and_test_features()
+        train_x, train_y, test_x, test_y = self._train_and_test_features(epoch)
         result = linear_on_features(
             train_x,
             train_y,
@@ -226,6 +271,10 @@ class CollapseMonitor(_BackboneMonitor):
         num_samples: size of the fixed batch (default 512).
         effective_rank: also log the effective rank.
         warn_below: warning threshold on `feature_std * sqrt(dim)` (default 0.05).
+        features: An `EpochFeatures` shared with other monitors (default: a cache of its own).
+        rows_of: A labelled `(images, labels)` tuple of another monitor whose first `num_samples` images are
+            `data`'s: when that monitor ran this epoch, the check reads their features from `features` instead of
+            running the encoder again.
     """
 
     def __init__(
@@ -237,8 +286,11 @@ class CollapseMonitor(_BackboneMonitor):
         num_samples: int = 512,
         effective_rank: bool = True,
         warn_below: float = 0.05,
+        features: EpochFeatures | None = None,
+        rows_of: tuple | None = None,
     ):
-        super().__init__(encoder, backbone_attribute, every)
+        super().__init__(encoder, backbone_attribute, every, features)
+        self.rows_of = rows_of
         images = []
         count = 0
         for batch, _ in iterate_batches(data, batch_size=num_samples):
@@ -261,9 +313,13 @@ class CollapseMonitor(_BackboneMonitor):
         if not self._due(epoch):
             logs.update({key: float("nan") for key in keys})
             return
-        features, _ = extract_features(
-            self._encoder(), self.images, batch_size=256, verbose=0, require_labels=False
-        )
+        shared = self.features.peek(self.rows_of, epoch) if self.rows_of is not None else None
+        if shared is not None:
+            features = shared[0][: len(self.images)]
+        else:
+            features, _ = extract_features(
+                self._encoder(), self.images, batch_size=256, verbose=0, require_labels=False
+            )
         values = {"feature_std": feature_std(features)}
         if self.log_effective_rank:
             values["effective_rank"] = effective_rank(features)
@@ -554,7 +610,7 @@ def default_callbacks(
             "written either way)."
         )
     os.makedirs(run_dir, exist_ok=True)
-    monitor_args = dict(encoder=encoder, backbone_attribute=backbone_attribute)
+    monitor_args = dict(encoder=encoder, backbone_attribute=backbone_attribute, features=EpochFeatures())
     callbacks: list[keras.callbacks.Callback] = []
     if (train_data is None) != (test_data is None):
         raise ValueError("Give both train_data and test_data for the kNN / linear monitors, or neither.")
@@ -566,10 +622,13 @@ def default_callbacks(
             callbacks.append(
                 OnlineLinearProbe(train_data, test_data, every=linear_every, epochs=linear_epochs, **monitor_args)
             )
+    rows_of = None
     if collapse_data is None:
         collapse_data = train_data
+        # The kNN memory bank's first images: their features come from the kNN monitor's pass.
+        rows_of = train_data if isinstance(train_data, tuple) else None
     if collapse_data is not None:
-        callbacks.append(CollapseMonitor(collapse_data, **monitor_args))
+        callbacks.append(CollapseMonitor(collapse_data, rows_of=rows_of, **monitor_args))
     callbacks.insert(0, EpochTimer())  # before the monitors, so their probes are not timed
     if stop_on_non_finite:  # first: a NaN weight is caught before the monitors run on it or the backup saves it
         callbacks.insert(0, StopOnNonFiniteLoss(os.path.join(run_dir, "backup") if resume else None))

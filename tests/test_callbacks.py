@@ -181,6 +181,27 @@ def test_default_callbacks_order_and_run(tmp_path):
         default_callbacks(tmp_path, train_data=train)
 
 
+def test_monitors_share_one_feature_pass_per_set_and_epoch(tmp_path, monkeypatch):
+    """kNN monitor, online linear probe and collapse check run the backbone once per image set and epoch, and a
+    second fit with the same callbacks reads the new weights, not the first fit's cached features."""
+    calls = []
+    real = kerascl.callbacks.extract_features
+
+    def counting(encoder, data, *args, **kwargs):
+        calls.append(len(data[0]) if isinstance(data, tuple) else len(data))
+        return real(encoder, data, *args, **kwargs)
+
+    monkeypatch.setattr(kerascl.callbacks, "extract_features", counting)
+    train, test = _labelled(24, 0), _labelled(12, 1)
+    callbacks = default_callbacks(tmp_path, train, test, knn_k=5, online_linear=True, linear_epochs=2, resume=False)
+    model = _model()
+    for _ in range(2):
+        history = model.fit(*train, epochs=1, batch_size=12, verbose=0, callbacks=callbacks)
+        expected = feature_std(real(model.backbone, train[0], verbose=0, require_labels=False)[0])
+        assert history.history["feature_std"][-1] == pytest.approx(expected, rel=1e-5)
+    assert calls == [24, 12, 24, 12]  # without sharing: 24, 12, 24, 12, 24 per epoch
+
+
 def test_epoch_timer_stops_before_later_callbacks(monkeypatch):
     """epoch_seconds is the time from the epoch's start to the timer's own epoch end: a slow monitor after it
     (here one that moves a fake clock by 100 s) is not counted."""
