@@ -48,8 +48,8 @@ OPTIMIZERS = ("sgd", "l2sgd", "lars", "adam", "adamw")
 #: Keras is imported (tests/test_bad_inputs.py checks the list against `kerascl.augment.list_presets()`).
 AUGMENTER_PRESETS = (
     "barlow_twins", "byol", "ddcl_baug", "ddcl_caug", "ddcl_caug_plus", "decoupled_uniformity",
-    "hierarchical_stage_1", "hierarchical_stage_2", "hierarchical_stage_3", "hierarchical_stage_4", "simclr",
-    "simsiam",
+    "hierarchical_stage_1", "hierarchical_stage_2", "hierarchical_stage_3", "hierarchical_stage_4", "iccl",
+    "simclr", "simsiam",
 )
 
 

@@ -160,7 +160,7 @@ def test_list_presets_and_unknown_name():
     expected = {
         "simclr", "byol", "simsiam", "barlow_twins", "ddcl_baug", "ddcl_caug", "ddcl_caug_plus",
         "hierarchical_stage_1", "hierarchical_stage_2", "hierarchical_stage_3", "hierarchical_stage_4",
-        "decoupled_uniformity",
+        "decoupled_uniformity", "iccl",
     }
     assert set(names) == expected
     with pytest.raises(ValueError, match="Did you mean 'byol'"):

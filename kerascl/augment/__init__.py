@@ -12,6 +12,7 @@ from kerascl.augment.keras_layer import KerasAugmentation
 from kerascl.augment.layout import IDENTITY_PARAMS, PARAM_LAYOUT, PARAM_SIZE, feature_mask, param_slice
 from kerascl.augment.multi_view import MultiViewAugmentation
 from kerascl.augment.presets import get_preset, list_presets
+from kerascl.augment.random_channel_permutation import RandomChannelPermutation
 from kerascl.augment.random_color_jitter import RandomColorJitter
 from kerascl.augment.random_elastic_transform import RandomElasticTransform
 from kerascl.augment.random_gaussian_blur import RandomGaussianBlur
@@ -28,6 +29,7 @@ __all__ = [
     "MultiViewAugmentation",
     "PARAM_LAYOUT",
     "PARAM_SIZE",
+    "RandomChannelPermutation",
     "RandomColorJitter",
     "RandomElasticTransform",
     "RandomGaussianBlur",

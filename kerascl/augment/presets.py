@@ -5,7 +5,9 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable
 
+from kerascl.augment.keras_layer import KerasAugmentation
 from kerascl.augment.multi_view import MultiViewAugmentation
+from kerascl.augment.random_channel_permutation import RandomChannelPermutation
 from kerascl.augment.random_color_jitter import RandomColorJitter
 from kerascl.augment.random_elastic_transform import RandomElasticTransform
 from kerascl.augment.random_gaussian_blur import RandomGaussianBlur
@@ -98,6 +100,11 @@ def _hierarchical(stage: int) -> Callable[[], list[ViewSpec]]:
     return build
 
 
+def _iccl() -> list[ViewSpec]:
+    # ICCL's views: BYOL's asymmetric pair, then a colour-channel permutation (p = 0.8) last, in both views.
+    return [{**view, "channel_permutation": {"p": 0.8}} for view in _byol()]
+
+
 def _decoupled_uniformity() -> list[ViewSpec]:
     return [
         {
@@ -122,6 +129,7 @@ _PRESETS: dict[str, tuple[Callable[[], list[ViewSpec]], str]] = {
     "hierarchical_stage_3": (_hierarchical(3), "Zhang & Ma CVPR 2022, stage 3: + blur"),
     "hierarchical_stage_4": (_hierarchical(4), "Zhang & Ma CVPR 2022, stage 4: + flip"),
     "decoupled_uniformity": (_decoupled_uniformity, "Dufumier et al. ICML 2023 (arXiv 2206.01646), no blur"),
+    "iccl": (_iccl, "ICCL, Ge et al. IEEE TIP 2023 (arXiv 2301.03041): BYOL's views + colour-channel permutation p 0.8"),
 }
 
 
@@ -187,9 +195,12 @@ def preset_views(name: str, image_size: int = 32, num_views: int = 2, small_imag
 
 def _build_view(spec: ViewSpec, image_size: int) -> ViewAugmentation:
     layers: dict[str, Any] = {}
+    extra = []
     for stage, kwargs in spec.items():
         kwargs = dict(kwargs)
-        if stage == "crop":
+        if stage == "channel_permutation":  # a Keras layer run last, recorded after the PARAM_SIZE slots
+            extra.append(KerasAugmentation(RandomChannelPermutation(**kwargs), record=True))
+        elif stage == "crop":
             layers[stage] = RandomResizedCrop(image_size, image_size, **kwargs)
         elif stage == "flip":
             layers[stage] = RandomHorizontalFlip(**kwargs)
@@ -205,7 +216,7 @@ def _build_view(spec: ViewSpec, image_size: int) -> ViewAugmentation:
             layers[stage] = RandomRotation(**kwargs)
         elif stage == "elastic":
             layers[stage] = RandomElasticTransform(**kwargs)
-    return ViewAugmentation(image_size, **layers)
+    return ViewAugmentation(image_size, extra=extra, **layers)
 
 
 def get_preset(
@@ -219,7 +230,9 @@ def get_preset(
 
     Args:
         name: one of `list_presets()`: `simclr`, `byol`, `simsiam`, `barlow_twins`, `ddcl_baug`, `ddcl_caug`,
-            `ddcl_caug_plus`, `hierarchical_stage_1` ... `hierarchical_stage_4`, `decoupled_uniformity`.
+            `ddcl_caug_plus`, `hierarchical_stage_1` ... `hierarchical_stage_4`, `decoupled_uniformity`, `iccl`
+            (BYOL's views with ICCL's colour-channel permutation, recorded in one column after the `PARAM_SIZE`
+            slots).
         image_size: side of the square views in pixels.
         num_views: number of views (>= 2); BYOL and Barlow Twins alternate their view 1 and view 2 settings.
         small_images: apply the small-image overrides (blur off, jitter strength x 0.5, elastic scaled to the
