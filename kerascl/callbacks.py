@@ -31,8 +31,9 @@ class EpochFeatures:
     """The encoder's features of the monitors' data at one epoch end, computed once and shared between monitors.
 
     `default_callbacks` hands one to every monitor it makes, so that the kNN monitor, the online linear probe and
-    the collapse check run the backbone over each image set once per epoch, not once each. Entries hold their data
-    object, so its `id` stays unique while cached; a monitor empties the cache when an epoch begins.
+    the collapse check run the backbone over each image set once per epoch, not once each. Share one only between
+    monitors that probe the same encoder: entries are keyed by the data object (and hold it, so its `id` stays
+    unique while cached). A monitor empties the cache when an epoch begins.
     """
 
     def __init__(self):
