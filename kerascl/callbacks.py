@@ -93,9 +93,8 @@ class _BackboneMonitor(keras.callbacks.Callback):
 
     def _labelled_features(self, data: Any, epoch: int) -> tuple:
         """`(features, labels)` of the current encoder on `data`, shared with the other monitors of this epoch."""
-        batch_size = getattr(self, "batch_size", 256)
         return self.features.get(
-            data, epoch, lambda: extract_features(self._encoder(), data, batch_size, verbose=0)
+            data, epoch, lambda: extract_features(self._encoder(), data, self.batch_size, verbose=0)
         )
 
     def _train_and_test_features(self, epoch: int) -> tuple:
