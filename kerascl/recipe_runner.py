@@ -600,7 +600,7 @@ def _run(recipe: Recipe, plan, print_table: bool, devices: int) -> RunResult:
         model.compile(optimizer=make_optimizer(config, steps))
     # BackupAndRestore needs built weights (and a built optimizer) to restore into: run a few images of one batch
     # through the model in inference mode, which creates every variable without training anything (a whole batch
-    # of 8 views at 256 images costs 15 s on a 2-core CPU and builds nothing more).
+    # builds nothing more and, with 8 views of 256 images, costs seconds of CPU: benchmarks/step_times.py).
     model(_head_of_batch(next(iter(data.train))), training=False)
     model.optimizer.build(model.trainable_variables)
 
