@@ -125,10 +125,11 @@ class RecipeConfig:
         few_shot_episodes: Episodes per few-shot setting.
         floors: Run the floors beside the probes: the same kNN, linear and few-shot probes on a randomly initialised
             copy of the backbone and on raw pixels (`kerascl.probes.floor_probes`; `metrics.json`'s `floors`).
-        robustness: Run the robustness probe (DDCL's table: linear accuracy under jitter, flip, rotation, elastic).
+        robustness: Run the robustness probe (DDCL's table: linear accuracy under jitter, flip, rotation, elastic),
+            on the probes' test images (the first `limit` of them when `limit` is set).
         separability: Run the content / style separability probe (partitioned models).
         embedding_plot: `"auto"` (t-SNE when scikit-learn is installed, else PCA), `"pca"`, `"tsne"` or `"none"`.
-        embedding_samples: Test images drawn in the 2-D embedding pictures.
+        embedding_samples: Test images drawn in the 2-D embedding pictures (at most `limit` when it is set).
         verbose: Keras verbosity (1: progress bars).
     """
 
@@ -255,6 +256,11 @@ class RecipeConfig:
             if test is None:
                 test = max(SMOKE_PROBE_TEST_IMAGES, int(self.limit))
         return train, test
+
+    def smoke_cap(self, count: int) -> int:
+        """`count` images, at most `limit` when it is set: the robustness probe's distorted test images and the
+        2-D embedding pictures' samples, so a smoke run's stages that re-encode or embed images stay small."""
+        return count if self.limit is None else min(count, int(self.limit))
 
     def peak_learning_rate(self) -> float:
         """The peak learning rate after the linear scaling rule."""

@@ -692,6 +692,7 @@ def _run(recipe: Recipe, plan, print_table: bool, devices: int) -> RunResult:
         "train_images": data.num_train,
         "probe_train_images": 0 if data.probe_train is None else len(data.probe_train[0]),
         "probe_test_images": 0 if data.probe_test is None else len(data.probe_test[0]),
+        **({"robustness_test_images": config.smoke_cap(len(data.probe_test[0]))} if "robustness" in probes else {}),
         "final": training.get("final", {}),
         "train_seconds": training.get("pretrain_seconds"),
         "max_train_minutes": config.max_train_minutes,
@@ -782,11 +783,15 @@ def run_probes(recipe: Recipe, model, data: RunData, stages: StageLog | None = N
     if config.robustness:
         from kerascl.probes import robustness_probe
 
+        # Each distortion re-encodes the test images: a smoke run (`limit`) distorts at most `limit` of them.
+        n_robust = config.smoke_cap(len(test_x))
+        test_images, test_labels = data.probe_test
         with stages("robustness probe"):
-            probes["robustness"] = robustness_probe(encoder, data.probe_train, data.probe_test,
+            probes["robustness"] = robustness_probe(encoder, data.probe_train,
+                                                    (test_images[:n_robust], test_labels[:n_robust]),
                                                     epochs=config.linear_epochs, seed=config.seed,
                                                     verbose=config.verbose, train_features=(train_x, train_y),
-                                                    clean_test_features=(test_x, test_y))
+                                                    clean_test_features=(test_x[:n_robust], test_y[:n_robust]))
     if recipe.partitioned and config.separability and data.separability is not None:
         from kerascl.probes import separability_probe_from_encoder
 
@@ -844,15 +849,17 @@ def print_plan(recipe: Recipe, model, data: RunData, steps: int, epochs_left: in
             plan.append(("floors", f"the same probes on a random-init backbone ({n_train + n_test} images) and "
                                    "on raw pixels", estimate(n_train + n_test)))
         if config.robustness:
-            plan.append(("robustness probe", f"{n_train} train + 5 x {n_test} distorted test images",
-                         estimate(n_train + 5 * n_test)))
+            n_robust = config.smoke_cap(n_test)
+            plan.append(("robustness probe", f"4 distortions x {n_robust} test images",
+                         estimate(4 * n_robust)))
         if recipe.partitioned and config.separability:
             plan.append(("separability probe", f"{n_test} test views", estimate(n_test)))
     else:
         plan.append(("probes", f"skipped: {data.missing_labels}", None))
     if config.embedding_plot != "none" and data.probe_test is not None:
         plan.append(("pictures", f"curves and the 2-D embedding ({config.embedding_plot}) of "
-                                 f"{min(config.embedding_samples, len(data.probe_test[0]))} test images", None))
+                                 f"{config.smoke_cap(min(config.embedding_samples, len(data.probe_test[0])))} "
+                                 "test images", None))
     speed_note = f"{speed:.0f} images/s backbone inference measured here" if speed > 0 else "no timing"
     print(f"Plan of {recipe.name} ({speed_note}; estimates are rough):")
     for line in plan_lines(plan):
@@ -860,8 +867,10 @@ def print_plan(recipe: Recipe, model, data: RunData, steps: int, epochs_left: in
 
 
 def _representation(model):
-    """The features at the partition's split point as a callable (a method of the model)."""
-    return lambda images: model.representation(images, training=False)
+    """The features at the partition's split point as a callable: the backbone through its compiled inference
+    function (an eager call of a full-width ResNet is about twice as slow), then what follows it."""
+    backbone = model.backbone
+    return lambda images: model.representation_of_features(backbone.predict_on_batch(images), training=False)
 
 
 def _draw(recipe: Recipe, model, data: RunData, run_dir: str, history_path: str) -> dict:
@@ -881,7 +890,7 @@ def _draw(recipe: Recipe, model, data: RunData, run_dir: str, history_path: str)
             files["curves"] = "curves.png"
     if config.embedding_plot == "none" or data.probe_test is None:
         return files
-    n = min(config.embedding_samples, len(data.probe_test[0]))
+    n = config.smoke_cap(min(config.embedding_samples, len(data.probe_test[0])))
     images, labels = data.probe_test[0][:n], data.probe_test[1][:n]
     if data.probe_test_features is not None and len(data.probe_test_features) >= n:
         features = data.probe_test_features[:n]  # computed by the probes from the same backbone and images
@@ -892,11 +901,18 @@ def _draw(recipe: Recipe, model, data: RunData, run_dir: str, history_path: str)
                              title=f"{recipe.name}: backbone features", seed=config.seed)
     files["embedding"] = "embedding.png"
     if recipe.partitioned and hasattr(model, "embed_parts"):
+        # The parts follow from the features at hand (no second backbone pass) when they are the backbone's own.
+        from_features = model.evaluation_encoder() is model.backbone
         contents, styles = [], []
         for begin in range(0, n, 256):
-            parts = model.embed_parts(images[begin:begin + 256], training=False)
-            contents.append(keras.ops.convert_to_numpy(parts["content"]))
-            styles.append(keras.ops.convert_to_numpy(parts["style"]))
+            if from_features:
+                representation = model.representation_of_features(features[begin:begin + 256], training=False)
+                content, style = model.split_features(representation)
+            else:
+                parts = model.embed_parts(images[begin:begin + 256], training=False)
+                content, style = parts["content"], parts["style"]
+            contents.append(keras.ops.convert_to_numpy(content))
+            styles.append(keras.ops.convert_to_numpy(style))
         with atomic_path(os.path.join(run_dir, "content_style.png")) as tmp:
             plots.plot_content_style(np.concatenate(contents), np.concatenate(styles), labels, tmp,
                                      method=config.embedding_plot, class_names=data.class_names, seed=config.seed)

@@ -155,6 +155,27 @@ def test_parts_for_probes_and_content_only_objective():
         SimCLR(tiny_backbone()).embed_parts(batch["view_1"])
 
 
+@pytest.mark.parametrize("where", ["encoder", "projector", "vae"])
+def test_representation_of_backbone_features_equals_the_representation_of_images(where):
+    # The recipe runner draws the content/style picture from the probes' cached backbone features.
+    from kerascl.methods import PartitionedVAE
+
+    batch = random_views(image_size=16) if where == "vae" else random_views()
+    if where == "vae":
+        model = PartitionedVAE(image_size=16, content_dim=4, style_dim=4, widths=(4, 8), feature_dim=16, seed=3)
+    else:
+        model = SimSiam(tiny_backbone(), projection_dim=8, hidden_dim=16,
+                        partition=Partition(where=where, size=0.5, style_objective=None))
+    model = _built(model, batch)
+    images = batch["view_1"]
+    features = _np(model.backbone(images))
+    from_features = _np(model.representation_of_features(features))
+    np.testing.assert_allclose(from_features, _np(model.representation(images)), atol=1e-5)
+    content, style = model.split_features(from_features)
+    np.testing.assert_allclose(content, _np(model.embed_parts(images)["content"]), atol=1e-5)
+    np.testing.assert_allclose(style, _np(model.embed_parts(images)["style"]), atol=1e-5)
+
+
 # ------------------------------------------------------------------------------------------------------ DDCL
 def test_ddcl_matches_the_official_formula():
     batch = random_views()

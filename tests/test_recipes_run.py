@@ -52,6 +52,8 @@ def test_recipe_runs_one_epoch(name, image_folder, tmp_path, capsys):
         assert 0.0 <= floors[floor]["knn"]["top1"] <= 1.0 and "5way_1shot" in floors[floor]["few_shot"]
     if recipe.config.robustness:
         assert set(probes["robustness"]) >= {"none", "jitter"}
+        # --limit bounds the distorted test images too (the clean column uses the same images)
+        assert metrics["robustness_test_images"] == min(metrics["probe_test_images"], 32)
     if recipe.partitioned and recipe.config.separability:
         assert set(probes["separability"]) == {"class_acc_content", "class_acc_style", "aug_r2_content",
                                                "aug_r2_style"}

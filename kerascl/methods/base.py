@@ -286,8 +286,11 @@ class SiameseMethod(ContentStyleParts, Method):
         """The features at the partition's split point: the backbone output (`where="encoder"`) or the projector
         output (`where="projector"`), content dims first. Use with the separability probe:
         `separability_probe_from_encoder(model.representation, data, split=model.split_features)`."""
+        return self.representation_of_features(self.backbone(images, training=training), training=training)
+
+    def representation_of_features(self, features, training=False):
+        """`representation` from backbone features: the projector's output, or the features themselves."""
         self._split_point()
-        features = self.backbone(images, training=training)
         if self.partition.where == "projector":
             return self.projector(features, training=training)
         return features

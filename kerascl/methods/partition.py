@@ -225,15 +225,21 @@ class ContentStyleParts:
     """The parts API of a model whose representation holds content dims first, then style dims.
 
     Mixed into `SiameseMethod` (with a `Partition`) and `PartitionedVAE` (its latent), so probes and plots read
-    both alike. A class implements `representation(images, training)` and `_split_point()`, the number of content
-    dims (raising a clear error while it cannot tell).
+    both alike. A class implements `representation_of_features(features, training)` (what follows the backbone)
+    and `_split_point()`, the number of content dims (raising a clear error while it cannot tell).
     """
 
     def _split_point(self) -> int:
         raise NotImplementedError
 
-    def representation(self, images, training=False):
+    def representation_of_features(self, features, training=False):
+        """The representation from backbone features `(B, C)`: what `representation` applies after the backbone
+        (a caller that holds the backbone's features, such as the recipe runner's pictures, skips a backbone pass)."""
         raise NotImplementedError
+
+    def representation(self, images, training=False):
+        """The features at the split point of an image batch, content dims first."""
+        return self.representation_of_features(self.backbone(images, training=training), training=training)
 
     @property
     def content_slice(self) -> slice:

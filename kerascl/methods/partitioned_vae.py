@@ -178,6 +178,10 @@ class PartitionedVAE(ContentStyleParts, Method):
         """The latent means `mu = [mu_c ; mu_s]` (the features the separability probe splits)."""
         return self.encode(images, training=training)[0]
 
+    def representation_of_features(self, features, training=False):
+        """The latent means from backbone features."""
+        return self.latent_head(features)[:, : self.latent_dim]
+
     def _split_point(self) -> int:
         return self.content_dim
 
