@@ -52,3 +52,14 @@ def test_preset_name_is_resolved_lazily():
     batch = next(ds.as_numpy_iterator())
     assert batch["view_1"].shape == (4, 16, 16, 3) and batch["params_1"].shape[0] == 4
     assert {"view_2", "params_2", "label", "attributes"} <= set(batch)
+
+
+@pytest.mark.parametrize("views", [True, False])
+def test_pipelines_run_without_tf_data_autotuning(views):
+    # An iterator's destructor can wait up to a minute for the autotuning thread (kerascl.data.pipeline_options).
+    images = np.random.default_rng(0).random((8, 16, 16, 3), dtype=np.float32)
+    dataset = data.from_arrays(images, np.arange(8) % 2, image_size=16, batch_size=4, views=views)
+    assert dataset.options().autotune.enabled is False
+    shapes = data.from_shapes(8, image_size=16, batch_size=4, views=views)
+    assert shapes.options().autotune.enabled is False
+    assert len(list(dataset)) == 2

@@ -139,6 +139,7 @@ def test_every_method_trains_on_a_keras_hub_encoder(name, monkeypatch):
     assert model.embed(batch["view_1"]).shape[0] == len(batch["view_1"])
 
 
+@pytest.mark.one_backend  # which stages the method taps is backend-independent; every backend trains it above
 def test_hierarchical_method_uses_the_four_resnet_pyramid_stages():
     from kerascl.methods import HierarchicalAugmentationInvariance
     from tests.helpers import random_views
@@ -210,6 +211,7 @@ def test_byol_target_of_a_keras_hub_encoder_keeps_its_stages():
     assert not {id(v) for v in copy.weights} & {id(v) for v in encoder.weights}
 
 
+@pytest.mark.one_backend("tensorflow")  # the page exports a SavedModel, which Keras does not do on torch
 def test_keras_hub_and_export_page_runs(tmp_path, monkeypatch):
     from tests.test_docs_examples import _python_blocks
 

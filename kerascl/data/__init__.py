@@ -19,7 +19,7 @@ from kerascl.data.image_folder import (
     list_image_files,
     validate_files,
 )
-from kerascl.data.pipeline import DEFAULT_AUGMENTER, as_views, num_examples, steps_per_epoch
+from kerascl.data.pipeline import DEFAULT_AUGMENTER, as_views, num_examples, pipeline_options, steps_per_epoch
 from kerascl.data.shapes import (
     DEFAULT_SHAPES,
     SHAPE_NAMES,
@@ -51,6 +51,7 @@ __all__ = [
     "list_image_files",
     "make_shapes",
     "num_examples",
+    "pipeline_options",
     "steps_per_epoch",
     "validate_files",
 ]

@@ -178,7 +178,21 @@ def finish_pipeline(
         raise ValueError(f"unknown mode {mode!r}")
     if prefetch:
         batches = batches.prefetch(AUTOTUNE)
-    return batches
+    return batches.with_options(pipeline_options())
+
+
+def pipeline_options() -> tf.data.Options:
+    """The `tf.data` options of kerascl's pipelines: autotuning off.
+
+    tf.data's autotuning thread sleeps up to a minute between rounds, and an iterator's destructor can wait for it
+    with the CPU idle: Keras drops the epoch's iterator at each epoch boundary and when `fit` returns, and a run
+    then paused for up to about 40 s at random (seen with py-spy and gdb: the main thread in
+    `RootDataset::Iterator::~Iterator`, the autotuning thread in `Model::OptimizeLoop`; docs/recipes.md). Without
+    autotuning, `AUTOTUNE` parallelism is the number of cores; a BYOL view pipeline measured the same throughput.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
 
 
 def check_batch_fits(num_examples: int | None, batch_size: int, drop_remainder: bool) -> None:
