@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import statistics
 import subprocess
@@ -66,26 +65,22 @@ def main() -> None:
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch (compilation) is not timed.")
-    lines = [{"machine": _machine(), "command": " ".join(sys.argv)}]
-    print(json.dumps(lines[0]), flush=True)
+    from json_lines import JsonLines
+
+    lines = JsonLines(args.out)
+    lines.emit({"machine": _machine(), "command": " ".join(sys.argv)})
+    runs = []
     for repeat in range(args.repeats):
         for deterministic in (False, True):
             with tempfile.TemporaryDirectory() as tmp:
-                line = dict(run_once(args, deterministic, os.path.join(tmp, "run")), repeat=repeat)
-            lines.append(line)
-            print(json.dumps(line), flush=True)
-    speeds = {flag: [line["images_per_second"] for line in lines[1:] if line["deterministic"] is flag]
+                runs.append(lines.emit(dict(run_once(args, deterministic, os.path.join(tmp, "run")), repeat=repeat)))
+    speeds = {flag: [line["images_per_second"] for line in runs if line["deterministic"] is flag]
               for flag in (False, True)}
     summary = {"summary": True, "default_images_per_second": round(statistics.mean(speeds[False]), 2),
                "deterministic_images_per_second": round(statistics.mean(speeds[True]), 2),
                "ratio_deterministic_to_default": round(statistics.mean(speeds[True]) / statistics.mean(speeds[False]),
                                                         3)}
-    lines.append(summary)
-    print(json.dumps(summary), flush=True)
-    if args.out:
-        with open(args.out, "a") as handle:
-            for line in lines:
-                handle.write(json.dumps(line) + "\n")
+    lines.emit(summary)
 
 
 if __name__ == "__main__":

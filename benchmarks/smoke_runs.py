@@ -65,16 +65,13 @@ def main() -> None:
     parser.add_argument("--recipe", action="append", help="A recipe to run (repeatable; default: every cifar10-*).")
     parser.add_argument("--out", help="Also append the JSON lines to this file.")
     args = parser.parse_args()
-    lines = [{"machine": _machine(), "argv": sys.argv[1:]}]
-    print(json.dumps(lines[0]), flush=True)
+    from json_lines import JsonLines
+
+    lines = JsonLines(args.out)
+    lines.emit({"machine": _machine(), "argv": sys.argv[1:]})
     for recipe in args.recipe or cifar_recipes():
         with tempfile.TemporaryDirectory() as tmp:
-            line = run_once(recipe, args, os.path.join(tmp, "run"))
-        print(json.dumps(line), flush=True)
-        lines.append(line)
-    if args.out:
-        with open(args.out, "a") as handle:
-            handle.writelines(json.dumps(line) + "\n" for line in lines)
+            lines.emit(run_once(recipe, args, os.path.join(tmp, "run")))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -38,6 +37,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import keras
+    from json_lines import JsonLines
 
     from kerascl import recipe_runner
     from kerascl.bench import machine_info
@@ -47,8 +47,8 @@ def main() -> None:
         import tensorflow as tf
 
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
-    lines = [{"machine": machine_info(), "argv": sys.argv[1:]}]
-    print(json.dumps(lines[0]), flush=True)
+    lines = JsonLines(args.out)
+    lines.emit({"machine": machine_info(), "argv": sys.argv[1:]})
 
     recipe = get_recipe(args.recipe).with_overrides(data_dir=args.data_dir, limit=args.limit, epochs=1)
     config = recipe.config
@@ -73,8 +73,9 @@ def main() -> None:
         from kerascl.data import from_image_folder
         from kerascl.probes import extract_features
 
-        test = recipe_runner._arrays(from_image_folder(os.path.join(args.data_dir, "test"), image_size=config.image_size,
-                                                       batch_size=256, views=False, limit=args.feature_images))
+        test_dir = os.path.join(args.data_dir, "test")
+        test = recipe_runner._arrays(from_image_folder(test_dir, image_size=config.image_size, batch_size=256,
+                                                       views=False, limit=args.feature_images))
         encoder = model.evaluation_encoder()
         features = [seconds(lambda: extract_features(encoder, test, verbose=0)) for _ in range(2)]
     line = {"recipe": args.recipe, "backend": keras.backend.backend(), "limit": args.limit,
@@ -82,11 +83,7 @@ def main() -> None:
             "build_on_8_images_seconds": build_head, "inference_on_a_whole_batch_seconds": build_batch,
             "step_seconds": steps, **({"feature_pass_seconds": features, "feature_images": args.feature_images}
                                       if features else {})}
-    print(json.dumps(line), flush=True)
-    lines.append(line)
-    if args.out:
-        with open(args.out, "a") as handle:
-            handle.writelines(json.dumps(item) + "\n" for item in lines)
+    lines.emit(line)
 
 
 if __name__ == "__main__":

@@ -282,14 +282,11 @@ class SiameseMethod(ContentStyleParts, Method):
             raise ValueError("The model is not built yet: call it on a batch (or fit it) first.")
         return self._content_dims
 
-    def representation(self, images, training=False):
-        """The features at the partition's split point: the backbone output (`where="encoder"`) or the projector
-        output (`where="projector"`), content dims first. Use with the separability probe:
-        `separability_probe_from_encoder(model.representation, data, split=model.split_features)`."""
-        return self.representation_of_features(self.backbone(images, training=training), training=training)
-
     def representation_of_features(self, features, training=False):
-        """`representation` from backbone features: the projector's output, or the features themselves."""
+        """The features at the partition's split point from backbone features: the backbone output itself
+        (`where="encoder"`) or the projector output (`where="projector"`), content dims first. `representation(images)`
+        runs the backbone first; use it with the separability probe:
+        `separability_probe_from_encoder(model.representation, data, split=model.split_features)`."""
         self._split_point()
         if self.partition.where == "projector":
             return self.projector(features, training=training)

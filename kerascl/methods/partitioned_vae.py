@@ -174,12 +174,9 @@ class PartitionedVAE(ContentStyleParts, Method):
         """Images in [0, 1] from `(B, content_dim + style_dim)` latents."""
         return ops.sigmoid(self.decoder(latents, training=training))
 
-    def representation(self, images, training=False):
-        """The latent means `mu = [mu_c ; mu_s]` (the features the separability probe splits)."""
-        return self.encode(images, training=training)[0]
-
     def representation_of_features(self, features, training=False):
-        """The latent means from backbone features."""
+        """The latent means `mu = [mu_c ; mu_s]` from backbone features (`representation(images)`: the features the
+        separability probe splits)."""
         return self.latent_head(features)[:, : self.latent_dim]
 
     def _split_point(self) -> int:
