@@ -54,6 +54,12 @@ class EpochFeatures:
         entry = self._store.get(id(data)) if epoch == self._epoch else None
         return None if entry is None else entry[1]
 
+    def latest(self, data: Any) -> tuple[int, Any] | None:
+        """`(epoch, value)` of the last epoch that computed `data`'s value, or None; after `fit` returns it holds
+        the features of the final weights when the last epoch ran the monitors."""
+        entry = self._store.get(id(data))
+        return None if entry is None else (self._epoch, entry[1])
+
     def clear(self) -> None:
         self._epoch, self._store = None, {}
 

@@ -85,7 +85,8 @@ class RecipeConfig:
             `(0.15, 0.3)`.
         augmenter: Preset name of `kerascl.augment.get_preset` making the views (a recipe may replace it with its
             own view maker, see `Recipe.augmenter`).
-        backbone: Name for `kerascl.backbones.get_backbone` (`resnet18` is the CIFAR-stem ResNet-18).
+        backbone: Name for `kerascl.backbones.get_backbone` (`resnet18` is the CIFAR-stem ResNet-18), or
+            `keras_hub:PRESET` for a KerasHub preset (a local folder or a preset name; with `width=1`).
         width: Backbone width multiplier (1.0 = the standard ResNet-18, 512-d output).
         epochs: Pretraining epochs.
         batch_size: Global batch size of pretraining.
@@ -205,6 +206,11 @@ class RecipeConfig:
             raise ValueError(
                 f"augmenter={self.augmenter!r} is not a preset.{_suggest(str(self.augmenter), AUGMENTER_PRESETS)} "
                 f"Presets: {', '.join(AUGMENTER_PRESETS)}."
+            )
+        if str(self.backbone).strip().lower().startswith("keras_hub:") and float(self.width) != 1.0:
+            raise ValueError(
+                f"width={self.width} scales kerascl's own ResNets, but backbone={self.backbone!r} is a KerasHub "
+                "preset, which fixes its architecture. Add --set width=1."
             )
         for name in ("image_size", "epochs", "batch_size", "shapes_train", "shapes_test", "few_shot_episodes",
                      "knn_k", "embedding_samples"):

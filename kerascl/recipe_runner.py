@@ -60,6 +60,9 @@ class RunData:
         missing_labels: why the probes are skipped, or None.
         probe_test_features: backbone features of `probe_test`'s images once the probes have computed them (the
             embedding picture reuses them), else None.
+        monitor_features: `{"train": (features, labels), "test": ...}`, the kNN monitor's features of the first
+            images of the probes' two splits at the end of training, when it probed the evaluation encoder then
+            (the probes encode only the rest), else empty.
         source: what the run trained and probed on (`metrics.json`'s `data`).
     """
 
@@ -71,6 +74,7 @@ class RunData:
     class_names: list[str] | None
     missing_labels: str | None = None
     probe_test_features: np.ndarray | None = None
+    monitor_features: dict = dataclasses.field(default_factory=dict)
     source: dict = dataclasses.field(default_factory=dict)
 
 
@@ -647,6 +651,7 @@ def _run(recipe: Recipe, plan, print_table: bool, devices: int) -> RunResult:
         with stages("pretraining"):
             history = model.fit(data.train, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose)
         pretrain_seconds = time.perf_counter() - fit_start
+        data.monitor_features = _final_monitor_features(callbacks, model, history.epoch, monitor_train, monitor_test)
         epochs_now = len(history.epoch)
         images_seen = epochs_now * steps * config.batch_size
         final = {k: float(v[-1]) for k, v in history.history.items() if v} or _last_history_row(history_path)
@@ -727,6 +732,39 @@ def _run(recipe: Recipe, plan, print_table: bool, devices: int) -> RunResult:
     return RunResult(run_dir=plan.run_dir, metrics=metrics, model=model)
 
 
+def _final_monitor_features(callbacks, model, epochs_run: list[int], monitor_train, monitor_test) -> dict:
+    """The kNN monitor's features of its two image sets (the first images of the probes' splits) at the end of
+    training, when the last epoch ran it on the encoder the probes read; see `RunData.monitor_features`."""
+    from kerascl.callbacks import KNNMonitor
+
+    monitor = next((c for c in callbacks if isinstance(c, KNNMonitor)), None)
+    if monitor is None or not epochs_run or monitor.encoder is not None:
+        return {}
+    if getattr(model, monitor.backbone_attribute, None) is not model.evaluation_encoder():
+        return {}  # e.g. decoupled uniformity's probes read backbone + fc
+    cached = {}
+    for split, arrays in (("train", monitor_train), ("test", monitor_test)):
+        entry = monitor.features.latest(arrays)
+        if entry is not None and entry[0] == epochs_run[-1]:
+            cached[split] = entry[1]
+    return cached
+
+
+def _probe_features(encoder, arrays: tuple[np.ndarray, np.ndarray], head: tuple | None, verbose: int) -> tuple:
+    """`extract_features` of `arrays`, encoding only the images after `head`, the known `(features, labels)` of
+    their first images."""
+    from kerascl.probes import extract_features
+
+    if head is None:
+        return extract_features(encoder, arrays, verbose=verbose)
+    head_x, head_y = head
+    images, labels = arrays
+    if len(head_x) >= len(images):
+        return head_x[:len(images)], head_y[:len(images)]
+    rest_x, rest_y = extract_features(encoder, (images[len(head_x):], labels[len(head_x):]), verbose=verbose)
+    return np.concatenate([head_x, rest_x]), np.concatenate([head_y, rest_y])
+
+
 def _last_history_row(history_path: str) -> dict:
     """The last epoch's values in `history.csv` (a resumed run whose backup already held every epoch)."""
     from kerascl import plots
@@ -761,7 +799,7 @@ def run_probes(recipe: Recipe, model, data: RunData, stages: StageLog | None = N
         of `kerascl.probes.floor_probes` (random init, raw pixels), or None when `config.floors` is off or there are
         no labels.
     """
-    from kerascl.probes import extract_features, floor_probes, probes_on_features
+    from kerascl.probes import floor_probes, probes_on_features
 
     config = recipe.config
     stages = stages or StageLog()
@@ -772,8 +810,10 @@ def run_probes(recipe: Recipe, model, data: RunData, stages: StageLog | None = N
     settings = probe_settings(config, len(data.probe_train[0]))
     encoder = model.evaluation_encoder()
     with stages("probe features (trained backbone)"):
-        train_x, train_y = extract_features(encoder, data.probe_train, verbose=config.verbose)
-        test_x, test_y = extract_features(encoder, data.probe_test, verbose=config.verbose)
+        # The kNN monitor encoded the first images of both splits with the final weights: only the rest are new.
+        train_x, train_y = _probe_features(encoder, data.probe_train, data.monitor_features.get("train"),
+                                           config.verbose)
+        test_x, test_y = _probe_features(encoder, data.probe_test, data.monitor_features.get("test"), config.verbose)
     data.probe_test_features = test_x
     probes: dict[str, Any] = probes_on_features(train_x, train_y, test_x, test_y, **settings, stage=stages)
     floors = None

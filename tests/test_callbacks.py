@@ -20,7 +20,7 @@ from kerascl.callbacks import (
     feature_std,
     resume_callback,
 )
-from kerascl.probes import knn_probe
+from kerascl.probes import extract_features, knn_probe
 
 
 def _labelled(n, seed):
@@ -45,6 +45,9 @@ class WithBackbone(keras.Model):
 
     def call(self, x):
         return self.head(self.backbone(x))
+
+    def evaluation_encoder(self):
+        return self.backbone
 
 
 def _model():
@@ -200,6 +203,28 @@ def test_monitors_share_one_feature_pass_per_set_and_epoch(tmp_path, monkeypatch
         expected = feature_std(real(model.backbone, train[0], verbose=0, require_labels=False)[0])
         assert history.history["feature_std"][-1] == pytest.approx(expected, rel=1e-5)
     assert calls == [24, 12, 24, 12]  # without sharing: 24, 12, 24, 12, 24 per epoch
+
+
+def test_recipe_probes_reuse_the_monitors_features_of_the_last_epoch(tmp_path):
+    """A recipe's probes encode only the images the kNN monitor did not encode with the final weights, and get the
+    features a fresh pass gives; features of an earlier epoch or of another encoder are not reused."""
+    from kerascl.recipe_runner import _final_monitor_features, _probe_features
+
+    train, test = _labelled(24, 0), _labelled(12, 1)
+    head_train, head_test = (train[0][:16], train[1][:16]), (test[0][:12], test[1][:12])
+    callbacks = default_callbacks(tmp_path, head_train, head_test, knn_k=5, resume=False)
+    model = _model()
+    history = model.fit(*train, epochs=2, batch_size=12, verbose=0, callbacks=callbacks)
+    cached = _final_monitor_features(callbacks, model, history.epoch, head_train, head_test)
+    assert set(cached) == {"train", "test"}
+    for arrays, head in ((train, cached["train"]), (test, cached["test"])):
+        features, labels = _probe_features(model.backbone, arrays, head, verbose=0)
+        fresh_features, fresh_labels = extract_features(model.backbone, arrays, verbose=0)
+        np.testing.assert_allclose(features, fresh_features, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(labels, fresh_labels)
+    assert _final_monitor_features(callbacks, model, [history.epoch[-1] + 1], head_train, head_test) == {}
+    model.evaluation_encoder = lambda: keras.Sequential([model.backbone, keras.layers.Dense(2)])
+    assert _final_monitor_features(callbacks, model, history.epoch, head_train, head_test) == {}
 
 
 def test_epoch_timer_stops_before_later_callbacks(monkeypatch):

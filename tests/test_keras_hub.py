@@ -221,3 +221,36 @@ def test_keras_hub_and_export_page_runs(tmp_path, monkeypatch):
     assert type(namespace["restored"]).__name__ == "ResNetBackbone"
     assert (tmp_path / "byol_resnet_preset" / "config.json").exists()
     assert (tmp_path / "encoder_saved_model" / "saved_model.pb").exists()
+
+
+def test_a_recipe_trains_a_keras_hub_preset_named_on_the_command_line(tmp_path):
+    """`kerascl recipe NAME --set backbone=keras_hub:DIR --set width=1` trains the preset's backbone, probes it beside
+    its random-init floor and saves it as the run's backbone; another width is refused before any data is read."""
+    import json
+
+    from click.testing import CliRunner
+
+    from kerascl.cli import main
+    from kerascl.recipe import get_recipe
+    from tests.recipe_helpers import tiny_sets
+
+    preset = save_keras_hub_preset(from_keras_hub(hub_helpers.resnet(), image_size=16), tmp_path / "preset")
+    sets = [s for s in tiny_sets(get_recipe("shapes-partitioned")) if not s.startswith(("backbone=", "width="))]
+
+    def run(out, *extra):
+        args = ["recipe", "shapes-partitioned", "--out", str(tmp_path / out)]
+        for value in [*sets, *extra]:
+            args += ["--set", value]
+        return CliRunner().invoke(main, args)
+
+    result = run("run", f"backbone=keras_hub:{preset}", "width=1")
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "run" / "metrics.json") as handle:
+        metrics = json.load(handle)
+    assert "top1" in metrics["floors"]["random_init"]["knn"]
+    backbone = keras.models.load_model(tmp_path / "run" / "backbone.keras")
+    assert isinstance(backbone, KerasHubEncoder) and backbone.output_shape == (None, 8)
+
+    refused = run("refused", f"backbone=keras_hub:{preset}", "width=0.5")
+    assert refused.exit_code != 0 and "--set width=1" in refused.output
+    assert not (tmp_path / "refused").exists()

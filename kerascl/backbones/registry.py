@@ -12,6 +12,10 @@ from kerascl.backbones.resnet_backbone import RESNET_STAGE_BLOCKS, VARIANTS, res
 
 _REGISTRY: dict[str, Callable[..., keras.Model]] = {}
 
+#: A backbone name `keras_hub:PRESET` is a KerasHub preset (a local preset folder, or a name KerasHub downloads)
+#: made into an encoder by `kerascl.backbones.from_keras_hub`, e.g. `--set backbone=keras_hub:./my_preset`.
+KERAS_HUB_PREFIX = "keras_hub:"
+
 
 def register_backbone(name: str, builder: Callable[..., keras.Model], overwrite: bool = False) -> None:
     """Adds a backbone constructor to the registry used by `get_backbone`.
@@ -61,8 +65,12 @@ def get_backbone(name: str, **kwargs: Any) -> keras.Model:
 
     Names: `resnet18`, `resnet34`, `resnet50` (CIFAR stem unless `variant="imagenet"` is passed) and the explicit
     `resnet{18,34,50}_cifar` / `resnet{18,34,50}_imagenet`, `convnet` (the small `ConvNet`), plus anything added
-    with `register_backbone`.
-    Names are case-insensitive.
+    with `register_backbone`. Names are case-insensitive.
+
+    `keras_hub:PRESET` builds a KerasHub backbone from a preset with its weights (a local preset folder, such as
+    one `kerascl.export.save_keras_hub_preset` wrote, or a KerasHub preset name, downloaded by KerasHub) as a
+    `KerasHubEncoder` (`from_keras_hub`); it takes `input_shape` (the views' size), and `width` only as None or 1
+    (a preset fixes its architecture).
 
     Args:
         name: The registered name.
@@ -83,12 +91,30 @@ def get_backbone(name: str, **kwargs: Any) -> keras.Model:
     """
     if not isinstance(name, str):
         raise TypeError(f"A backbone name must be a string, got {type(name).__name__}.")
+    if name.strip().lower().startswith(KERAS_HUB_PREFIX):
+        return _keras_hub_encoder(name.strip()[len(KERAS_HUB_PREFIX):], **kwargs)
     key = name.strip().lower()
     if key not in _REGISTRY:
         close = difflib.get_close_matches(key, _REGISTRY.keys(), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ValueError(f"Unknown backbone '{name}'.{hint} Available: {', '.join(available_backbones())}.")
     return _REGISTRY[key](**kwargs)
+
+
+def _keras_hub_encoder(preset: str, input_shape=None, width: float | None = None, **kwargs: Any) -> keras.Model:
+    from kerascl.backbones.hub import from_keras_hub
+
+    if not preset:
+        raise ValueError("'keras_hub:' needs a preset after the colon: keras_hub:./my_preset_folder or "
+                         "keras_hub:resnet_18_imagenet.")
+    if width is not None and float(width) != 1.0:
+        raise ValueError(f"width={width} scales kerascl's own ResNets; the KerasHub preset {preset!r} fixes its "
+                         "architecture. Pass width=None (command line: --set width=1).")
+    unknown = sorted(set(kwargs) - {"pooling", "normalization", "num_stages", "pyramid_keys", "load_weights"})
+    if unknown:
+        raise TypeError(f"Unexpected arguments {unknown} for the KerasHub backbone {preset!r}.")
+    image_size = None if input_shape is None else tuple(int(s) for s in input_shape[:2])
+    return from_keras_hub(preset, image_size=image_size, **kwargs)
 
 
 def _resnet_builder(depth: int, fixed_variant: str | None) -> Callable[..., keras.Model]:
