@@ -372,6 +372,9 @@ def main(argv=None) -> None:
     parser.add_argument("--plot", help="PNG of kNN accuracy against training minutes")
     parser.add_argument("--from-results", nargs="+", help="replot saved JSON-lines files (no training)")
     parser.add_argument("--target", type=float, default=None, help="draw a target accuracy line (a fraction)")
+    parser.add_argument("--paired", nargs=2, metavar=("LIBRARY_A", "LIBRARY_B"),
+                        help="with --from-results: print A - B at each checkpoint, mean and SE over the seeds both "
+                             "ran (library labels as in the results, e.g. 'kerascl (tensorflow)' 'lightly')")
     parser.add_argument("--worker", choices=["kerascl", "lightly"], help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -382,10 +385,13 @@ def main(argv=None) -> None:
         return
     if args.from_results:
         rows = [json.loads(line) for path in args.from_results for line in open(path) if line.strip()]
-        if not args.plot:
-            parser.error("--from-results needs --plot")
-        plot_curves(rows, args.plot, args.target)
-        print(f"wrote {args.plot}")
+        if not args.plot and not args.paired:
+            parser.error("--from-results needs --plot or --paired")
+        if args.paired:
+            print(format_paired(paired_differences(rows, *args.paired, every=args.every), *args.paired))
+        if args.plot:
+            plot_curves(rows, args.plot, args.target)
+            print(f"wrote {args.plot}")
         return
     if not args.data_dir or not os.path.isdir(os.path.join(args.data_dir, "train")):
         parser.error(f"--data-dir {args.data_dir!r} must be the unpacked cifar10 folder with train/ and test/ "
@@ -445,6 +451,44 @@ def floors(rows: list[dict]) -> dict[str, float]:
         elif row.get("event") == "checkpoint" and row.get("step") == 0:
             values.setdefault(f"random init ({row['library']})", []).append(row["knn_top1"])
     return {name: float(np.mean(v)) for name, v in values.items()}
+
+
+def paired_differences(rows: list[dict], library_a: str, library_b: str, every: float = 5.0) -> list[dict]:
+    """`library_a - library_b` kNN top-1 at each checkpoint (minutes rounded to the grid of `every`), for every
+    seed both libraries ran: `[{"minute", "seeds", "differences", "mean", "se"}, ...]`; `se` is the standard error
+    of the mean over seeds (None with one seed)."""
+    import numpy as np
+
+    points: dict[tuple[str, int], dict[float, float]] = {}
+    for row in rows:
+        if row.get("event") == "checkpoint" and row.get("library") in (library_a, library_b):
+            minute = round(row["train_seconds"] / 60.0 / every) * every
+            points.setdefault((row["library"], row["seed"]), {})[minute] = row["knn_top1"]
+    seeds = sorted({seed for library, seed in points if library == library_a}
+                   & {seed for library, seed in points if library == library_b})
+    table = []
+    minutes = sorted({m for seed in seeds for m in points[(library_a, seed)]})
+    for minute in minutes:
+        pairs = [(seed, points[(library_a, seed)][minute] - points[(library_b, seed)][minute]) for seed in seeds
+                 if minute in points[(library_a, seed)] and minute in points[(library_b, seed)]]
+        if not pairs:
+            continue
+        values = np.array([d for _, d in pairs])
+        se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
+        table.append({"minute": minute, "seeds": [s for s, _ in pairs], "differences": values.tolist(),
+                      "mean": float(values.mean()), "se": se})
+    return table
+
+
+def format_paired(table: list[dict], library_a: str, library_b: str) -> str:
+    """A Markdown table of `paired_differences`, in percentage points."""
+    lines = [f"| minute | seeds | {library_a} - {library_b} per seed (points) | mean | SE |", "|---|---|---|---|---|"]
+    for entry in table:
+        per_seed = ", ".join(f"{100 * d:+.1f}" for d in entry["differences"])
+        se = "-" if entry["se"] is None else f"{100 * entry['se']:.1f}"
+        lines.append(f"| {entry['minute']:g} | {', '.join(map(str, entry['seeds']))} | {per_seed} | "
+                     f"{100 * entry['mean']:+.1f} | {se} |")
+    return "\n".join(lines)
 
 
 def plot_curves(rows: list[dict], path: str, target: float | None = None) -> str:

@@ -876,12 +876,17 @@ def print_plan(recipe: Recipe, model, data: RunData, steps: int, epochs_left: in
              estimate(trained_images * views * TRAIN_COST_PER_VIEW))]
     if data.probe_train is not None:
         n_train, n_test = len(data.probe_train[0]), len(data.probe_test[0])
+        reused = 0
         if config.knn_every > 0:
             evaluations = -(-epochs_left // max(1, config.knn_every))
             monitored = min(config.monitor_samples, n_train) + max(1, min(config.monitor_samples // 2, n_test))
             plan.append(("kNN monitor", f"{evaluations} evaluation(s) on {monitored} images",
                          estimate(evaluations * monitored)))
-        plan.append(("probe features", f"{n_train} train + {n_test} test images", estimate(n_train + n_test)))
+            if epochs_left > 0 and model.evaluation_encoder() is model.backbone:
+                reused = monitored  # the last evaluation's features serve the probes (_final_monitor_features)
+        note = f" ({reused} of them from the kNN monitor's last evaluation)" if reused else ""
+        plan.append(("probe features", f"{n_train} train + {n_test} test images{note}",
+                     estimate(n_train + n_test - reused)))
         plan.append(("kNN / linear / few-shot", f"k={min(config.knn_k, n_train)}, {config.linear_epochs} linear "
                      f"epochs, {len(config.few_shot_shots)} x {config.few_shot_episodes} episodes, on cached features",
                      None))

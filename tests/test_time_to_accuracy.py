@@ -71,6 +71,25 @@ def test_from_results_replots(tmp_path):
     assert (tmp_path / "p.png").exists()
 
 
+def test_paired_differences_mean_and_standard_error_over_seeds():
+    script = _script()
+    rows = _rows()
+    for row in rows:  # lightly 1 point lower on seed 1 and 3 points lower on seed 2; checkpoints a few s off the grid
+        if row.get("library") == "lightly":
+            row["knn_top1"] -= 0.01 if row["seed"] == 1 else 0.03
+            row["train_seconds"] += 4.0
+    table = script.paired_differences(rows, "kerascl (tensorflow)", "lightly", every=5)
+    assert [entry["minute"] for entry in table] == [0, 5, 10]
+    for entry in table:
+        assert entry["seeds"] == [1, 2]
+        np.testing.assert_allclose(entry["differences"], [0.01, 0.03], atol=1e-12)
+        assert entry["mean"] == pytest.approx(0.02) and entry["se"] == pytest.approx(0.01)
+    single = script.paired_differences([r for r in rows if r.get("seed") != 2], "kerascl (tensorflow)", "lightly")
+    assert single[0]["se"] is None
+    text = script.format_paired(table, "kerascl (tensorflow)", "lightly")
+    assert "| 5 | 1, 2 | +1.0, +3.0 | +2.0 | 1.0 |" in text
+
+
 def test_training_time_limit_stops_fit():
     import keras
 
