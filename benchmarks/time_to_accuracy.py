@@ -512,9 +512,11 @@ def plot_curves(rows: list[dict], path: str, target: float | None = None) -> str
     ax.set_xlabel("training wall-clock (minutes, evaluation excluded)")
     ax.set_ylabel("kNN top-1 (%), k=200, T=0.1, 10,000 test images")
     recipe = next((r["recipe"] for r in rows if r.get("recipe")), "")
-    start = next((r for r in rows if r.get("event") == "start"), {})
-    ax.set_title(f"{recipe}: time to accuracy ({start.get('cpu', '')}, {start.get('cpus', '')} cores, "
-                 f"{start.get('date', '')[:10]})", fontsize=9)
+    # Results of several runs may come from several machines: name each (a pair is compared on one machine).
+    machines = sorted({(r.get("cpu", ""), r.get("cpus", ""), r.get("date", "")[:10]) for r in rows
+                       if r.get("event") == "start"})
+    where = "; ".join(f"{cpu}, {cpus} cores, {date}" for cpu, cpus, date in machines)
+    ax.set_title(f"{recipe}: time to accuracy ({where})", fontsize=9 if len(machines) < 2 else 8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
