@@ -13,6 +13,9 @@ import math
 import os
 import zipfile
 
+#: A backbone name `keras_hub:PRESET` names a KerasHub preset (a local preset folder, or a name KerasHub downloads),
+#: e.g. `--set backbone=keras_hub:./my_preset`; `kerascl.backbones.get_backbone` builds it.
+KERAS_HUB_PREFIX = "keras_hub:"
 #: Float images whose largest value is above this were not scaled to [0, 1] (8-bit values 0..255).
 SCALE_255_ABOVE = 1.5
 #: Float images whose smallest value is below this hold negative values (e.g. normalised to [-1, 1]).
@@ -32,6 +35,12 @@ RANGE_FIXES = {
     "overshoot": ("Clip them to [0, 1] (numpy.clip(images, 0, 1)); small overshoots come from resizing or "
                   "interpolation."),
 }
+
+
+def keras_hub_preset(backbone_name: str) -> str | None:
+    """The `PRESET` of a `keras_hub:PRESET` backbone name (case-insensitive prefix), or None for any other name."""
+    name = str(backbone_name).strip()
+    return name[len(KERAS_HUB_PREFIX):] if name.lower().startswith(KERAS_HUB_PREFIX) else None
 
 
 def range_kind(low: float, high: float) -> str | None:

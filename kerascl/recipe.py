@@ -207,7 +207,9 @@ class RecipeConfig:
                 f"augmenter={self.augmenter!r} is not a preset.{_suggest(str(self.augmenter), AUGMENTER_PRESETS)} "
                 f"Presets: {', '.join(AUGMENTER_PRESETS)}."
             )
-        if str(self.backbone).strip().lower().startswith("keras_hub:") and float(self.width) != 1.0:
+        from kerascl.input_checks import keras_hub_preset
+
+        if keras_hub_preset(self.backbone) is not None and float(self.width) != 1.0:
             raise ValueError(
                 f"width={self.width} scales kerascl's own ResNets, but backbone={self.backbone!r} is a KerasHub "
                 "preset, which fixes its architecture. Add --set width=1."

@@ -740,14 +740,20 @@ def _final_monitor_features(callbacks, model, epochs_run: list[int], monitor_tra
     monitor = next((c for c in callbacks if isinstance(c, KNNMonitor)), None)
     if monitor is None or not epochs_run or monitor.encoder is not None:
         return {}
-    if getattr(model, monitor.backbone_attribute, None) is not model.evaluation_encoder():
-        return {}  # e.g. decoupled uniformity's probes read backbone + fc
+    if not _probes_read_the_monitored_encoder(model, monitor.backbone_attribute):
+        return {}
     cached = {}
     for split, arrays in (("train", monitor_train), ("test", monitor_test)):
         entry = monitor.features.latest(arrays)
         if entry is not None and entry[0] == epochs_run[-1]:
             cached[split] = entry[1]
     return cached
+
+
+def _probes_read_the_monitored_encoder(model, backbone_attribute: str = "backbone") -> bool:
+    """Whether the probes encode with the model the kNN monitor probes (not so for decoupled uniformity's
+    backbone + fc), so that the monitor's features can serve them."""
+    return getattr(model, backbone_attribute, None) is model.evaluation_encoder()
 
 
 def _probe_features(encoder, arrays: tuple[np.ndarray, np.ndarray], head: tuple | None, verbose: int) -> tuple:
@@ -882,7 +888,7 @@ def print_plan(recipe: Recipe, model, data: RunData, steps: int, epochs_left: in
             monitored = min(config.monitor_samples, n_train) + max(1, min(config.monitor_samples // 2, n_test))
             plan.append(("kNN monitor", f"{evaluations} evaluation(s) on {monitored} images",
                          estimate(evaluations * monitored)))
-            if epochs_left > 0 and model.evaluation_encoder() is model.backbone:
+            if epochs_left > 0 and _probes_read_the_monitored_encoder(model):
                 reused = monitored  # the last evaluation's features serve the probes (_final_monitor_features)
         note = f" ({reused} of them from the kNN monitor's last evaluation)" if reused else ""
         plan.append(("probe features", f"{n_train} train + {n_test} test images{note}",

@@ -9,12 +9,9 @@ import keras
 
 from kerascl.backbones.convnet import ConvNet
 from kerascl.backbones.resnet_backbone import RESNET_STAGE_BLOCKS, VARIANTS, resnet
+from kerascl.input_checks import keras_hub_preset
 
 _REGISTRY: dict[str, Callable[..., keras.Model]] = {}
-
-#: A backbone name `keras_hub:PRESET` is a KerasHub preset (a local preset folder, or a name KerasHub downloads)
-#: made into an encoder by `kerascl.backbones.from_keras_hub`, e.g. `--set backbone=keras_hub:./my_preset`.
-KERAS_HUB_PREFIX = "keras_hub:"
 
 
 def register_backbone(name: str, builder: Callable[..., keras.Model], overwrite: bool = False) -> None:
@@ -91,8 +88,9 @@ def get_backbone(name: str, **kwargs: Any) -> keras.Model:
     """
     if not isinstance(name, str):
         raise TypeError(f"A backbone name must be a string, got {type(name).__name__}.")
-    if name.strip().lower().startswith(KERAS_HUB_PREFIX):
-        return _keras_hub_encoder(name.strip()[len(KERAS_HUB_PREFIX):], **kwargs)
+    preset = keras_hub_preset(name)
+    if preset is not None:
+        return _keras_hub_encoder(preset, **kwargs)
     key = name.strip().lower()
     if key not in _REGISTRY:
         close = difflib.get_close_matches(key, _REGISTRY.keys(), n=3, cutoff=0.5)
