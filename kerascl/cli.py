@@ -283,28 +283,76 @@ def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness,
 
 
 @main.command("compare")
-@click.argument("names", nargs=-1, required=True)
+@click.argument("names", nargs=-1)
 @_run_options
-@click.option("--out", type=click.Path(file_okay=False), default="runs/compare", show_default=True,
-              help="Folder for the runs, comparison.md and comparison.png; finished runs in it with the same settings "
-                   "are reused.")
+@click.option("--claim", "claims", multiple=True, metavar="CLAIM",
+              help="Test a seed paper's claim instead of naming recipes: its candidate and baselines at the CPU "
+                   "budget, every seed, paired differences and a verdict (repeatable; 'all' for every claim; "
+                   "`kerascl compare --list-claims` lists them).")
+@click.option("--seeds", type=click.IntRange(min=1), default=2, show_default=True,
+              help="With --claim: how many seeds (from --seed, default 1); 2 or more give a standard error.")
+@click.option("--list-claims", is_flag=True, default=False, help="List the claims and their runs, then exit.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for the runs and the table and plot (default runs/compare, or runs/reproductions with "
+                   "--claim); finished runs in it with the same settings are reused.")
 @_folder_options
 def compare_command(names, data_dir, tfds, eval_dir, epochs, batch_size, backend, limit, probe_limit, seed,
-                    skip_corrupt, deterministic, sets, out, force, resume) -> None:
+                    skip_corrupt, deterministic, sets, claims, seeds, list_claims, out, force, resume) -> None:
     """Run recipes NAMES at one budget and write a markdown table and a plot of their probes.
 
     A name may carry its own overrides after '@' (repeatable), e.g. the prior ablation of decoupled uniformity:
     `kerascl compare shapes-decoupled-uniformity shapes-decoupled-uniformity@prior=none`. A run that fails does
     not stop the others: the table marks it failed with its error, and the command then exits 1.
+
+    With --claim CLAIM (instead of NAMES) it tests a seed paper's claim: `kerascl compare --claim partitioned-byol
+    --data-dir DIR` runs the candidate and its baselines at every seed and writes reproductions.md (reported
+    claim, both sides, the random-init floor, the paired difference +- SE, a verdict) and reproductions.png.
     """
+    from kerascl.claims import CLAIMS, get_claims
+
+    if list_claims:
+        for claim in CLAIMS.values():
+            click.echo(f"{claim.name}: {claim.candidate} vs {', '.join(claim.baselines)} "
+                       f"({', '.join(claim.metrics)})")
+        return
+    _folder_flags(force, resume)
+    if claims:
+        if names:
+            raise click.UsageError("Pass recipe NAMES or --claim, not both: a claim names its own runs.")
+        try:
+            chosen = get_claims(list(claims))
+        except ValueError as error:
+            raise click.UsageError(str(error)) from error
+        first = 1 if seed is None else seed
+        overrides = {"data_dir": data_dir, "tfds": tfds, "eval_dir": eval_dir, "batch_size": batch_size,
+                     "limit": limit, "probe_test_limit": probe_limit, "skip_corrupt": skip_corrupt or None,
+                     "deterministic": deterministic}
+        from kerascl.recipe_comparison import check_claims
+
+        try:  # every run's settings, before Keras loads: a bad --set stops here
+            check_claims(chosen, sets=list(sets), epochs=epochs, overrides=overrides)
+        except ValueError as error:
+            _fail(error)
+        _use_backend(backend)
+        from kerascl.recipe_comparison import reproduce_claims
+
+        out = out or os.path.join("runs", "reproductions")
+        result = reproduce_claims(chosen, out, seeds=list(range(first, first + seeds)), sets=list(sets),
+                                  epochs=epochs, overrides=overrides, force=force, resume=resume)
+        if result["failures"]:
+            raise click.ClickException(
+                f"{len(result['failures'])} runs failed ({', '.join(result['failures'])}); the table in "
+                f"{os.path.join(out, 'reproductions.md')} shows the others and each error."
+            )
+        return
     if len(names) < 2:
-        raise click.UsageError("compare needs at least two recipe names.")
+        raise click.UsageError("compare needs at least two recipe names (or --claim CLAIM).")
+    out = out or os.path.join("runs", "compare")
     runs = []
     for entry in names:
         name, *extra_sets = entry.split("@")
         runs.append((entry, _configured(name, data_dir, epochs, batch_size, limit, seed, list(sets) + extra_sets,
                                         skip_corrupt, deterministic, probe_limit, tfds, eval_dir)))
-    _folder_flags(force, resume)
     _use_backend(backend)
     from kerascl.callbacks import NonFiniteLossError
     from kerascl.recipe_comparison import compare_recipes

@@ -23,6 +23,7 @@ import numpy as np
 from keras import ops
 
 KERNEL_NAMES = ("rbf", "cosine")
+MEDIAN_HEURISTIC = "median"
 
 
 def pairwise_squared_distances(x, y=None):
@@ -45,6 +46,21 @@ def pairwise_squared_distances(x, y=None):
     return ops.maximum(d2, 0.0)
 
 
+def median_squared_distance(x):
+    """Median of `||x_i - x_j||^2` over the pairs `i != j` of the rows of `x` (at least 2 rows), floored at 1e-12.
+
+    The median heuristic's bandwidth is its square root. Sorting the flattened distance matrix puts the `n` zeros
+    of the diagonal first, so the median of the rest is the median over distinct pairs.
+
+    Examples:
+        >>> m = median_squared_distance(np.eye(3, dtype="float32"))  # 2.0
+    """
+    d2 = pairwise_squared_distances(x)
+    n = ops.shape(d2)[0]
+    off_diagonal = ops.sort(ops.reshape(d2, (-1,)))[n:]
+    return ops.maximum(ops.median(off_diagonal), 1e-12)
+
+
 def _as_features(x, name: str):
     x = ops.convert_to_tensor(x)
     if "float" not in keras.backend.standardize_dtype(x.dtype):
@@ -63,25 +79,39 @@ class RBFKernel:
     The official decoupled-uniformity code uses sigma = 100 for BigBiGAN features (ImageNet-100), 20 for CUB-200
     attributes, 100 for UTZappos attributes and 10 for GLoRIA features (CheXpert). Choose sigma on the scale of
     the distances between prior features: too small gives the identity (no prior), too large a constant kernel
-    (every centroid the same).
+    (every centroid the same). `sigma="median"` sets it per batch to the median distance between two different
+    samples of the batch (the median heuristic; not in the official code), for prior features whose scale is
+    unknown, such as a frozen encoder's.
 
     Args:
-        sigma: Bandwidth, > 0.
+        sigma: Bandwidth, > 0, or `"median"`.
 
     Examples:
         >>> k = RBFKernel(sigma=1.0)(np.random.rand(4, 3).astype("float32"))  # (4, 4), ones on the diagonal
+        >>> k = RBFKernel(sigma="median")(np.random.rand(4, 3).astype("float32"))
     """
 
-    def __init__(self, sigma: float = 1.0):
-        if sigma is None or not float(sigma) > 0:
-            raise ValueError(f"RBFKernel needs a positive bandwidth sigma; got {sigma!r}.")
+    def __init__(self, sigma: float | str = 1.0):
+        if sigma == MEDIAN_HEURISTIC:
+            self.sigma = MEDIAN_HEURISTIC
+            return
+        try:
+            positive = sigma is not None and float(sigma) > 0
+        except (TypeError, ValueError):
+            positive = False
+        if not positive:
+            raise ValueError(f"RBFKernel needs a positive bandwidth sigma or sigma='median'; got {sigma!r}.")
         self.sigma = float(sigma)
 
     def __call__(self, x, y=None):
         """Kernel matrix `(n, m)` between the rows of `x` and `y` (default `x`)."""
         x = _as_features(x, "RBFKernel")
         y = x if y is None else _as_features(y, "RBFKernel")
-        return ops.exp(-pairwise_squared_distances(x, y) / (2.0 * self.sigma**2))
+        if self.sigma == MEDIAN_HEURISTIC:
+            sigma2 = ops.stop_gradient(median_squared_distance(x))
+        else:
+            sigma2 = self.sigma**2
+        return ops.exp(-pairwise_squared_distances(x, y) / (2.0 * sigma2))
 
     def get_config(self) -> dict:
         return {"sigma": self.sigma}
@@ -121,12 +151,12 @@ class CosineKernel:
         return "CosineKernel()"
 
 
-def get_kernel(kernel: str | Callable | None, sigma: float | None = None):
+def get_kernel(kernel: str | Callable | None, sigma: float | str | None = None):
     """A kernel object from a name (`"rbf"`, `"cosine"`), a kernel object (returned as is) or None.
 
     Args:
         kernel: `"rbf"`, `"cosine"`, a callable `kernel(x, y=None) -> (n, m)`, or None.
-        sigma: Bandwidth of the RBF kernel (required for `"rbf"`).
+        sigma: Bandwidth of the RBF kernel (required for `"rbf"`), or `"median"` for the median heuristic.
 
     Returns:
         A callable kernel, or None.
@@ -137,7 +167,8 @@ def get_kernel(kernel: str | Callable | None, sigma: float | None = None):
         raise ValueError(f"kernel must be one of {KERNEL_NAMES}, a callable kernel or None; got {kernel!r}.")
     if kernel.lower() == "rbf":
         if sigma is None:
-            raise ValueError("The 'rbf' kernel needs sigma= (the bandwidth, e.g. 20 for CUB-200 attributes).")
+            raise ValueError("The 'rbf' kernel needs sigma= (the bandwidth, e.g. 20 for CUB-200 attributes, or "
+                             "'median' for the median distance within each batch).")
         return RBFKernel(sigma)
     return CosineKernel()
 

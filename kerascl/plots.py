@@ -237,3 +237,46 @@ def plot_comparison(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return os.fspath(path)
+
+
+_VERDICT_COLOURS = {"reproduced": "tab:green", "not reproduced": "tab:red"}
+
+
+def plot_paired_differences(
+    bars: Sequence[tuple[str, float, float, str]],
+    path: str | os.PathLike,
+    title: str = "",
+) -> str:
+    """Horizontal bars of paired differences (candidate - baseline) with two-standard-error whiskers.
+
+    Args:
+        bars: `(label, mean difference, standard error, verdict)` per comparison; a non-finite standard error
+            draws no whisker. Green: reproduced, red: not reproduced, grey: inconclusive.
+        path: PNG file to write.
+        title: Figure title.
+
+    Returns:
+        The path written.
+    """
+    if not bars:
+        raise ValueError("Nothing to plot: no paired difference.")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 0.6 * len(bars) + 1.6))
+    positions = np.arange(len(bars))[::-1]
+    means = [100 * mean for _, mean, _, _ in bars]
+    errors = [200 * se if math.isfinite(se) else 0.0 for _, _, se, _ in bars]
+    colours = [next((c for v, c in _VERDICT_COLOURS.items() if verdict.startswith(v)), "tab:gray")
+               for *_, verdict in bars]
+    ax.barh(positions, means, xerr=errors, color=colours, capsize=3)
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(positions)
+    ax.set_yticklabels([label for label, *_ in bars], fontsize=7)
+    ax.set_xlabel("candidate - baseline\n(x 100: accuracy points, R^2 hundredths)")
+    ax.grid(axis="x", alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    # bbox "tight" keeps long tick labels inside the image where tight_layout cannot make room for them.
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return os.fspath(path)

@@ -23,8 +23,10 @@ def headline_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
 
     Returns:
         `{"knn.top1", "knn.top1 random init", "knn.top1 raw pixels", "linear.top1", "linear.top1 random init",
-        "linear.top1 raw pixels", "few_shot.<setting>", "robustness.<distortion>", "separability.<key>"}` where the
-        run has them (accuracies as fractions; the floors from `metrics.json`'s `floors`).
+        "linear.top1 raw pixels", "few_shot.<setting>", "robustness.<distortion>" (each with its two floors),
+        "separability.<key>", "separability.class_gap", "separability.augmentation_gap"}` where the run has them (accuracies as
+        fractions; the floors from `metrics.json`'s `floors`; the two gaps are content minus style for the class
+        accuracy and style minus content for the view parameters' R^2).
     """
     from kerascl.probes.floors import FLOOR_TITLES
 
@@ -39,17 +41,35 @@ def headline_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
             value = ((floors.get(floor) or {}).get(probe) or {}).get("top1")
             if isinstance(value, (int, float)):
                 row[f"{probe}.top1 {title}"] = float(value)
-    for setting, result in (probes.get("few_shot") or {}).items():
-        if isinstance(result, Mapping):
-            value = result.get("accuracy", result.get("mean"))
+
+    def few_shot_accuracies(results) -> dict[str, float]:
+        out = {}
+        for setting, result in (results or {}).items():
+            value = result.get("accuracy", result.get("mean")) if isinstance(result, Mapping) else None
             if isinstance(value, (int, float)):
-                row[f"few_shot.{setting}"] = float(value)
-    for name, value in (probes.get("robustness") or {}).items():
-        if isinstance(value, (int, float)):
-            row[f"robustness.{name}"] = float(value)
+                out[setting] = float(value)
+        return out
+
+    def numbers(results) -> dict[str, float]:
+        return {k: float(v) for k, v in (results or {}).items() if isinstance(v, (int, float))}
+
+    # Each value is followed by its floors, so a table's columns put them side by side.
+    for probe, read in (("few_shot", few_shot_accuracies), ("robustness", numbers)):
+        floor_values = {title: read((floors.get(floor) or {}).get(probe)) for floor, title in FLOOR_TITLES.items()}
+        for name, value in read(probes.get(probe)).items():
+            row[f"{probe}.{name}"] = value
+            for title, values in floor_values.items():
+                if name in values:
+                    row[f"{probe}.{name} {title}"] = values[name]
     for name, value in (probes.get("separability") or {}).items():
         if isinstance(value, (int, float)):
             row[f"separability.{name}"] = float(value)
+    # The partition's two claims as one number each: class from content beats class from style, and the view's
+    # parameters from style beat them from content (positive = separated as claimed).
+    if {"separability.class_acc_content", "separability.class_acc_style"} <= row.keys():
+        row["separability.class_gap"] = row["separability.class_acc_content"] - row["separability.class_acc_style"]
+    if {"separability.aug_r2_style", "separability.aug_r2_content"} <= row.keys():
+        row["separability.augmentation_gap"] = row["separability.aug_r2_style"] - row["separability.aug_r2_content"]
     return row
 
 
@@ -150,3 +170,344 @@ def compare_recipes(runs: Sequence[tuple[str, Recipe]], out_dir: str | os.PathLi
     print(table)
     print(f"\nWrote {', '.join(os.path.join(out_dir, f) for f in files.values())}")
     return {"rows": rows, "failures": failures, "table": table, "files": files}
+
+
+# --------------------------------------------------------------------------------------------------- the claims
+# A run "learned" when its kNN accuracy is this far above the same probe on its random-init backbone (mean over
+# seeds); a claim none of whose runs learned is inconclusive whatever the differences say.
+LEARNED_MARGIN = 0.02
+
+
+def paired_difference(candidate: Sequence[float], baseline: Sequence[float]) -> dict[str, Any]:
+    """Candidate minus baseline per seed, their mean and standard error.
+
+    Args:
+        candidate: One value per seed.
+        baseline: The baseline's value for the same seeds, in the same order.
+
+    Returns:
+        `{"differences": [...], "mean": float, "se": float, "n": int}`; `se` is the sample standard deviation
+        (ddof 1) over sqrt(n), NaN for one seed.
+    """
+    if len(candidate) != len(baseline):
+        raise ValueError(f"Paired values need one baseline per candidate value; got {len(candidate)} and "
+                         f"{len(baseline)}.")
+    differences = [float(c) - float(b) for c, b in zip(candidate, baseline)]
+    n = len(differences)
+    mean = sum(differences) / n if n else math.nan
+    if n > 1:
+        variance = sum((d - mean) ** 2 for d in differences) / (n - 1)
+        se = math.sqrt(variance / n)
+    else:
+        se = math.nan
+    return {"differences": differences, "mean": mean, "se": se, "n": n}
+
+
+def claim_verdict(mean: float, se: float, n: int, learned: bool | None = True) -> str:
+    """The verdict on one paired difference (candidate - baseline, higher is better for the candidate).
+
+    `reproduced` when the mean difference is more than two standard errors above 0, `not reproduced` when more
+    than two below (the baseline is ahead), otherwise `inconclusive at this budget`. One seed, or no run above its
+    random-init floor (`learned` False), is always inconclusive.
+    """
+    if learned is False:
+        return "inconclusive: no run above its random-init floor"
+    if n < 2 or not math.isfinite(se) or not math.isfinite(mean):
+        return "inconclusive: fewer than 2 seeds"
+    if mean - 2 * se > 0:
+        return "reproduced"
+    if mean + 2 * se < 0:
+        return "not reproduced: the baseline is ahead"
+    return "inconclusive at this budget"
+
+
+def _metric_keys(patterns: Sequence[str], available: Sequence[str]) -> list[str]:
+    keys: list[str] = []
+    for pattern in patterns:
+        if pattern.endswith(".*"):
+            prefix = pattern[:-1]
+            keys += [k for k in available if k.startswith(prefix) and " " not in k and k not in keys]
+        elif pattern not in keys:
+            keys.append(pattern)
+    return keys
+
+
+def _learned(rows: Sequence[Mapping[str, float]]) -> bool | None:
+    """Mean kNN accuracy over seeds at least `LEARNED_MARGIN` above the random-init floor (None: no floor)."""
+    gains = [r["knn.top1"] - r["knn.top1 random init"] for r in rows
+             if "knn.top1" in r and "knn.top1 random init" in r]
+    if not gains:
+        return None
+    return sum(gains) / len(gains) >= LEARNED_MARGIN
+
+
+def summarise_claim(claim, runs: Mapping[str, Mapping[int, Mapping[str, float]]]) -> list[dict[str, Any]]:
+    """The paired comparisons of one claim from its runs' headline metrics.
+
+    Args:
+        claim: A `kerascl.claims.Claim`.
+        runs: `{entry: {seed: headline metrics}}` of the runs that finished.
+
+    Returns:
+        One dict per (baseline, metric): the means of both sides and of the random-init floor where the metric has
+        one, the paired difference over the seeds both sides finished (`paired_difference`) and the verdict.
+    """
+    rows = []
+    candidate = runs.get(claim.candidate, {})
+    for baseline_entry in claim.baselines:
+        baseline = runs.get(baseline_entry, {})
+        seeds = sorted(set(candidate) & set(baseline))
+        if not seeds:  # a side failed at every seed: its errors are in the claim's failures
+            continue
+        available = sorted(set().union(*(candidate[s].keys() & baseline[s].keys() for s in seeds))) if seeds else []
+        for metric in _metric_keys(claim.metrics, available):
+            paired = [s for s in seeds if metric in candidate[s] and metric in baseline[s]]
+            c_values = [candidate[s][metric] for s in paired]
+            b_values = [baseline[s][metric] for s in paired]
+            floors = [candidate[s][f"{metric} random init"] for s in paired
+                      if f"{metric} random init" in candidate[s]]
+            learned = [_learned([candidate[s] for s in paired]), _learned([baseline[s] for s in paired])]
+            learned_any = None if learned == [None, None] else any(bool(x) for x in learned)
+            difference = paired_difference(c_values, b_values)
+            rows.append({
+                "baseline": baseline_entry,
+                "metric": metric,
+                "seeds": paired,
+                "candidate_mean": sum(c_values) / len(c_values) if c_values else math.nan,
+                "baseline_mean": sum(b_values) / len(b_values) if b_values else math.nan,
+                "random_init_mean": sum(floors) / len(floors) if floors else math.nan,
+                **difference,
+                "verdict": claim_verdict(difference["mean"], difference["se"], difference["n"], learned_any),
+            })
+    return rows
+
+
+def _percent(value: float) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{100 * value:.1f}"
+
+
+def reproductions_table(results: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown: a summary line per claim, then per claim its comparisons with the paired difference and verdict.
+
+    Values are x 100 (accuracies in %, R^2 and the separability gaps in hundredths).
+    """
+    lines = ["| claim | reported | verdicts |", "|---|---|---|"]
+    for result in results:
+        counts: dict[str, int] = {}
+        for row in result["comparisons"]:
+            counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
+        verdicts = "; ".join(f"{v} x{n}" for v, n in counts.items()) or "no finished pair"
+        lines.append(f"| {result['name']} | {_one_line(result['reported'], 160)} | {verdicts} |")
+    for result in results:
+        lines += ["", f"### {result['name']}", "", f"{result['paper']}. Reported: {result['reported']}.", "",
+                  f"Candidate `{result['candidate']}`; budget: {result['budget']}.", ""]
+        if result.get("notes"):
+            lines += [result["notes"], ""]
+        lines += ["| metric | baseline | candidate | baseline value | random-init floor | candidate - baseline "
+                  "(mean +- SE) | seeds | verdict |", "|---|---|---|---|---|---|---|---|"]
+        for row in result["comparisons"]:
+            se = "" if not math.isfinite(row["se"]) else f" +- {100 * row['se']:.1f}"
+            lines.append(
+                f"| {row['metric']} | `{row['baseline']}` | {_percent(row['candidate_mean'])} | "
+                f"{_percent(row['baseline_mean'])} | {_percent(row['random_init_mean'])} | "
+                f"{100 * row['mean']:+.1f}{se} | {len(row['seeds'])} | {row['verdict']} |"
+                if math.isfinite(row["mean"]) else
+                f"| {row['metric']} | `{row['baseline']}` | - | - | - | - | 0 | {row['verdict']} |"
+            )
+        for entry, message in result["failures"].items():
+            lines.append(f"| - | `{entry}` | failed: {_one_line(message)} | | | | | |")
+    return "\n".join(lines)
+
+
+# Where a run reads its images: given once on the command line for the CIFAR claims, not for a shapes claim.
+_IMAGE_SOURCE_FIELDS = ("data_dir", "tfds", "eval_dir", "skip_corrupt")
+
+
+def _claim_recipe(entry: str, claim, seed: int, sets: Sequence[str], epochs: int | None,
+                  overrides: Mapping[str, Any]) -> Recipe:
+    from kerascl.recipe import get_recipe
+
+    name, *entry_sets = entry.split("@")
+    recipe = get_recipe(name)
+    if recipe.config.dataset == "shapes":  # a claim on the generated shapes set takes no image folder
+        overrides = {k: v for k, v in overrides.items() if k not in _IMAGE_SOURCE_FIELDS}
+    return recipe.with_overrides(
+        sets=list(claim.sets) + list(sets) + entry_sets,
+        epochs=epochs if epochs is not None else claim.epochs,
+        seed=seed,
+        **overrides,
+    )
+
+
+def check_claims(claims: Sequence[Any], sets: Sequence[str] = (), epochs: int | None = None,
+                 overrides: Mapping[str, Any] | None = None) -> None:
+    """Builds every run's recipe once (no Keras, no training), so a bad override fails before the first run.
+
+    Raises:
+        ValueError: an unknown recipe or setting, a value that does not parse, or data that is missing or
+            unreadable (the message names the claim, the run and the fix).
+    """
+    from kerascl.recipe_data import check_data
+
+    checked = set()
+    for claim in claims:
+        for entry in claim.runs():
+            extra = list(sets) + (["prior=none"] if entry == claim.candidate and claim.prior_from else [])
+            try:
+                config = _claim_recipe(entry, claim, 1, extra, epochs, dict(overrides or {})).config
+                data = (config.dataset, config.data_dir, config.tfds, config.eval_dir)
+                if data not in checked:
+                    check_data(config)
+                    checked.add(data)
+            except (ValueError, FileNotFoundError) as error:
+                raise ValueError(f"Claim {claim.name!r}, run {entry!r}: {error}") from error
+
+
+def _short_baseline(baseline: str, candidate: str) -> str:
+    """The baseline entry without the `@key=value` settings it shares with the candidate (e.g. both sides' heads)."""
+    shared = set(candidate.split("@")[1:])
+    name, *settings = baseline.split("@")
+    return "@".join([name, *[s for s in settings if s not in shared]])
+
+
+def reproduce_claims(claims: Sequence[Any], out_dir: str | os.PathLike, seeds: Sequence[int] = (1, 2),
+                     sets: Sequence[str] = (), epochs: int | None = None, overrides: Mapping[str, Any] | None = None,
+                     force: bool = False, resume: bool = False) -> dict:
+    """Runs each claim's candidate and baselines at every seed and writes the paired comparison with verdicts.
+
+    Runs go to `out_dir/runs/<entry>/seed-<seed>`, so a run two claims share (BYOL is paper 1's baseline and the
+    source of paper 5's prior) trains once, and a stopped comparison continues where it was (`run_recipe` reuses
+    finished runs with the same settings). Writes `reproductions.md` (`reproductions_table`), `reproductions.json`
+    (every run's headline metrics per seed, every comparison) and `reproductions.png` (the paired differences with
+    two standard errors).
+
+    Args:
+        claims: `kerascl.claims.Claim`s.
+        out_dir: The comparison folder.
+        seeds: The seeds; every run of a claim uses each.
+        sets: `--set` strings for every run (after the claim's budget, before a run's own `@` overrides).
+        epochs: Replaces every claim's epochs.
+        overrides: `RecipeConfig` fields for every run (`data_dir`, `limit`, `probe_test_limit`, ...).
+        force: Run every recipe again.
+        resume: Only continue or reuse runs.
+
+    Returns:
+        `{"claims": [per-claim results], "failures": {run label: message}, "table": markdown, "files": {...}}`.
+        A failed run does not stop the others; its comparisons are left out and its error shown in the table.
+    """
+    import json
+
+    from kerascl import plots
+    from kerascl.recipe_runner import run_recipe
+    from kerascl.run_folder import atomic_path, write_text_atomic
+
+    if not seeds:
+        raise ValueError("A reproduction needs at least one seed (--seeds 2 or more for a standard error).")
+    check_claims(claims, sets, epochs, overrides)
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    overrides = dict(overrides or {})
+    finished: dict[tuple[str, int], dict[str, float]] = {}
+    failed: dict[tuple[str, int], str] = {}
+    results = []
+    for claim in claims:
+        runs: dict[str, dict[int, dict[str, float]]] = {}
+        failures: dict[str, str] = {}
+        budget = ""
+        for seed in seeds:
+            for entry in claim.runs():
+                label = f"{entry} seed {seed}"
+                run_dir = os.path.join(out_dir, "runs", _folder_name(entry), f"seed-{seed}")
+                entry_sets = list(sets)
+                if entry == claim.candidate and claim.prior_from:
+                    prior_dir = os.path.join(out_dir, "runs", _folder_name(claim.prior_from), f"seed-{seed}")
+                    entry_sets.append(f"prior={os.path.abspath(os.path.join(prior_dir, 'backbone.keras'))}")
+                    if (claim.prior_from, seed) in failed:
+                        failures[label] = f"its prior's run failed ({failed[(claim.prior_from, seed)]})"
+                        continue
+                key = (entry + "|" + "|".join(entry_sets), seed)
+                if key not in finished and key not in failed:
+                    try:
+                        recipe = _claim_recipe(entry, claim, seed, entry_sets, epochs, overrides)
+                        c = recipe.config
+                        scaling = f" x batch / {c.lr_reference_batch}" if c.lr_reference_batch else ""
+                        budget = (f"{c.epochs} epochs, batch {c.batch_size}, width {c.width}, {c.optimizer} "
+                                  f"lr {c.learning_rate}{scaling}, training images {c.limit or 'all'}, probe "
+                                  f"test images {c.probe_test_limit or 'all'}, seeds {', '.join(map(str, seeds))}")
+                        print(f"\n=== {claim.name}: {label}", flush=True)
+                        result = run_recipe(recipe, run_dir, print_table=False, force=force, resume=resume)
+                        finished[key] = headline_metrics(result.metrics)
+                    except Exception as error:  # one failed run must not throw away the others' results
+                        failed[key] = f"{type(error).__name__}: {error}"
+                        print(f"\nRun {label!r} failed: {failed[key]}", file=sys.stderr)
+                if key in failed:
+                    failed[(entry, seed)] = failed[key]
+                    failures[label] = failed[key]
+                else:
+                    runs.setdefault(entry, {})[seed] = finished[key]
+        results.append({
+            "name": claim.name, "seeds": list(seeds), "paper": claim.paper, "reported": claim.reported,
+            "candidate": claim.candidate,
+            "baselines": list(claim.baselines), "budget": budget, "notes": claim.notes,
+            "runs": {entry: {str(s): m for s, m in by_seed.items()} for entry, by_seed in runs.items()},
+            "comparisons": summarise_claim(claim, runs), "failures": failures,
+        })
+    results = _merged_with_earlier(results, os.path.join(out_dir, "reproductions.json"))
+    table = reproductions_table(results)
+    write_text_atomic(os.path.join(out_dir, "reproductions.md"), table + "\n")
+    write_text_atomic(os.path.join(out_dir, "reproductions.json"),
+                      json.dumps(_finite({"claims": results}), indent=2) + "\n")
+    files = {"table": "reproductions.md", "json": "reproductions.json"}
+    bars = [(f"{r['name']}: {row['metric']}\nvs {_short_baseline(row['baseline'], r['candidate'])}", row["mean"],
+             row["se"], row["verdict"])
+            for r in results for row in r["comparisons"]
+            if row["mean"] is not None and math.isfinite(row["mean"])]
+    if bars:
+        with atomic_path(os.path.join(out_dir, "reproductions.png")) as tmp:
+            plots.plot_paired_differences(bars, tmp, title="candidate - baseline per claim, mean +- 2 SE over "
+                                                          "the seeds")
+        files["plot"] = "reproductions.png"
+    print()
+    print(table)
+    print(f"\nWrote {', '.join(os.path.join(out_dir, f) for f in files.values())}")
+    failures = {label: message for r in results for label, message in r["failures"].items()}
+    return {"claims": results, "failures": failures, "table": table, "files": files}
+
+
+def _merged_with_earlier(results: list[dict], path: str) -> list[dict]:
+    """This run's claim results after those of earlier runs into the same folder that it did not repeat.
+
+    One folder thus collects claims run one command at a time, each with its own budget; a claim run again
+    replaces its earlier result. Claims keep the order of `kerascl.claims.CLAIMS`.
+    """
+    import json
+
+    from kerascl.claims import CLAIMS
+
+    earlier = []
+    if os.path.exists(path):
+        try:
+            with open(path) as handle:
+                earlier = json.load(handle).get("claims", [])
+        except (OSError, ValueError) as error:
+            print(f"Not merging the unreadable {path} ({error}); it is replaced.", file=sys.stderr)
+    names = {r["name"] for r in results}
+    merged = [r for r in earlier if r.get("name") not in names] + results
+    for result in merged:  # JSON turned NaN into null: back to NaN for the table's arithmetic
+        for row in result.get("comparisons", []):
+            for key in ("mean", "se", "candidate_mean", "baseline_mean", "random_init_mean"):
+                if row.get(key) is None:
+                    row[key] = math.nan
+    order = list(CLAIMS)
+    return sorted(merged, key=lambda r: order.index(r["name"]) if r["name"] in order else len(order))
+
+
+def _finite(value: Any) -> Any:
+    """The value with every NaN or infinity replaced by None (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

@@ -822,15 +822,17 @@ def run_probes(recipe: Recipe, model, data: RunData, stages: StageLog | None = N
         test_x, test_y = _probe_features(encoder, data.probe_test, data.monitor_features.get("test"), config.verbose)
     data.probe_test_features = test_x
     probes: dict[str, Any] = probes_on_features(train_x, train_y, test_x, test_y, **settings, stage=stages)
+    # Each distortion re-encodes the test images: a smoke run (`limit`) distorts at most `limit` of them.
+    n_robust = config.smoke_cap(len(test_x))
     floors = None
     if config.floors:
+        robustness_floor = ({"num_test": n_robust, "epochs": config.linear_epochs, "seed": config.seed}
+                            if config.robustness else None)
         floors = floor_probes(encoder, data.probe_train, data.probe_test, **settings, seed=config.seed,
-                              verbose=config.verbose, stage=stages)
+                              verbose=config.verbose, stage=stages, robustness=robustness_floor)
     if config.robustness:
         from kerascl.probes import robustness_probe
 
-        # Each distortion re-encodes the test images: a smoke run (`limit`) distorts at most `limit` of them.
-        n_robust = config.smoke_cap(len(test_x))
         test_images, test_labels = data.probe_test
         with stages("robustness probe"):
             probes["robustness"] = robustness_probe(encoder, data.probe_train,
@@ -903,6 +905,9 @@ def print_plan(recipe: Recipe, model, data: RunData, steps: int, epochs_left: in
             n_robust = config.smoke_cap(n_test)
             plan.append(("robustness probe", f"4 distortions x {n_robust} test images",
                          estimate(4 * n_robust)))
+            if config.floors:
+                plan.append(("robustness floors", "the same on a random-init backbone and on raw pixels",
+                             estimate(4 * n_robust)))
         if recipe.partitioned and config.separability:
             plan.append(("separability probe", f"{n_test} test views", estimate(n_test)))
     else:
@@ -1047,7 +1052,8 @@ def probe_backbone(
                 "few_shot": {"episodes": few_shot_episodes, "seed": seed}}
     stages = StageLog()
     results = run_all_probes(backbone, train, test, **settings, verbose=verbose, stage=stages)
-    floor_results = (floor_probes(backbone, train, test, **settings, seed=seed, verbose=verbose, stage=stages)
+    floor_results = (floor_probes(backbone, train, test, **settings, seed=seed, verbose=verbose, stage=stages,
+                                  robustness={"epochs": linear_epochs, "seed": seed} if robustness else None)
                      if floors else None)
     if robustness:
         with stages("robustness probe"):

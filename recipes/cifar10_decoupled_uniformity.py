@@ -5,8 +5,9 @@ ICML 2023 (arXiv:2206.01646); official code Duplums/contrastive-decoupled-unifor
 `main_decoupled_unif.py` defaults for CIFAR-10): ResNet-18, batch 256, SGD learning rate 0.3 x batch / 256,
 momentum 0, weight decay 0, 400 epochs, cosine to 1e-3; fc 2048, BN-free head 2048 -> 256, t = 2; views: crop (0.08-1) +
 flip + colour distortion s = 1, no blur. CIFAR-10 has no weak attributes, so the default is no prior; a prior
-representation can be given as a saved encoder, e.g. `--set prior=runs/cifar10-byol/backbone.keras --set sigma=...`
-(the paper uses a generative model's encoder the same way). See `shapes-decoupled-uniformity` for the attribute prior.
+representation can be given as a saved encoder, e.g. `--set prior=runs/cifar10-byol/backbone.keras` (the paper uses a
+generative model's encoder the same way), with the RBF bandwidth `--set sigma=...` or, by default, the median distance
+within each batch. See `shapes-decoupled-uniformity` for the attribute prior.
 """
 
 from kerascl.recipe import Recipe, RecipeConfig
@@ -21,6 +22,9 @@ def build(backbone, config, options):
         import keras
 
         options["prior"] = keras.models.load_model(prior, compile=False)
+    if options.get("prior") is not None and options.get("sigma") is None and options.get("kernel", "rbf") == "rbf":
+        # A frozen encoder's feature scale is unknown in advance: the median heuristic picks the bandwidth per batch.
+        options["sigma"] = "median"
     return DecoupledUniformity(backbone, **options)
 
 
@@ -45,6 +49,6 @@ RECIPE = Recipe(
     options={"fc_dim": 2048, "hidden_dim": 2048, "projection_dim": 256, "t": 2.0, "prior": None, "sigma": None,
              "lam": 0.01},
     # None is a value of these too: no fc layer (probe the backbone), the median heuristic, lambda = 1/sqrt(B).
-    option_types={"fc_dim": int | None, "sigma": float | None, "lam": float | None},
+    option_types={"fc_dim": int | None, "sigma": float | str | None, "lam": float | None},
     build=build,
 )

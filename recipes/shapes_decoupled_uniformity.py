@@ -47,6 +47,6 @@ RECIPE = Recipe(
     options={"fc_dim": 256, "hidden_dim": 256, "projection_dim": 64, "t": 2.0, "prior": "attributes", "sigma": 1.0,
              "lam": 0.01},
     # None is a value of these too: no fc layer (probe the backbone), the median heuristic, lambda = 1/sqrt(B).
-    option_types={"fc_dim": int | None, "sigma": float | None, "lam": float | None},
+    option_types={"fc_dim": int | None, "sigma": float | str | None, "lam": float | None},
     build=build,
 )

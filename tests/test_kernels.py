@@ -37,6 +37,35 @@ def test_rbf_kernel_matches_numpy(sigma):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(k(W, V)), np_rbf(W, V, sigma), rtol=1e-5, atol=1e-6)
 
 
+def test_median_heuristic_bandwidth_is_the_median_distance_between_distinct_samples():
+    d2 = ((W[:, None, :].astype(float) - W[None, :, :]) ** 2).sum(-1)
+    median = np.median(d2[~np.eye(len(W), dtype=bool)])
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(kernels.median_squared_distance(W))), median, rtol=1e-5)
+    k = kernels.get_kernel("rbf", sigma="median")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(k(W)), np_rbf(W, W, np.sqrt(median)), rtol=1e-4, atol=1e-6)
+    # The bandwidth follows the batch: scaling the features leaves the kernel matrix unchanged.
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(k(10.0 * W)), keras.ops.convert_to_numpy(k(W)), atol=1e-5)
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(k))
+    assert restored.sigma == "median"
+
+
+def test_decoupled_uniformity_recipe_gives_a_frozen_encoder_prior_the_median_bandwidth():
+    from kerascl.backbones import ResNet18
+    from kerascl.recipes.cifar10_decoupled_uniformity import RECIPE
+
+    backbone = ResNet18(width=0.125)
+    options = {**RECIPE.options, "fc_dim": 8, "hidden_dim": 8, "projection_dim": 4, "prior": _tiny_prior_encoder()}
+    model = RECIPE.build(backbone, RECIPE.config, options)
+    assert model.loss_fn.kernel_fn.sigma == "median"
+    chosen = RECIPE.build(backbone, RECIPE.config, {**options, "sigma": 5.0})
+    assert chosen.loss_fn.kernel_fn.sigma == 5.0
+
+
+def _tiny_prior_encoder():
+    inputs = keras.Input((32, 32, 3))
+    return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(inputs)))
+
+
 def test_cosine_kernel_matches_numpy():
     k = kernels.CosineKernel()
     np.testing.assert_allclose(keras.ops.convert_to_numpy(k(W)), np_cosine(W, W), rtol=1e-5, atol=1e-6)
@@ -88,6 +117,8 @@ def test_get_kernel_names_objects_and_errors():
         kernels.get_kernel("laplace")
     with pytest.raises(ValueError, match="positive bandwidth"):
         kernels.RBFKernel(0.0)
+    with pytest.raises(ValueError, match="sigma='median'"):
+        kernels.RBFKernel("mean")
     with pytest.raises(ValueError, match="square"):
         kernels.conditional_mean_weights(np.ones((3, 4), "float32"))
     with pytest.raises(ValueError, match="shape"):

@@ -81,13 +81,31 @@ def test_floors_have_the_structure_of_the_trained_probes():
     assert floors["random_init"]["seed"] == 1
 
 
+def test_robustness_floor_is_the_robustness_probe_of_each_untrained_encoder():
+    from kerascl.probes import robustness_probe
+
+    backbone = tiny_backbone(image_size=8)
+    train, test = _images(60, 0), _images(30, 1)
+    options = {"epochs": 2, "seed": 0, "distortions": ("none", "jitter")}
+    floors = floor_probes(backbone, train, test, seed=1, **SETTINGS, robustness={**options, "num_test": 20})
+    expected_pixels = robustness_probe(raw_pixel_features, train, (test[0][:20], test[1][:20]), verbose=0, **options)
+    assert floors["raw_pixels"]["robustness"] == expected_pixels
+    expected_random = robustness_probe(random_init_copy(backbone, seed=1), train, (test[0][:20], test[1][:20]),
+                                       verbose=0, **options)
+    np.testing.assert_allclose(list(floors["random_init"]["robustness"].values()), list(expected_random.values()),
+                               atol=1e-6)
+    assert "robustness" not in floor_probes(backbone, train, test, **SETTINGS)["raw_pixels"]
+    table = format_table({"robustness": {"none": 0.9}}, floors=floors)
+    assert f"| robustness | none | 0.9000 | {floors['random_init']['robustness']['none']:.4f} |" in table
+
+
 def test_table_shows_floor_columns_beside_each_accuracy():
     results = {"knn": {"top1": 0.8, "k": 10}, "robustness": {"none": 0.7}}
     floors = {"random_init": {"knn": {"top1": 0.3, "k": 10}}, "raw_pixels": {"knn": {"top1": 0.25, "k": 10}}}
     table = format_table(results, floors=floors).splitlines()
     assert table[0] == "| probe | metric | trained | random init | raw pixels |"
     assert "| knn | top1 | 0.8000 | 0.3000 | 0.2500 |" in table
-    assert "| robustness | none | 0.7000 | - | - |" in table  # a probe the floors do not cover
+    assert "| robustness | none | 0.7000 | - | - |" in table  # floors computed without the robustness probe
     skipped = format_table(results, floors={"random_init": {"skipped": "no clone"}, "raw_pixels": floors["raw_pixels"]})
     assert "| knn | top1 | 0.8000 | - | 0.2500 |" in skipped and "Floors skipped: random init: no clone" in skipped
 

@@ -270,6 +270,11 @@ def test_comparison_rows_carry_the_floors():
     header = comparison_table({"a": row}).splitlines()[0]
     assert header == ("| run | knn.top1 | knn.top1 random init | knn.top1 raw pixels | linear.top1 | "
                       "linear.top1 random init | linear.top1 raw pixels |")
+    few_shot = {"probes": {"few_shot": {"5way_1shot": {"accuracy": 0.4}}},
+                "floors": {"random_init": {"few_shot": {"5way_1shot": {"accuracy": 0.3}}},
+                           "raw_pixels": {"few_shot": {"5way_1shot": {"accuracy": 0.28}}}}}
+    assert headline_metrics(few_shot) == {"few_shot.5way_1shot": 0.4, "few_shot.5way_1shot random init": 0.3,
+                                          "few_shot.5way_1shot raw pixels": 0.28}
 
 
 def test_limit_bounds_the_probes_too():

@@ -54,6 +54,8 @@ def test_recipe_runs_one_epoch(name, image_folder, tmp_path, capsys):
         assert set(probes["robustness"]) >= {"none", "jitter"}
         # --limit bounds the distorted test images too (the clean column uses the same images)
         assert metrics["robustness_test_images"] == min(metrics["probe_test_images"], 32)
+        for floor in ("random_init", "raw_pixels"):  # the robustness probe has its floors too
+            assert set(floors[floor]["robustness"]) == set(probes["robustness"])
     if recipe.partitioned and recipe.config.separability:
         assert set(probes["separability"]) == {"class_acc_content", "class_acc_style", "aug_r2_content",
                                                "aug_r2_style"}

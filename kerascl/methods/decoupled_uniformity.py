@@ -54,7 +54,7 @@ class DecoupledUniformity(Method):
         prior: None, `"attributes"`, or a `keras.Model` / callable mapping images to features.
         kernel: `"rbf"` (default), `"cosine"` or a kernel object from `kerascl.kernels` (used with a prior).
         sigma: RBF bandwidth (required with a prior and `kernel="rbf"`; 20 CUB, 100 UTZappos / BigBiGAN,
-            10 GLoRIA in the official runs).
+            10 GLoRIA in the official runs), or `"median"`: the median distance between the batch's prior features.
         lam: Ridge regulariser of the conditional mean estimator (0.01); None or 0 uses `1 / sqrt(B)`, as the
             official `lambda_ or 1/sqrt(B)`.
         t: Uniformity temperature (2).
@@ -83,7 +83,7 @@ class DecoupledUniformity(Method):
         fc_dim: int | None = 2048,
         prior: str | keras.Model | Callable | None = None,
         kernel: str | Callable = "rbf",
-        sigma: float | None = None,
+        sigma: float | str | None = None,
         lam: float | None = 0.01,
         t: float = 2.0,
         augmentation: keras.layers.Layer | None = None,

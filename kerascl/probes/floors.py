@@ -2,8 +2,8 @@
 
 A probe accuracy means little alone: on a small or hard split, a randomly initialised network and even the raw
 pixels score well above chance (on a CIFAR-10 split of 5,120 / 2,000 images, kNN with k = 200 scored 24-28 % on
-both). `floor_probes` runs the probes of `run_all_probes` (kNN with the same k and temperature, linear, few-shot) on
-the same train / test arrays with two encoders that learned nothing:
+both). `floor_probes` runs the probes of `run_all_probes` (kNN with the same k and temperature, linear, few-shot) and, when
+asked, the robustness probe on the same train / test arrays with two encoders that learned nothing:
 
 - `random_init`: a copy of the backbone's architecture (`keras.models.clone_model`) with freshly initialised weights,
   each initialiser seeded from `seed` so the floor is reproducible; batch normalisation keeps its initial moving
@@ -117,6 +117,7 @@ def floor_probes(
     batch_size: int = 256,
     verbose: int = 0,
     stage: StageFn | None = None,
+    robustness: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """kNN, linear and few-shot probes of an untrained copy of `backbone` and of raw pixels, on the same split.
 
@@ -138,6 +139,9 @@ def floor_probes(
         verbose: 1 shows the feature-extraction progress bar.
         stage: optional `stage(name)` context-manager factory, called around each timed step (the recipe runner
             prints one line per stage with it).
+        robustness: None (no robustness floor), or keyword arguments of `robustness_probe` (`epochs`,
+            `distortions`, ...) plus `num_test`, how many of the first test images to distort (default all): the
+            floors then hold the robustness probe with the same settings as the trained encoder's.
 
     Returns:
         `{"random_init": {...}, "raw_pixels": {...}}`, each shaped like `run_all_probes`'s result plus
@@ -171,13 +175,36 @@ def floor_probes(
                     "seed": int(seed),
                     **probes_on_features(train_x, train_y, test_x, test_y, **settings),
                 }
+            if robustness is not None:
+                with stage("floor robustness probe (random init)"):
+                    results["random_init"]["robustness"] = _robustness_floor(
+                        untrained, test_data, (train_x, train_y), (test_x, test_y), robustness, batch_size)
     if "raw_pixels" in floors:
         with stage("floor probes (raw pixels)"):
             train_images, train_y = _arrays_of(train_data, batch_size)
             test_images, test_y = _arrays_of(test_data, batch_size)
+            train_x, test_x = raw_pixel_features(train_images), raw_pixel_features(test_images)
             results["raw_pixels"] = {
                 "encoder": f"flattened pixels ({int(np.prod(train_images.shape[1:]))} values per image)",
-                **probes_on_features(raw_pixel_features(train_images), train_y, raw_pixel_features(test_images),
-                                     test_y, **settings),
+                **probes_on_features(train_x, train_y, test_x, test_y, **settings),
             }
+        if robustness is not None:
+            with stage("floor robustness probe (raw pixels)"):
+                results["raw_pixels"]["robustness"] = _robustness_floor(
+                    raw_pixel_features, (test_images, test_y), (train_x, train_y), (test_x, test_y), robustness,
+                    batch_size)
     return results
+
+
+def _robustness_floor(encoder, test_data: Any, train_features: tuple, clean_test_features: tuple,
+                      options: Mapping[str, Any], batch_size: int) -> dict[str, float]:
+    """The robustness probe of an untrained encoder, on the first `options["num_test"]` test images."""
+    from kerascl.probes.robustness import robustness_probe
+
+    options = dict(options)
+    test_images, test_labels = _arrays_of(test_data, batch_size)
+    n = int(options.pop("num_test", None) or len(test_images))
+    test_x, test_y = clean_test_features
+    return robustness_probe(encoder, None, (test_images[:n], test_labels[:n]), batch_size=batch_size,
+                            train_features=train_features, clean_test_features=(test_x[:n], test_y[:n]),
+                            **{"verbose": 0, **options})

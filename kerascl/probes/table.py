@@ -49,7 +49,7 @@ def format_table(
     `knn | top1 | 0.8123`, `few_shot.5way_1shot | accuracy | 0.6012`, ... Accuracies are fractions
     in `[0, 1]` and are printed as such. With `floors` (the dict of `floor_probes`), the table has
     one more column per floor (`random init`, `raw pixels`) holding the same probe's result; a
-    probe the floors do not cover (robustness, separability) shows `-` there.
+    probe the floors do not cover (separability) shows `-` there.
 
     Args:
         results: the dict returned by a probe, or a dict of such dicts.

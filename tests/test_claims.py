@@ -1,0 +1,189 @@
+"""The seed papers' claims (`kerascl compare --claim`): paired statistics, verdicts, run wiring, one real claim."""
+
+from __future__ import annotations
+
+import json
+import math
+import types
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from kerascl import recipe_comparison
+from kerascl.claims import CLAIMS, Claim, get_claims
+from kerascl.cli import main
+from tests.recipe_helpers import make_image_folder
+
+
+def test_paired_difference_is_the_mean_and_standard_error_of_the_per_seed_differences():
+    candidate, baseline = [0.41, 0.45, 0.40], [0.39, 0.42, 0.41]
+    result = recipe_comparison.paired_difference(candidate, baseline)
+    differences = np.subtract(candidate, baseline)
+    np.testing.assert_allclose(result["differences"], differences)
+    np.testing.assert_allclose(result["mean"], differences.mean())
+    np.testing.assert_allclose(result["se"], differences.std(ddof=1) / np.sqrt(3))
+    assert result["n"] == 3
+    assert math.isnan(recipe_comparison.paired_difference([0.5], [0.4])["se"])
+    with pytest.raises(ValueError, match="one baseline per candidate"):
+        recipe_comparison.paired_difference([0.5, 0.6], [0.4])
+
+
+@pytest.mark.parametrize("mean, se, n, learned, verdict", [
+    (0.03, 0.01, 2, True, "reproduced"),
+    (0.03, 0.02, 2, True, "inconclusive at this budget"),
+    (-0.03, 0.01, 3, True, "not reproduced: the baseline is ahead"),
+    (0.03, math.nan, 1, True, "inconclusive: fewer than 2 seeds"),
+    (0.03, 0.001, 2, False, "inconclusive: no run above its random-init floor"),
+    (0.03, 0.01, 2, None, "reproduced"),  # no floor measured (e.g. floors off): the statistics decide
+])
+def test_claim_verdict(mean, se, n, learned, verdict):
+    assert recipe_comparison.claim_verdict(mean, se, n, learned) == verdict
+
+
+def _metrics(knn, floor, linear, few_shot):
+    return {"knn.top1": knn, "knn.top1 random init": floor, "linear.top1": linear, "linear.top1 random init": 0.3,
+            "few_shot.5way_1shot": few_shot, "few_shot.5way_5shot": few_shot + 0.1}
+
+
+def test_summary_pairs_seeds_expands_prefixes_and_checks_the_floor():
+    claim = Claim(name="c", paper="p", reported="r", candidate="cand", baselines=("base",),
+                  metrics=("linear.top1", "few_shot.*"))
+    runs = {"cand": {1: _metrics(0.40, 0.30, 0.45, 0.50), 2: _metrics(0.41, 0.30, 0.47, 0.52),
+                     3: _metrics(0.41, 0.30, 0.47, 0.52)},  # seed 3 has no baseline: left out of the pairs
+            "base": {1: _metrics(0.39, 0.30, 0.43, 0.49), 2: _metrics(0.40, 0.30, 0.44, 0.50)}}
+    rows = recipe_comparison.summarise_claim(claim, runs)
+    assert [r["metric"] for r in rows] == ["linear.top1", "few_shot.5way_1shot", "few_shot.5way_5shot"]
+    linear = rows[0]
+    assert linear["seeds"] == [1, 2] and linear["n"] == 2
+    np.testing.assert_allclose(linear["mean"], 0.025)
+    np.testing.assert_allclose(linear["se"], 0.005)
+    np.testing.assert_allclose(linear["random_init_mean"], 0.3)
+    assert linear["verdict"] == "reproduced"
+    # Both sides at their random-init kNN floor: nothing was learned, whatever the differences.
+    flat = {side: {s: {**m, "knn.top1": 0.305} for s, m in by_seed.items()} for side, by_seed in runs.items()}
+    assert {r["verdict"] for r in recipe_comparison.summarise_claim(claim, flat)} == {
+        "inconclusive: no run above its random-init floor"}
+    table = recipe_comparison.reproductions_table([{
+        "name": "c", "paper": "p", "reported": "r", "candidate": "cand", "budget": "b", "notes": "",
+        "comparisons": rows, "failures": {"base seed 3": "ValueError: x"}}])
+    assert "| linear.top1 | `base` | 46.0 | 43.5 | 30.0 | +2.5 +- 0.5 | 2 | reproduced |" in table
+    assert "failed: ValueError: x" in table
+
+
+def test_plot_labels_drop_the_settings_both_sides_share():
+    short = recipe_comparison._short_baseline
+    assert short("cifar10-byol@hidden_dim=1024@x=1", "cifar10-partitioned@hidden_dim=1024") == "cifar10-byol@x=1"
+    assert short("shapes-vae@gamma=0.0", "shapes-vae") == "shapes-vae@gamma=0.0"
+
+
+def test_every_claim_names_runs_that_resolve_to_recipes(tmp_path):
+    folder = make_image_folder(str(tmp_path / "cifar"), train_per_class=2, test_per_class=1)
+    claims = get_claims(["all"])
+    assert [c.name for c in claims] == list(CLAIMS)
+    recipe_comparison.check_claims(claims, overrides={"data_dir": folder})
+    for claim in claims:  # a probe a claim compares runs on every side, or the comparison has no pair
+        if any(m.startswith("robustness") for m in claim.metrics):
+            for entry in claim.runs():
+                assert recipe_comparison._claim_recipe(entry, claim, 1, [], 1, {}).config.robustness, entry
+    with pytest.raises(ValueError, match="Claim 'partitioned-byol', run 'cifar10-byol@hidden_dim=1024.*widht"):
+        recipe_comparison.check_claims(claims[:1], sets=["widht=1"], overrides={"data_dir": folder})
+    with pytest.raises(ValueError, match="Unknown claim 'ddlc'.*'ddcl'"):
+        get_claims(["ddlc"])
+
+
+def test_the_iccl_base_never_leaves_the_similarity_loss():
+    from kerascl.methods.iccl import curriculum_weight
+    from kerascl.recipe import get_recipe
+
+    claim = CLAIMS["iccl"]
+    base = recipe_comparison._claim_recipe(claim.baselines[0], claim, 1, [], 3, {})
+    candidate = recipe_comparison._claim_recipe(claim.candidate, claim, 1, [], 3, {})
+    e0, e1 = (base.options["curriculum_start"] * 3, base.options["curriculum_end"] * 3)
+    assert [float(curriculum_weight(epoch, e0, e1)) for epoch in range(3)] == [0.0, 0.0, 0.0]
+    c0, c1 = (candidate.options["curriculum_start"] * 3, candidate.options["curriculum_end"] * 3)
+    assert float(curriculum_weight(2, c0, c1)) == 1.0  # the candidate reaches the clustering phase
+    # Apart from the curriculum, the two sides are the same run.
+    strip = {"curriculum_start", "curriculum_end"}
+    assert {k: v for k, v in base.options.items() if k not in strip} == {
+        k: v for k, v in candidate.options.items() if k not in strip}
+    assert base.config == candidate.config
+    assert candidate.config.width == 0.25 and candidate.config.optimizer == "sgd"  # the CPU budget
+    assert get_recipe("cifar10-iccl").config.optimizer == "lars"  # the recipe keeps the paper's setting
+
+
+def test_reproduction_wires_the_prior_shares_runs_and_survives_a_failed_run(tmp_path, monkeypatch):
+    from kerascl import recipe_runner
+
+    folder = make_image_folder(str(tmp_path / "cifar"), train_per_class=2, test_per_class=1)
+    calls = []
+
+    def fake_run(recipe, out, **kwargs):
+        calls.append((recipe.name, dict(recipe.options), str(out)))
+        if recipe.name == "cifar10-partitioned" and recipe.config.seed == 2:
+            raise ValueError("diverged")
+        shift = 0.02 if recipe.options.get("prior") or "partition" in recipe.options else 0.0
+        seed = recipe.config.seed
+        metrics = {"probes": {"knn": {"top1": 0.40 + shift + 0.001 * seed}, "linear": {"top1": 0.45 + shift}},
+                   "floors": {"random_init": {"knn": {"top1": 0.3}}}}
+        return types.SimpleNamespace(metrics=metrics)
+
+    monkeypatch.setattr(recipe_runner, "run_recipe", fake_run)
+    claims = get_claims(["partitioned-byol", "decoupled-uniformity-prior"])
+    result = recipe_comparison.reproduce_claims(claims, tmp_path / "out", seeds=[1, 2], epochs=1,
+                                                overrides={"data_dir": folder})
+    names = [name for name, _, _ in calls]
+    assert names.count("cifar10-byol") == 2  # one per seed, shared by paper 1 and paper 5's prior
+    for seed in (1, 2):
+        byol = next(out for name, _, out in calls if name == "cifar10-byol" and out.endswith(f"seed-{seed}"))
+        with_prior = [opts for name, opts, out in calls
+                      if name == "cifar10-decoupled-uniformity" and out.endswith(f"seed-{seed}")
+                      and opts["prior"] is not None]
+        assert len(with_prior) == 1 and with_prior[0]["prior"].endswith(f"seed-{seed}/backbone.keras")
+        assert with_prior[0]["prior"].startswith(str((tmp_path / "out" / "runs").resolve()))
+        assert byol.startswith(str(tmp_path / "out" / "runs"))
+    assert set(result["failures"]) == {f"{CLAIMS['partitioned-byol'].candidate} seed 2"}
+    paper1, paper5 = result["claims"]
+    assert {r["metric"]: r["n"] for r in paper1["comparisons"]} == {"linear.top1": 1}
+    assert {r["metric"]: r["verdict"] for r in paper5["comparisons"]} == {
+        "knn.top1": "reproduced", "linear.top1": "reproduced"}
+    saved = json.loads((tmp_path / "out" / "reproductions.json").read_text())
+    assert saved["claims"][0]["seeds"] == [1, 2] and saved["claims"][0]["comparisons"][0]["se"] is None  # NaN
+    assert (tmp_path / "out" / "reproductions.png").exists()
+    assert "failed: ValueError: diverged" in (tmp_path / "out" / "reproductions.md").read_text()
+    # A later command into the same folder adds its claim; the earlier ones stay, in the registry's order.
+    recipe_comparison.reproduce_claims(get_claims(["iccl"]), tmp_path / "out", seeds=[3], epochs=1,
+                                       overrides={"data_dir": folder})
+    saved = json.loads((tmp_path / "out" / "reproductions.json").read_text())
+    assert [c["name"] for c in saved["claims"]] == ["partitioned-byol", "iccl", "decoupled-uniformity-prior"]
+    table = (tmp_path / "out" / "reproductions.md").read_text()
+    assert "| iccl |" in table and "| partitioned-byol |" in table and "failed: ValueError: diverged" in table
+
+
+def test_compare_claim_command_line_errors():
+    runner = CliRunner()
+    both = runner.invoke(main, ["compare", "cifar10-byol", "--claim", "ddcl"])
+    assert both.exit_code == 2 and "not both" in both.output
+    unknown = runner.invoke(main, ["compare", "--claim", "vea-swap"])
+    assert unknown.exit_code == 2 and "'vae-swap'" in unknown.output
+    listed = runner.invoke(main, ["compare", "--list-claims"])
+    assert listed.exit_code == 0 and all(name in listed.output for name in CLAIMS)
+    alone = runner.invoke(main, ["compare", "cifar10-byol"])
+    assert alone.exit_code == 2 and "--claim" in alone.output
+
+
+def test_the_vae_claim_runs_end_to_end_from_the_command_line(tmp_path):
+    out = tmp_path / "repro"
+    args = ["compare", "--claim", "vae-swap", "--seeds", "2", "--epochs", "1", "--out", str(out),
+            "--set", "shapes_train=128", "--set", "shapes_test=64", "--set", "probe_train_limit=128",
+            "--set", "linear_epochs=1", "--set", "few_shot_episodes=2", "--set", "embedding_plot=none",
+            "--set", "batch_size=64"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "reproductions.json").read_text())
+    rows = saved["claims"][0]["comparisons"]
+    assert [r["metric"] for r in rows] == ["separability.class_gap", "separability.augmentation_gap"]
+    assert all(r["n"] == 2 and r["se"] is not None for r in rows)
+    assert (out / "runs" / "shapes-vae" / "seed-2" / "swap.png").exists()
+    assert (out / "runs" / "shapes-vae_gamma_0.0" / "seed-1" / "metrics.json").exists()
+    assert "| vae-swap |" in (out / "reproductions.md").read_text()
