@@ -33,6 +33,11 @@ CPU_BUDGET_SETS: tuple[str, ...] = (
 )
 # About an hour per BYOL run on a 2-core CPU (cifar10-byol-1h trains 12-13 epochs in 60 minutes there).
 CPU_BUDGET_EPOCHS = 10
+
+# Papers with two claims each.
+PARTITIONING_PAPER = "Lee & Choi, Partitioning Image Representation in Contrastive Learning, arXiv:2203.10454 (2022)"
+KERNEL_PRIOR_PAPER = ("Dufumier, Barbano, Louiset, Duchesnay & Gori, Integrating Prior Knowledge in Contrastive "
+                      "Learning with Kernel, ICML 2023 (arXiv:2206.01646)")
 # BYOL's heads at the CPU budget: cifar10-byol-1h's (lightly's CIFAR-10 sizes, hidden 1024) instead of the
 # 4096-wide heads of solo-learn's 1000-epoch recipe.
 BYOL_CPU_HEADS = "@hidden_dim=1024@prediction_hidden_dim=1024"
@@ -79,7 +84,7 @@ CLAIMS: dict[str, Claim] = {
     for claim in (
         Claim(
             name="partitioned-byol",
-            paper="Lee & Choi, Partitioning Image Representation in Contrastive Learning, arXiv:2203.10454 (2022)",
+            paper=PARTITIONING_PAPER,
             reported="the partitioned BYOL outperforms the conventional BYOL in linear separability and in a "
                      "few-shot learning task (abstract; the paper's tables could not be read)",
             candidate="cifar10-partitioned" + BYOL_CPU_HEADS,
@@ -129,8 +134,7 @@ CLAIMS: dict[str, Claim] = {
         ),
         Claim(
             name="decoupled-uniformity-prior",
-            paper="Dufumier, Barbano, Louiset, Duchesnay & Gori, Integrating Prior Knowledge in Contrastive "
-                  "Learning with Kernel, ICML 2023 (arXiv:2206.01646)",
+            paper=KERNEL_PRIOR_PAPER,
             reported="contrastive learning benefits from a generative model's representation used as a prior "
                      "(abstract; ImageNet-100 with BigBiGAN)",
             candidate="cifar10-decoupled-uniformity",
@@ -143,8 +147,7 @@ CLAIMS: dict[str, Claim] = {
         ),
         Claim(
             name="decoupled-uniformity-attributes",
-            paper="Dufumier, Barbano, Louiset, Duchesnay & Gori, Integrating Prior Knowledge in Contrastive "
-                  "Learning with Kernel, ICML 2023 (arXiv:2206.01646)",
+            paper=KERNEL_PRIOR_PAPER,
             reported="in a weakly supervised scenario the kernel prior on weak attributes outperforms other "
                      "unconditional and conditional contrastive approaches (abstract)",
             candidate="shapes-decoupled-uniformity",
@@ -158,7 +161,7 @@ CLAIMS: dict[str, Claim] = {
         ),
         Claim(
             name="vae-swap",
-            paper="Lee & Choi, Partitioning Image Representation in Contrastive Learning, arXiv:2203.10454 (2022)",
+            paper=PARTITIONING_PAPER,
             reported="the VAE framework separates content and style (swap pictures; no figure)",
             candidate="shapes-vae",
             baselines=("shapes-vae@gamma=0.0",),
