@@ -55,7 +55,10 @@ def median_squared_distance(x):
     Examples:
         >>> m = median_squared_distance(np.eye(3, dtype="float32"))  # 2.0
     """
-    d2 = pairwise_squared_distances(x)
+    return _median_off_diagonal(pairwise_squared_distances(x))
+
+
+def _median_off_diagonal(d2):
     n = ops.shape(d2)[0]
     off_diagonal = ops.sort(ops.reshape(d2, (-1,)))[n:]
     return ops.maximum(ops.median(off_diagonal), 1e-12)
@@ -107,11 +110,14 @@ class RBFKernel:
         """Kernel matrix `(n, m)` between the rows of `x` and `y` (default `x`)."""
         x = _as_features(x, "RBFKernel")
         y = x if y is None else _as_features(y, "RBFKernel")
+        d2 = pairwise_squared_distances(x, y)
         if self.sigma == MEDIAN_HEURISTIC:
-            sigma2 = ops.stop_gradient(median_squared_distance(x))
+            # The bandwidth comes from the batch's own distances (x with x), reused when y is x.
+            own = d2 if y is x else pairwise_squared_distances(x)
+            sigma2 = ops.stop_gradient(_median_off_diagonal(own))
         else:
             sigma2 = self.sigma**2
-        return ops.exp(-pairwise_squared_distances(x, y) / (2.0 * sigma2))
+        return ops.exp(-d2 / (2.0 * sigma2))
 
     def get_config(self) -> dict:
         return {"sigma": self.sigma}

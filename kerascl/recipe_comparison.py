@@ -24,9 +24,9 @@ def headline_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     Returns:
         `{"knn.top1", "knn.top1 random init", "knn.top1 raw pixels", "linear.top1", "linear.top1 random init",
         "linear.top1 raw pixels", "few_shot.<setting>", "robustness.<distortion>" (each with its two floors),
-        "separability.<key>", "separability.class_gap", "separability.augmentation_gap"}` where the run has them (accuracies as
-        fractions; the floors from `metrics.json`'s `floors`; the two gaps are content minus style for the class
-        accuracy and style minus content for the view parameters' R^2).
+        "separability.<key>", "separability.class_gap", "separability.augmentation_gap"}` where the run has them
+        (accuracies as fractions; the floors from `metrics.json`'s `floors`; the two gaps are content minus style for
+        the class accuracy and style minus content for the view parameters' R^2).
     """
     from kerascl.probes.floors import FLOOR_TITLES
 
@@ -259,7 +259,7 @@ def summarise_claim(claim, runs: Mapping[str, Mapping[int, Mapping[str, float]]]
         seeds = sorted(set(candidate) & set(baseline))
         if not seeds:  # a side failed at every seed: its errors are in the claim's failures
             continue
-        available = sorted(set().union(*(candidate[s].keys() & baseline[s].keys() for s in seeds))) if seeds else []
+        available = sorted(set().union(*(candidate[s].keys() & baseline[s].keys() for s in seeds)))
         for metric in _metric_keys(claim.metrics, available):
             paired = [s for s in seeds if metric in candidate[s] and metric in baseline[s]]
             c_values = [candidate[s][metric] for s in paired]
