@@ -166,10 +166,15 @@ def compare_recipes(runs: Sequence[tuple[str, Recipe]], out_dir: str | os.PathLi
         with atomic_path(os.path.join(out_dir, "comparison.png")) as tmp:
             plots.plot_comparison(rows, tmp, title=" vs ".join(rows))
         files["plot"] = "comparison.png"
+    _print_report(table, out_dir, files)
+    return {"rows": rows, "failures": failures, "table": table, "files": files}
+
+
+def _print_report(table: str, out_dir: str, files: Mapping[str, str]) -> None:
+    """Prints a comparison's table and the files it wrote."""
     print()
     print(table)
     print(f"\nWrote {', '.join(os.path.join(out_dir, f) for f in files.values())}")
-    return {"rows": rows, "failures": failures, "table": table, "files": files}
 
 
 # --------------------------------------------------------------------------------------------------- the claims
@@ -467,9 +472,7 @@ def reproduce_claims(claims: Sequence[Any], out_dir: str | os.PathLike, seeds: S
             plots.plot_paired_differences(bars, tmp, title="candidate - baseline per claim, mean +- 2 SE over "
                                                           "the seeds")
         files["plot"] = "reproductions.png"
-    print()
-    print(table)
-    print(f"\nWrote {', '.join(os.path.join(out_dir, f) for f in files.values())}")
+    _print_report(table, out_dir, files)
     failures = {label: message for r in results for label, message in r["failures"].items()}
     return {"claims": results, "failures": failures, "table": table, "files": files}
 

@@ -19,9 +19,15 @@ def build(backbone, config, options):
     options = dict(options)
     prior = options.get("prior")
     if isinstance(prior, str) and prior.endswith(".keras"):
+        import random
+
         import keras
 
+        # Loading draws initialiser seeds from Python's `random`; restoring its state afterwards gives the fc layer
+        # and head the same start as the same seed's run without a prior, so a pair differs by the prior only.
+        state = random.getstate()
         options["prior"] = keras.models.load_model(prior, compile=False)
+        random.setstate(state)
     if options.get("prior") is not None and options.get("sigma") is None and options.get("kernel", "rbf") == "rbf":
         # A frozen encoder's feature scale is unknown in advance: the median heuristic picks the bandwidth per batch.
         options["sigma"] = "median"

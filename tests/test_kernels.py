@@ -61,6 +61,27 @@ def test_decoupled_uniformity_recipe_gives_a_frozen_encoder_prior_the_median_ban
     assert chosen.loss_fn.kernel_fn.sigma == 5.0
 
 
+def test_loading_a_prior_encoder_leaves_the_heads_initialisation_as_without_a_prior(tmp_path):
+    """A prior/no-prior pair of one seed must differ by the prior only, not by the fc layer's and head's start."""
+    from kerascl.recipes.cifar10_decoupled_uniformity import RECIPE
+
+    path = str(tmp_path / "prior.keras")
+    _tiny_prior_encoder().save(path)
+    backbone = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D()])
+    options = {**RECIPE.options, "fc_dim": 8, "hidden_dim": 8, "projection_dim": 4}
+
+    def head_weights(prior):
+        keras.utils.set_random_seed(7)
+        model = RECIPE.build(backbone, RECIPE.config, {**options, "prior": prior})
+        model.build_heads((None, 3))
+        return [np.asarray(w) for w in model.fc.weights + model.projector.weights]
+
+    without, with_prior = head_weights(None), head_weights(path)
+    assert len(without) == len(with_prior) == 6
+    for a, b in zip(without, with_prior):
+        np.testing.assert_array_equal(a, b)
+
+
 def _tiny_prior_encoder():
     inputs = keras.Input((32, 32, 3))
     return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(inputs)))

@@ -15,6 +15,7 @@ A trained backbone is worth its probe accuracy minus the higher of the two floor
 
 from __future__ import annotations
 
+import functools
 import zlib
 from typing import Any, Mapping, Sequence
 
@@ -159,6 +160,9 @@ def floor_probes(
     stage = stage or no_stage
     settings = dict(knn=knn, linear=linear, few_shot=few_shot, few_shot_shots=few_shot_shots)
     results: dict[str, Any] = {}
+    # The test images and labels as arrays, converted once for every floor that reads them.
+    test_arrays = functools.cache(lambda: _arrays_of(test_data, batch_size))
+
     if "random_init" in floors:
         try:
             untrained = random_init_copy(backbone, seed=seed)
@@ -178,11 +182,11 @@ def floor_probes(
             if robustness is not None:
                 with stage("floor robustness probe (random init)"):
                     results["random_init"]["robustness"] = _robustness_floor(
-                        untrained, test_data, (train_x, train_y), (test_x, test_y), robustness, batch_size)
+                        untrained, test_arrays(), (train_x, train_y), (test_x, test_y), robustness, batch_size)
     if "raw_pixels" in floors:
         with stage("floor probes (raw pixels)"):
             train_images, train_y = _arrays_of(train_data, batch_size)
-            test_images, test_y = _arrays_of(test_data, batch_size)
+            test_images, test_y = test_arrays()
             train_x, test_x = raw_pixel_features(train_images), raw_pixel_features(test_images)
             results["raw_pixels"] = {
                 "encoder": f"flattened pixels ({int(np.prod(train_images.shape[1:]))} values per image)",
@@ -196,13 +200,13 @@ def floor_probes(
     return results
 
 
-def _robustness_floor(encoder, test_data: Any, train_features: tuple, clean_test_features: tuple,
+def _robustness_floor(encoder, test_arrays: tuple, train_features: tuple, clean_test_features: tuple,
                       options: Mapping[str, Any], batch_size: int) -> dict[str, float]:
     """The robustness probe of an untrained encoder, on the first `options["num_test"]` test images."""
     from kerascl.probes.robustness import robustness_probe
 
     options = dict(options)
-    test_images, test_labels = _arrays_of(test_data, batch_size)
+    test_images, test_labels = test_arrays
     n = int(options.pop("num_test", None) or len(test_images))
     test_x, test_y = clean_test_features
     return robustness_probe(encoder, None, (test_images[:n], test_labels[:n]), batch_size=batch_size,
