@@ -372,6 +372,9 @@ def main(argv=None) -> None:
     parser.add_argument("--plot", help="PNG of kNN accuracy against training minutes")
     parser.add_argument("--from-results", nargs="+", help="replot saved JSON-lines files (no training)")
     parser.add_argument("--target", type=float, default=None, help="draw a target accuracy line (a fraction)")
+    parser.add_argument("--labels", nargs="+", default=None,
+                        help="with --from-results: one label per results file, replacing its runs' library label "
+                             "(to tell apart runs of one library under different settings)")
     parser.add_argument("--paired", nargs=2, metavar=("LIBRARY_A", "LIBRARY_B"),
                         help="with --from-results: print A - B at each checkpoint, mean and SE over the seeds both "
                              "ran (library labels as in the results, e.g. 'kerascl (tensorflow)' 'lightly')")
@@ -384,7 +387,10 @@ def main(argv=None) -> None:
         worker(args)
         return
     if args.from_results:
-        rows = [json.loads(line) for path in args.from_results for line in open(path) if line.strip()]
+        if args.labels and len(args.labels) != len(args.from_results):
+            parser.error(f"--labels takes one label per --from-results file: {len(args.from_results)} file(s), "
+                         f"{len(args.labels)} label(s)")
+        rows = read_results(args.from_results, args.labels)
         if not args.plot and not args.paired:
             parser.error("--from-results needs --plot or --paired")
         if args.paired:
@@ -430,6 +436,20 @@ def main(argv=None) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------ summary
+def read_results(paths: list[str], labels: list[str] | None = None) -> list[dict]:
+    """The rows of JSON-lines result files; with `labels`, each file's rows that name a library take its label."""
+    rows = []
+    for index, path in enumerate(paths):
+        with open(path) as handle:
+            for line in handle:
+                if line.strip():
+                    row = json.loads(line)
+                    if labels and "library" in row:
+                        row["library"] = labels[index]
+                    rows.append(row)
+    return rows
+
+
 def curves(rows: list[dict]) -> dict[str, list[list[tuple[float, float]]]]:
     """`{library label: [[(minute, kNN top-1), ...] per seed]}` from result rows."""
     out: dict[str, dict[int, list[tuple[float, float]]]] = {}

@@ -254,6 +254,9 @@ def recipe_command(name, data_dir, tfds, eval_dir, epochs, batch_size, backend, 
 @click.option("--test-limit", type=click.IntRange(min=1), default=None, show_default="all", help="Test images.")
 @click.option("--robustness/--no-robustness", default=True, show_default=True,
               help="Also run the robustness probe (linear accuracy under distortions).")
+@click.option("--color/--no-color", default=False, show_default=True,
+              help="Also run the colour-sensitivity probe (R^2 of a random colour jitter read from the change it "
+                   "makes to each test image's features).")
 @click.option("--linear-epochs", type=click.IntRange(min=1), default=50, show_default=True,
               help="Training epochs of the linear classifiers (linear and robustness probes).")
 @click.option("--skip-corrupt", is_flag=True, default=False,
@@ -261,13 +264,14 @@ def recipe_command(name, data_dir, tfds, eval_dir, epochs, batch_size, backend, 
 @click.option("--floors/--no-floors", default=True, show_default=True,
               help="Also run the same probes on a random-init copy of the backbone and on raw pixels (the floors).")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the random-init floor, the linear probe and the few-shot episodes.")
+              help="Seed of the random-init floor, the linear probe, the few-shot episodes and the colour jitter.")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None, help="Keras backend.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the results to this JSON file.")
-def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness, linear_epochs, skip_corrupt, floors,
-                  seed, backend, out) -> None:
-    """Run every probe (kNN, linear, few-shot, robustness) on an exported BACKBONE (.keras) and print the table,
-    each accuracy beside its floors (the same probe on a random-init copy of the backbone and on raw pixels).
+def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness, color, linear_epochs, skip_corrupt,
+                  floors, seed, backend, out) -> None:
+    """Run every probe (kNN, linear, few-shot, robustness; colour sensitivity with --color) on an exported BACKBONE
+    (.keras) and print the table, each accuracy beside its floors (the same probe on a random-init copy of the
+    backbone and on raw pixels).
 
     The probes need labels: a --data-dir without class subfolders in DIR/train is an error (exit 1).
     """
@@ -277,7 +281,7 @@ def probe_command(backbone, data_dir, image_size, limit, test_limit, robustness,
     try:
         probe_backbone(backbone, data_dir, image_size=image_size, limit=limit, test_limit=test_limit,
                        robustness=robustness, linear_epochs=linear_epochs, out=out, skip_corrupt=skip_corrupt,
-                       floors=floors, seed=seed)
+                       floors=floors, seed=seed, color=color)
     except (FileNotFoundError, ValueError) as error:
         _fail(error)
 

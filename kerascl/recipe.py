@@ -128,6 +128,9 @@ class RecipeConfig:
             copy of the backbone and on raw pixels (`kerascl.probes.floor_probes`; `metrics.json`'s `floors`).
         robustness: Run the robustness probe (DDCL's table: linear accuracy under jitter, flip, rotation, elastic),
             on the probes' test images (the first `limit` of them when `limit` is set).
+        color_probe: Run the colour-sensitivity probe (`kerascl.probes.color_sensitivity_probe`: held-out R^2 of a
+            random colour jitter's four parameters read from the change it makes to each test image's features), on
+            the same test images as the robustness probe, beside its floors.
         separability: Run the content / style separability probe (partitioned models).
         embedding_plot: `"auto"` (t-SNE when scikit-learn is installed, else PCA), `"pca"`, `"tsne"` or `"none"`.
         embedding_samples: Test images drawn in the 2-D embedding pictures (at most `limit` when it is set).
@@ -173,6 +176,7 @@ class RecipeConfig:
     few_shot_episodes: int = 600
     floors: bool = True
     robustness: bool = False
+    color_probe: bool = False
     separability: bool = False
     embedding_plot: str = "auto"
     embedding_samples: int = 1000
@@ -266,7 +270,7 @@ class RecipeConfig:
         return train, test
 
     def smoke_cap(self, count: int) -> int:
-        """`count` images, at most `limit` when it is set: the robustness probe's distorted test images and the
+        """`count` images, at most `limit` when it is set: the robustness and colour probes' test images and the
         2-D embedding pictures' samples, so a smoke run's stages that re-encode or embed images stay small."""
         return count if self.limit is None else min(count, int(self.limit))
 

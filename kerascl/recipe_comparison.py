@@ -23,7 +23,7 @@ def headline_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
 
     Returns:
         `{"knn.top1", "knn.top1 random init", "knn.top1 raw pixels", "linear.top1", "linear.top1 random init",
-        "linear.top1 raw pixels", "few_shot.<setting>", "robustness.<distortion>" (each with its two floors),
+        "linear.top1 raw pixels", "few_shot.<setting>", "robustness.<distortion>", "color.<parameter>" (each with its two floors),
         "separability.<key>", "separability.class_gap", "separability.augmentation_gap"}` where the run has them
         (accuracies as fractions; the floors from `metrics.json`'s `floors`; the two gaps are content minus style for
         the class accuracy and style minus content for the view parameters' R^2).
@@ -54,7 +54,7 @@ def headline_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
         return {k: float(v) for k, v in (results or {}).items() if isinstance(v, (int, float))}
 
     # Each value is followed by its floors, so a table's columns put them side by side.
-    for probe, read in (("few_shot", few_shot_accuracies), ("robustness", numbers)):
+    for probe, read in (("few_shot", few_shot_accuracies), ("robustness", numbers), ("color", numbers)):
         floor_values = {title: read((floors.get(floor) or {}).get(probe)) for floor, title in FLOOR_TITLES.items()}
         for name, value in read(probes.get(probe)).items():
             row[f"{probe}.{name}"] = value

@@ -805,7 +805,8 @@ def run_probes(recipe: Recipe, model, data: RunData, stages: StageLog | None = N
         of `kerascl.probes.floor_probes` (random init, raw pixels), or None when `config.floors` is off or there are
         no labels.
     """
-    from kerascl.probes import floor_probes, probes_on_features
+    from kerascl.probes import color_sensitivity_probe, floor_probes, probes_on_features
+    from kerascl.probes.color_sensitivity import MIN_IMAGES
 
     config = recipe.config
     stages = stages or StageLog()
@@ -824,12 +825,14 @@ def run_probes(recipe: Recipe, model, data: RunData, stages: StageLog | None = N
     probes: dict[str, Any] = probes_on_features(train_x, train_y, test_x, test_y, **settings, stage=stages)
     # Each distortion re-encodes the test images: a smoke run (`limit`) distorts at most `limit` of them.
     n_robust = config.smoke_cap(len(test_x))
+    run_color = config.color_probe and n_robust >= MIN_IMAGES
     floors = None
     if config.floors:
         robustness_floor = ({"num_test": n_robust, "epochs": config.linear_epochs, "seed": config.seed}
                             if config.robustness else None)
+        color_floor = {"num_test": n_robust, "seed": config.seed} if run_color else None
         floors = floor_probes(encoder, data.probe_train, data.probe_test, **settings, seed=config.seed,
-                              verbose=config.verbose, stage=stages, robustness=robustness_floor)
+                              verbose=config.verbose, stage=stages, robustness=robustness_floor, color=color_floor)
     if config.robustness:
         from kerascl.probes import robustness_probe
 
@@ -840,6 +843,15 @@ def run_probes(recipe: Recipe, model, data: RunData, stages: StageLog | None = N
                                                     epochs=config.linear_epochs, seed=config.seed,
                                                     verbose=config.verbose, train_features=(train_x, train_y),
                                                     clean_test_features=(test_x[:n_robust], test_y[:n_robust]))
+    if config.color_probe and not run_color:
+        message = (f"Skipping the colour-sensitivity probe: it needs at least {MIN_IMAGES} test images and the run "
+                   f"has {n_robust}; raise --limit or --probe-limit.")
+        print(message)
+        probes["color"] = {"skipped": message}
+    elif run_color:
+        with stages("colour-sensitivity probe"):
+            probes["color"] = color_sensitivity_probe(encoder, data.probe_test[0][:n_robust], seed=config.seed,
+                                                      verbose=config.verbose)
     if recipe.partitioned and config.separability and data.separability is not None:
         from kerascl.probes import separability_probe_from_encoder
 
@@ -908,6 +920,11 @@ def print_plan(recipe: Recipe, model, data: RunData, steps: int, epochs_left: in
             if config.floors:
                 plan.append(("robustness floors", "the same on a random-init backbone and on raw pixels",
                              estimate(4 * n_robust)))
+        if config.color_probe:
+            n_color = config.smoke_cap(n_test)
+            encoders = 2 if config.floors else 1  # the trained and the random-init backbone (raw pixels: free)
+            plan.append(("colour-sensitivity probe", f"{n_color} test images and their jittered copies, R^2 of the "
+                         "jitter" + (" (and its two floors)" if config.floors else ""), estimate(2 * encoders * n_color)))
         if recipe.partitioned and config.separability:
             plan.append(("separability probe", f"{n_test} test views", estimate(n_test)))
     else:
@@ -993,6 +1010,7 @@ def probe_backbone(
     skip_corrupt: bool = False,
     floors: bool = True,
     seed: int = 0,
+    color: bool = False,
 ) -> dict:
     """Every probe on an exported backbone over a labelled image folder; prints the table.
 
@@ -1010,11 +1028,12 @@ def probe_backbone(
         skip_corrupt: leave corrupt image files out (logged, counted) instead of raising.
         floors: also run the same kNN, linear and few-shot probes on a random-init copy of the backbone and on raw
             pixels (`kerascl.probes.floor_probes`), shown beside each accuracy.
-        seed: seed of the random-init floor, the linear probe and the few-shot episodes.
+        seed: seed of the random-init floor, the linear probe, the few-shot episodes and the colour jitter.
+        color: also run the colour-sensitivity probe on the test images (`kerascl.probes.color_sensitivity_probe`).
 
     Returns:
-        `{"knn", "linear", "few_shot", ["robustness"], ["floors"]}`: the probes as in `metrics.json`'s `probes`,
-        and with `floors` their floors (as in `metrics.json`'s `floors`).
+        `{"knn", "linear", "few_shot", ["robustness"], ["color"], ["floors"]}`: the probes as in `metrics.json`'s
+        `probes`, and with `floors` their floors (as in `metrics.json`'s `floors`).
 
     Raises:
         FileNotFoundError: missing backbone file or data folder (with the expected layout).
@@ -1024,7 +1043,8 @@ def probe_backbone(
     import keras
 
     from kerascl.data import from_image_folder, list_image_files
-    from kerascl.probes import floor_probes, format_table, robustness_probe, run_all_probes
+    from kerascl.probes import color_sensitivity_probe, floor_probes, format_table, robustness_probe, run_all_probes
+    from kerascl.probes.color_sensitivity import MIN_IMAGES
 
     from kerascl.input_checks import check_keras_archive
 
@@ -1047,18 +1067,25 @@ def probe_backbone(
     train = _arrays(train_ds)
     test = _arrays(from_image_folder(test_dir, image_size=image_size, batch_size=256, views=False, limit=test_limit,
                                      class_names=train_ds.class_names, skip_corrupt=skip_corrupt))
+    if color and len(test[0]) < MIN_IMAGES:  # before any probe runs, so no result is computed and then lost
+        raise ValueError(f"The colour-sensitivity probe needs at least {MIN_IMAGES} test images; {test_dir!r} gave "
+                         f"{len(test[0])}. Raise --test-limit, add test images, or drop --color.")
     settings = {"knn": {"k": min(knn_k, len(train[0])), "temperature": knn_temperature},
                 "linear": {"epochs": linear_epochs, "seed": seed},
                 "few_shot": {"episodes": few_shot_episodes, "seed": seed}}
     stages = StageLog()
     results = run_all_probes(backbone, train, test, **settings, verbose=verbose, stage=stages)
     floor_results = (floor_probes(backbone, train, test, **settings, seed=seed, verbose=verbose, stage=stages,
-                                  robustness={"epochs": linear_epochs, "seed": seed} if robustness else None)
+                                  robustness={"epochs": linear_epochs, "seed": seed} if robustness else None,
+                                  color={"seed": seed} if color else None)
                      if floors else None)
     if robustness:
         with stages("robustness probe"):
             results["robustness"] = robustness_probe(backbone, train, test, epochs=linear_epochs, seed=seed,
                                                      verbose=verbose)
+    if color:
+        with stages("colour-sensitivity probe"):
+            results["color"] = color_sensitivity_probe(backbone, test[0], seed=seed, verbose=verbose)
     print()
     print(format_table(results, floors=floor_results,
                        title=f"probes of {backbone_path} on {os.fspath(data_dir)} "

@@ -6,7 +6,8 @@ baseline). Four view pairs per image ("add-one" augmentation: crop + jitter, + g
 contrasted at ResNet stage k through a side branch, colour-jitter parameters embedded into the projector input of
 stages 2-4. Training as the official `main_train.py`: SGD, learning rate 0.05 x batch / 256, momentum 0.9, weight
 decay 1e-4, batch 256, 200 epochs, cosine. The official `--fix-pred-lr` (predictors at the initial rate, torch's
-SGD) is `--set optimizer=l2sgd --set fixed_predictor_lr=true`.
+SGD) is `--set optimizer=l2sgd --set fixed_predictor_lr=true`. The recipe also runs the colour-sensitivity probe
+(the paper argues that augmentation embeddings keep the colour information strong colour augmentation removes).
 """
 
 from kerascl.recipe import Recipe, RecipeConfig
@@ -40,6 +41,7 @@ RECIPE = Recipe(
         lr_reference_batch=256,
         momentum=0.9,
         weight_decay=1e-4,
+        color_probe=True,
     ),
     options={
         "base_method": "simsiam",

@@ -86,6 +86,9 @@ def test_every_claim_names_runs_that_resolve_to_recipes(tmp_path):
         if any(m.startswith("robustness") for m in claim.metrics):
             for entry in claim.runs():
                 assert recipe_comparison._claim_recipe(entry, claim, 1, [], 1, {}).config.robustness, entry
+        if any(m.startswith("color") for m in claim.metrics):
+            for entry in claim.runs():
+                assert recipe_comparison._claim_recipe(entry, claim, 1, [], 1, {}).config.color_probe, entry
     with pytest.raises(ValueError, match="Claim 'partitioned-byol', run 'cifar10-byol@hidden_dim=1024.*widht"):
         recipe_comparison.check_claims(claims[:1], sets=["widht=1"], overrides={"data_dir": folder})
     with pytest.raises(ValueError, match="Unknown claim 'ddlc'.*'ddcl'"):

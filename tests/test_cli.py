@@ -89,15 +89,17 @@ def test_recipe_then_probe_on_its_backbone(tmp_path):
     folder = make_image_folder(str(tmp_path / "images"))
     report = tmp_path / "probe.json"
     result = _invoke("probe", str(out / "backbone.keras"), "--data-dir", folder, "--linear-epochs", "2",
-                     "--no-robustness", "--out", str(report))
+                     "--no-robustness", "--color", "--out", str(report))
     assert result.exit_code == 0, result.output
     assert "| knn | top1 |" in result.output and "| linear | top1 |" in result.output
+    assert "| color | hue |" in result.output and "colour-sensitivity probe" in result.output
     assert "| probe | metric | trained | random init | raw pixels |" in result.output
     with open(report) as handle:
         written = json.load(handle)
     assert 0.0 <= written["probes"]["linear"]["top1"] <= 1.0
     assert 0.0 <= written["floors"]["raw_pixels"]["knn"]["top1"] <= 1.0
     assert "top1" in written["floors"]["random_init"]["knn"]
+    assert set(written["probes"]["color"]) == set(written["floors"]["raw_pixels"]["color"]) >= {"hue", "mean"}
 
 
 def test_probe_reports_a_missing_test_split(tmp_path):
@@ -111,6 +113,19 @@ def test_probe_reports_a_missing_test_split(tmp_path):
     result = CliRunner().invoke(main, ["probe", str(backbone), "--data-dir", folder])
     assert result.exit_code != 0
     assert "no 'test' subfolder" in result.output
+
+
+def test_probe_color_on_too_few_test_images_fails_before_probing(tmp_path):
+    pytest.importorskip("PIL")
+    from tests.helpers import tiny_backbone
+
+    folder = make_image_folder(str(tmp_path / "images"), train_per_class=2, test_per_class=1)
+    backbone = tmp_path / "b.keras"
+    tiny_backbone(image_size=32).save(backbone)
+    result = CliRunner().invoke(main, ["probe", str(backbone), "--data-dir", folder, "--color"])
+    assert result.exit_code != 0
+    assert "needs at least 10 test images" in result.output and "--test-limit" in result.output
+    assert "kNN probe" not in result.output  # stopped before any probe ran
 
 
 def test_devices_must_be_positive():

@@ -22,6 +22,7 @@ def test_probes_page_runs():
     floors = ns["floors"]
     assert set(floors) == {"random_init", "raw_pixels"}
     assert floors["raw_pixels"]["knn"]["num_test"] == ns["trained"]["knn"]["num_test"] == 120
+    assert set(ns["color"]) == {"brightness", "contrast", "saturation", "hue", "mean"}
 
 
 def test_callbacks_page_runs():

@@ -56,6 +56,10 @@ def test_recipe_runs_one_epoch(name, image_folder, tmp_path, capsys):
         assert metrics["robustness_test_images"] == min(metrics["probe_test_images"], 32)
         for floor in ("random_init", "raw_pixels"):  # the robustness probe has its floors too
             assert set(floors[floor]["robustness"]) == set(probes["robustness"])
+    if recipe.config.color_probe:  # R^2 of each jitter parameter and their mean, beside both floors
+        for result in (probes["color"], floors["random_init"]["color"], floors["raw_pixels"]["color"]):
+            assert set(result) == {"brightness", "contrast", "saturation", "hue", "mean"}
+            assert all(value <= 1.0 for value in result.values())
     if recipe.partitioned and recipe.config.separability:
         assert set(probes["separability"]) == {"class_acc_content", "class_acc_style", "aug_r2_content",
                                                "aug_r2_style"}

@@ -45,6 +45,25 @@ def test_curves_and_floors_from_rows():
     assert floors["random init (lightly)"] == pytest.approx(0.27)
 
 
+def test_labels_tell_apart_two_result_files_of_one_library(tmp_path):
+    script = _script()
+    paths = []
+    for name, scale in (("a", 1.0), ("b", 2.0)):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({**row, "knn_top1": row["knn_top1"] * scale}) + "\n"
+                                for row in _rows() if row.get("library") in (None, "kerascl (tensorflow)")))
+        paths.append(str(path))
+    assert sorted(script.curves(script.read_results(paths))) == ["kerascl (tensorflow)"]  # merged: ambiguous
+    rows = script.read_results(paths, ["run A", "run B"])
+    curves = script.curves(rows)
+    assert sorted(curves) == ["run A", "run B"]
+    assert curves["run B"][0][-1][1] == pytest.approx(2 * curves["run A"][0][-1][1])
+    assert sum(row["event"] == "floor" for row in rows) == 4  # rows without a library are kept as they are
+    result = subprocess.run([sys.executable, SCRIPT, "--from-results", *paths, "--labels", "only one",
+                             "--plot", str(tmp_path / "p.png")], capture_output=True, text=True)
+    assert result.returncode != 0 and "one label per --from-results file" in result.stderr
+
+
 def test_plot_is_written(tmp_path):
     path = _script().plot_curves(_rows(), str(tmp_path / "curve.png"))
     assert os.path.getsize(path) > 1000

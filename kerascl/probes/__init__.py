@@ -7,6 +7,11 @@ The `*_on_features` variants take cached features directly. `floor_probes` runs 
 copy of the backbone and on raw pixels: the floors every accuracy is read against.
 """
 
+from kerascl.probes.color_sensitivity import (
+    COLOR_PARAMETERS,
+    color_sensitivity_on_features,
+    color_sensitivity_probe,
+)
 from kerascl.probes.features import (
     MissingLabelsError,
     extract_features,
@@ -44,10 +49,13 @@ from kerascl.probes.separability import (
 from kerascl.probes.table import format_table, print_table
 
 __all__ = [
+    "COLOR_PARAMETERS",
     "DDCL_DISTORTIONS",
     "FLOOR_NAMES",
     "LinearClassifier",
     "MissingLabelsError",
+    "color_sensitivity_on_features",
+    "color_sensitivity_probe",
     "confidence_interval_95",
     "extract_features",
     "few_shot_on_features",

@@ -3,7 +3,8 @@
 A probe accuracy means little alone: on a small or hard split, a randomly initialised network and even the raw
 pixels score well above chance (on a CIFAR-10 split of 5,120 / 2,000 images, kNN with k = 200 scored 24-28 % on
 both). `floor_probes` runs the probes of `run_all_probes` (kNN with the same k and temperature, linear, few-shot) and, when
-asked, the robustness probe on the same train / test arrays with two encoders that learned nothing:
+asked, the robustness and colour-sensitivity probes on the same train / test arrays with two encoders that learned
+nothing:
 
 - `random_init`: a copy of the backbone's architecture (`keras.models.clone_model`) with freshly initialised weights,
   each initialiser seeded from `seed` so the floor is reproducible; batch normalisation keeps its initial moving
@@ -119,6 +120,7 @@ def floor_probes(
     verbose: int = 0,
     stage: StageFn | None = None,
     robustness: Mapping[str, Any] | None = None,
+    color: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """kNN, linear and few-shot probes of an untrained copy of `backbone` and of raw pixels, on the same split.
 
@@ -143,6 +145,8 @@ def floor_probes(
         robustness: None (no robustness floor), or keyword arguments of `robustness_probe` (`epochs`,
             `distortions`, ...) plus `num_test`, how many of the first test images to distort (default all): the
             floors then hold the robustness probe with the same settings as the trained encoder's.
+        color: None (no colour-sensitivity floor), or keyword arguments of `color_sensitivity_probe` (`strength`,
+            `seed`) plus `num_test`, how many of the first test images it jitters (default all).
 
     Returns:
         `{"random_init": {...}, "raw_pixels": {...}}`, each shaped like `run_all_probes`'s result plus
@@ -183,6 +187,9 @@ def floor_probes(
                 with stage("floor robustness probe (random init)"):
                     results["random_init"]["robustness"] = _robustness_floor(
                         untrained, test_arrays(), (train_x, train_y), (test_x, test_y), robustness, batch_size)
+            if color is not None:
+                with stage("floor colour-sensitivity probe (random init)"):
+                    results["random_init"]["color"] = _color_floor(untrained, test_arrays()[0], color, batch_size)
     if "raw_pixels" in floors:
         with stage("floor probes (raw pixels)"):
             train_images, train_y = _arrays_of(train_data, batch_size)
@@ -197,7 +204,19 @@ def floor_probes(
                 results["raw_pixels"]["robustness"] = _robustness_floor(
                     raw_pixel_features, (test_images, test_y), (train_x, train_y), (test_x, test_y), robustness,
                     batch_size)
+        if color is not None:
+            with stage("floor colour-sensitivity probe (raw pixels)"):
+                results["raw_pixels"]["color"] = _color_floor(raw_pixel_features, test_images, color, batch_size)
     return results
+
+
+def _color_floor(encoder, test_images: np.ndarray, options: Mapping[str, Any], batch_size: int) -> dict[str, float]:
+    """The colour-sensitivity probe of an untrained encoder, on the first `options["num_test"]` test images."""
+    from kerascl.probes.color_sensitivity import color_sensitivity_probe
+
+    options = dict(options)
+    n = int(options.pop("num_test", None) or len(test_images))
+    return color_sensitivity_probe(encoder, test_images[:n], batch_size=batch_size, **options)
 
 
 def _robustness_floor(encoder, test_arrays: tuple, train_features: tuple, clean_test_features: tuple,

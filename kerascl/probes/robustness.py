@@ -33,6 +33,54 @@ PRIMITIVES = ("none", "jitter", "flip", "rotation", "elastic")
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
+def color_jitter_parameters(
+    count: int,
+    rng: np.random.Generator,
+    brightness: float = 0.4,
+    contrast: float = 0.4,
+    saturation: float = 0.4,
+    hue: float = 0.1,
+) -> np.ndarray:
+    """Draw `count` colour-jitter parameter rows `(brightness, contrast, saturation, hue)`, float32 `(count, 4)`.
+
+    The three factors are uniform in `[1 - s, 1 + s]` and the hue shift uniform in `[-hue, hue]` of a full turn,
+    drawn factor by factor (all brightness factors first), the order `color_jitter` has always used.
+    """
+    columns = [rng.uniform(1 - s, 1 + s, count) for s in (brightness, contrast, saturation)]
+    columns.append(rng.uniform(-hue, hue, count))
+    return np.stack(columns, axis=1).astype(np.float32)
+
+
+def apply_color_jitter(images: np.ndarray, parameters: np.ndarray) -> np.ndarray:
+    """Apply per-image brightness, contrast, saturation and hue (in that order), clipping to [0, 1] after each.
+
+    Args:
+        images: `(B, H, W, 3)` floats in `[0, 1]`.
+        parameters: `(B, 4)` rows of `color_jitter_parameters`: brightness, contrast and saturation factors and
+            the hue shift as a fraction of a turn (a rotation of the chroma plane in YIQ space).
+    """
+    parameters = np.asarray(parameters, np.float32)
+    if parameters.shape != (len(images), 4):
+        raise ValueError(f"Expected colour-jitter parameters of shape ({len(images)}, 4); got {parameters.shape}.")
+    brightness, contrast, saturation = (parameters[:, i, None, None, None] for i in range(3))
+    x = np.clip(images.astype(np.float32) * brightness, 0, 1)
+    mean = (x @ _LUMA).mean(axis=(1, 2))[:, None, None, None]
+    x = np.clip((x - mean) * contrast + mean, 0, 1)
+    gray = (x @ _LUMA)[..., None]
+    x = np.clip((x - gray) * saturation + gray, 0, 1)
+    theta = parameters[:, 3] * np.float32(2 * np.pi)
+    to_yiq = np.array(
+        [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32
+    )
+    from_yiq = np.linalg.inv(to_yiq).astype(np.float32)
+    yiq = x @ to_yiq.T
+    cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
+    i, q = yiq[..., 1].copy(), yiq[..., 2].copy()
+    yiq[..., 1] = cos * i - sin * q
+    yiq[..., 2] = sin * i + cos * q
+    return np.clip(yiq @ from_yiq.T, 0, 1).astype(np.float32)
+
+
 def color_jitter(
     images: np.ndarray,
     rng: np.random.Generator,
@@ -45,29 +93,10 @@ def color_jitter(
 
     Factors are drawn uniformly from `[1 - s, 1 + s]` (brightness, contrast, saturation) and the
     hue shift from `[-hue, hue]` of a full turn, applied as a rotation of the chroma plane in YIQ
-    space.
+    space (`color_jitter_parameters`, then `apply_color_jitter`).
     """
-    b = len(images)
-    x = images.astype(np.float32, copy=True)
-    factor = rng.uniform(1 - brightness, 1 + brightness, (b, 1, 1, 1)).astype(np.float32)
-    x = np.clip(x * factor, 0, 1)
-    factor = rng.uniform(1 - contrast, 1 + contrast, (b, 1, 1, 1)).astype(np.float32)
-    mean = (x @ _LUMA).mean(axis=(1, 2))[:, None, None, None]
-    x = np.clip((x - mean) * factor + mean, 0, 1)
-    factor = rng.uniform(1 - saturation, 1 + saturation, (b, 1, 1, 1)).astype(np.float32)
-    gray = (x @ _LUMA)[..., None]
-    x = np.clip((x - gray) * factor + gray, 0, 1)
-    theta = rng.uniform(-hue, hue, b).astype(np.float32) * 2 * np.pi
-    to_yiq = np.array(
-        [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32
-    )
-    from_yiq = np.linalg.inv(to_yiq).astype(np.float32)
-    yiq = x @ to_yiq.T
-    cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
-    i, q = yiq[..., 1].copy(), yiq[..., 2].copy()
-    yiq[..., 1] = cos * i - sin * q
-    yiq[..., 2] = sin * i + cos * q
-    return np.clip(yiq @ from_yiq.T, 0, 1).astype(np.float32)
+    parameters = color_jitter_parameters(len(images), rng, brightness, contrast, saturation, hue)
+    return apply_color_jitter(images, parameters)
 
 
 def random_flip(images: np.ndarray, rng: np.random.Generator, probability: float = 0.5) -> np.ndarray:
