@@ -44,7 +44,7 @@ def color_jitter_parameters(
     """Draw `count` colour-jitter parameter rows `(brightness, contrast, saturation, hue)`, float32 `(count, 4)`.
 
     The three factors are uniform in `[1 - s, 1 + s]` and the hue shift uniform in `[-hue, hue]` of a full turn,
-    drawn factor by factor (all brightness factors first), the order `color_jitter` has always used.
+    drawn factor by factor, all brightness factors first.
     """
     columns = [rng.uniform(1 - s, 1 + s, count) for s in (brightness, contrast, saturation)]
     columns.append(rng.uniform(-hue, hue, count))
