@@ -374,7 +374,7 @@ def main(argv=None) -> None:
     parser.add_argument("--target", type=float, default=None, help="draw a target accuracy line (a fraction)")
     parser.add_argument("--labels", nargs="+", default=None,
                         help="with --from-results: one label per results file, replacing its runs' library label "
-                             "(to tell apart runs of one library under different settings)")
+                             "(to tell apart runs of one library under different settings); '-' keeps a file's labels")
     parser.add_argument("--paired", nargs=2, metavar=("LIBRARY_A", "LIBRARY_B"),
                         help="with --from-results: print A - B at each checkpoint, mean and SE over the seeds both "
                              "ran (library labels as in the results, e.g. 'kerascl (tensorflow)' 'lightly')")
@@ -437,14 +437,15 @@ def main(argv=None) -> None:
 
 # ------------------------------------------------------------------------------------------------------ summary
 def read_results(paths: list[str], labels: list[str] | None = None) -> list[dict]:
-    """The rows of JSON-lines result files; with `labels`, each file's rows that name a library take its label."""
+    """The rows of JSON-lines result files; with `labels`, each file's rows that name a library take its label
+    (`"-"`: the file keeps its own labels)."""
     rows = []
     for index, path in enumerate(paths):
         with open(path) as handle:
             for line in handle:
                 if line.strip():
                     row = json.loads(line)
-                    if labels and "library" in row:
+                    if labels and labels[index] != "-" and "library" in row:
                         row["library"] = labels[index]
                     rows.append(row)
     return rows

@@ -59,6 +59,7 @@ def test_labels_tell_apart_two_result_files_of_one_library(tmp_path):
     assert sorted(curves) == ["run A", "run B"]
     assert curves["run B"][0][-1][1] == pytest.approx(2 * curves["run A"][0][-1][1])
     assert sum(row["event"] == "floor" for row in rows) == 4  # rows without a library are kept as they are
+    assert sorted(script.curves(script.read_results(paths, ["-", "run B"]))) == ["kerascl (tensorflow)", "run B"]
     result = subprocess.run([sys.executable, SCRIPT, "--from-results", *paths, "--labels", "only one",
                              "--plot", str(tmp_path / "p.png")], capture_output=True, text=True)
     assert result.returncode != 0 and "one label per --from-results file" in result.stderr
