@@ -23,8 +23,8 @@ def headline_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
 
     Returns:
         `{"knn.top1", "knn.top1 random init", "knn.top1 raw pixels", "linear.top1", "linear.top1 random init",
-        "linear.top1 raw pixels", "few_shot.<setting>", "robustness.<distortion>", "color.<parameter>" (each with its two floors),
-        "separability.<key>", "separability.class_gap", "separability.augmentation_gap"}` where the run has them
+        "linear.top1 raw pixels", "few_shot.<setting>", "robustness.<distortion>", "color.<parameter>" (each with its
+        two floors), "separability.<key>", "separability.class_gap", "separability.augmentation_gap"}` where the run has them
         (accuracies as fractions; the floors from `metrics.json`'s `floors`; the two gaps are content minus style for
         the class accuracy and style minus content for the view parameters' R^2).
     """

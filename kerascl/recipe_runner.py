@@ -851,7 +851,7 @@ def run_probes(recipe: Recipe, model, data: RunData, stages: StageLog | None = N
     elif run_color:
         with stages("colour-sensitivity probe"):
             probes["color"] = color_sensitivity_probe(encoder, data.probe_test[0][:n_robust], seed=config.seed,
-                                                      verbose=config.verbose)
+                                                      verbose=config.verbose, original_features=test_x[:n_robust])
     if recipe.partitioned and config.separability and data.separability is not None:
         from kerascl.probes import separability_probe_from_encoder
 
@@ -922,9 +922,11 @@ def print_plan(recipe: Recipe, model, data: RunData, steps: int, epochs_left: in
                              estimate(4 * n_robust)))
         if config.color_probe:
             n_color = config.smoke_cap(n_test)
-            encoders = 2 if config.floors else 1  # the trained and the random-init backbone (raw pixels: free)
-            plan.append(("colour-sensitivity probe", f"{n_color} test images and their jittered copies, R^2 of the "
-                         "jitter" + (" (and its two floors)" if config.floors else ""), estimate(2 * encoders * n_color)))
+            # The jittered copies only (the originals' features are the probes'), on the trained and the random-init
+            # backbone; raw pixels cost no encoding.
+            encoders = 2 if config.floors else 1
+            plan.append(("colour-sensitivity probe", f"{n_color} jittered test images, R^2 of the jitter"
+                         + (" (and its two floors)" if config.floors else ""), estimate(encoders * n_color)))
         if recipe.partitioned and config.separability:
             plan.append(("separability probe", f"{n_test} test views", estimate(n_test)))
     else:

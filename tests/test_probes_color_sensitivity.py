@@ -65,6 +65,10 @@ def test_the_probe_tells_a_colour_keeping_encoder_from_a_colour_blind_one():
     assert blind["mean"] < 0.15 and keeps["mean"] > blind["mean"] + 0.4
     assert color_sensitivity_probe(mean_colour, x, seed=1) == keeps  # seeded: the same jitter and split
     assert color_sensitivity_probe(mean_colour, x, seed=2) != keeps
+    given = color_sensitivity_probe(mean_colour, x, seed=1, original_features=mean_colour(x))
+    assert given == keeps  # features already computed replace the encoding of the unjittered images
+    with pytest.raises(ValueError, match="original_features holds 3 rows for 400 images"):
+        color_sensitivity_probe(mean_colour, x, original_features=mean_colour(x[:3]))
     with pytest.raises(ValueError, match="RGB images"):
         color_sensitivity_probe(mean_colour, x[..., :1])
     with pytest.raises(ValueError, match="strength"):

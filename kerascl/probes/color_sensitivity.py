@@ -106,6 +106,7 @@ def color_sensitivity_probe(
     seed: int = 0,
     batch_size: int = 256,
     verbose: int = 0,
+    original_features: np.ndarray | None = None,
 ) -> dict[str, float]:
     """How much of a random colour jitter a frozen encoder keeps: held-out $R^2$ of the jitter read from the change
     it makes to the features.
@@ -124,6 +125,8 @@ def color_sensitivity_probe(
         seed: seed of the jitter and of the fit / score split.
         batch_size: encoder batch size.
         verbose: 1 shows the extraction progress bar.
+        original_features: optional `(N, C)` features of `images` already computed with this encoder (the recipe
+            runner and the floors pass the probes' test features), so the unjittered images are not encoded again.
 
     Returns:
         `{"brightness", "contrast", "saturation", "hue", "mean"}`: held-out $R^2$ of each parameter and their mean.
@@ -141,6 +144,9 @@ def color_sensitivity_probe(
                          f"{tuple(strength)}.")
     parameters = color_jitter_parameters(len(images), np.random.default_rng([seed, 0]), *strength)
     jittered = apply_color_jitter(images, parameters)
-    original, _ = extract_features(encoder, (images, None), batch_size, verbose, require_labels=False)
+    if original_features is None:
+        original_features, _ = extract_features(encoder, (images, None), batch_size, verbose, require_labels=False)
+    elif len(original_features) != len(images):
+        raise ValueError(f"original_features holds {len(original_features)} rows for {len(images)} images.")
     moved, _ = extract_features(encoder, (jittered, None), batch_size, verbose, require_labels=False)
-    return color_sensitivity_on_features(moved - original, parameters, seed=seed)
+    return color_sensitivity_on_features(moved - np.asarray(original_features, np.float32), parameters, seed=seed)

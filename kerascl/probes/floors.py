@@ -189,7 +189,8 @@ def floor_probes(
                         untrained, test_arrays(), (train_x, train_y), (test_x, test_y), robustness, batch_size)
             if color is not None:
                 with stage("floor colour-sensitivity probe (random init)"):
-                    results["random_init"]["color"] = _color_floor(untrained, test_arrays()[0], color, batch_size)
+                    results["random_init"]["color"] = _color_floor(untrained, test_arrays()[0], test_x, color,
+                                                                   batch_size)
     if "raw_pixels" in floors:
         with stage("floor probes (raw pixels)"):
             train_images, train_y = _arrays_of(train_data, batch_size)
@@ -206,17 +207,21 @@ def floor_probes(
                     batch_size)
         if color is not None:
             with stage("floor colour-sensitivity probe (raw pixels)"):
-                results["raw_pixels"]["color"] = _color_floor(raw_pixel_features, test_images, color, batch_size)
+                results["raw_pixels"]["color"] = _color_floor(raw_pixel_features, test_images, test_x, color,
+                                                              batch_size)
     return results
 
 
-def _color_floor(encoder, test_images: np.ndarray, options: Mapping[str, Any], batch_size: int) -> dict[str, float]:
-    """The colour-sensitivity probe of an untrained encoder, on the first `options["num_test"]` test images."""
+def _color_floor(encoder, test_images: np.ndarray, test_features: np.ndarray, options: Mapping[str, Any],
+                 batch_size: int) -> dict[str, float]:
+    """The colour-sensitivity probe of an untrained encoder, on the first `options["num_test"]` test images (whose
+    features `test_features` the floor's other probes already computed)."""
     from kerascl.probes.color_sensitivity import color_sensitivity_probe
 
     options = dict(options)
     n = int(options.pop("num_test", None) or len(test_images))
-    return color_sensitivity_probe(encoder, test_images[:n], batch_size=batch_size, **options)
+    return color_sensitivity_probe(encoder, test_images[:n], batch_size=batch_size,
+                                   original_features=test_features[:n], **options)
 
 
 def _robustness_floor(encoder, test_arrays: tuple, train_features: tuple, clean_test_features: tuple,
