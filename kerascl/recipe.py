@@ -39,6 +39,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 #: Data sets a recipe can name in `RecipeConfig.dataset`.
 DATASETS = ("cifar10", "shapes", "folder")
+#: Values of `RecipeConfig.shapes_attributes`: which of the shapes set's factors an attribute prior sees.
+SHAPES_ATTRIBUTES = ("style", "descriptors", "style+descriptors")
 #: Probe test images of a run with `limit` set and no `probe_test_limit` (more when `limit` is larger): enough for
 #: a kNN accuracy with a standard error of about 1.5 points, so a smoke run's probes take seconds, not minutes.
 SMOKE_PROBE_TEST_IMAGES = 1000
@@ -83,6 +85,12 @@ class RecipeConfig:
         shapes_scale: `(low, high)` range of the shapes' scale (radius or half side as a fraction of the image
             side, `0 < low <= high < 0.5`; `--set shapes_scale=0.25,0.4`); None keeps `make_shapes`'s default
             `(0.15, 0.3)`.
+        shapes_attributes: The weak attributes the shapes set hands to an attribute prior: `"style"` (its style
+            factors, which say nothing about the class), `"descriptors"` (its four binary shape descriptors, which
+            describe the class as CUB-200's attributes describe a bird) or `"style+descriptors"`.
+        shapes_descriptor_noise: Probability in [0, 0.5] that each shape descriptor of each image is flipped,
+            so descriptors are noisy hints of the class, not its label (0.1: about a third of the images carry at
+            least one wrong descriptor).
         augmenter: Preset name of `kerascl.augment.get_preset` making the views (a recipe may replace it with its
             own view maker, see `Recipe.augmenter`).
         backbone: Name for `kerascl.backbones.get_backbone` (`resnet18` is the CIFAR-stem ResNet-18), or
@@ -149,6 +157,8 @@ class RecipeConfig:
     shapes_train: int = 10_000
     shapes_test: int = 2_000
     shapes_scale: tuple[float, float] | None = None
+    shapes_attributes: str = "style"
+    shapes_descriptor_noise: float = 0.1
     augmenter: str = "simclr"
     backbone: str = "resnet18"
     width: float = 1.0
@@ -230,6 +240,9 @@ class RecipeConfig:
             scale = tuple(self.shapes_scale)
             if len(scale) != 2 or not 0.0 < scale[0] <= scale[1] < 0.5:
                 raise ValueError(f"shapes_scale must be (low, high) with 0 < low <= high < 0.5; got {scale!r}.")
+        if self.shapes_attributes not in SHAPES_ATTRIBUTES:
+            raise ValueError(f"shapes_attributes={self.shapes_attributes!r} is not known; choose one of "
+                             f"{', '.join(SHAPES_ATTRIBUTES)} (e.g. --set shapes_attributes=descriptors).")
         # Floats: NaN and infinity compare False with every bound, so finiteness is checked first.
         for name, low, high, low_open, high_open, rule in _FLOAT_RANGES:
             value = getattr(self, name)
@@ -289,6 +302,7 @@ _FLOAT_RANGES: tuple[tuple[str, float, float | None, bool, bool, str], ...] = (
     ("weight_decay", 0.0, None, False, False, ">= 0"),
     ("momentum", 0.0, 1.0, False, True, "in [0, 1)"),
     ("knn_temperature", 0.0, None, True, False, "> 0"),
+    ("shapes_descriptor_noise", 0.0, 0.5, False, False, "in [0, 0.5]"),
 )
 _FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RecipeConfig)}
 

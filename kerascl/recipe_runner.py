@@ -179,12 +179,15 @@ def load_data(recipe: Recipe, augmenter) -> RunData:
 
 
 def _load_shapes(recipe: Recipe, augmenter) -> RunData:
-    from kerascl.data import from_shapes, make_shapes
+    from kerascl.data import DESCRIPTOR_FACTORS, STYLE_FACTORS, from_shapes, make_shapes
 
     config = recipe.config
     n_train = config.limit or config.shapes_train
+    factors = {"style": STYLE_FACTORS, "descriptors": DESCRIPTOR_FACTORS,
+               "style+descriptors": STYLE_FACTORS + DESCRIPTOR_FACTORS}[config.shapes_attributes]
     train = from_shapes(n_train, image_size=config.image_size, seed=config.seed, batch_size=config.batch_size,
-                        views=True, augmenter=augmenter, shuffle_seed=config.seed, scale_range=config.shapes_scale)
+                        views=True, augmenter=augmenter, shuffle_seed=config.seed, scale_range=config.shapes_scale,
+                        attribute_factors=factors, descriptor_noise=config.shapes_descriptor_noise)
     data = train.shapes_data
     probe_train_limit, probe_test_limit = config.probe_limits()
     n_probe = min(n_train, probe_train_limit or n_train)

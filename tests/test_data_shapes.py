@@ -28,7 +28,7 @@ def test_arrays_and_factor_ranges():
     assert d.labels.dtype == np.int32 and set(d.labels.tolist()) == set(range(len(data.DEFAULT_SHAPES)))
     assert d.class_names == data.DEFAULT_SHAPES
     np.testing.assert_array_equal(d.factors["shape"], d.labels)
-    assert set(d.factors) == {"shape", *data.STYLE_FACTORS}
+    assert set(d.factors) == {"shape", *data.STYLE_FACTORS, *data.DESCRIPTOR_FACTORS}
     s = d.factors["scale"]
     assert np.all(d.factors["x"] - s >= -1e-6) and np.all(d.factors["x"] + s <= 1 + 1e-6)
     assert np.all(d.factors["y"] - s >= -1e-6) and np.all(d.factors["y"] + s <= 1 + 1e-6)
@@ -103,3 +103,30 @@ def test_from_shapes_multi_view_batches():
     images, labels = next(plain.as_numpy_iterator())
     np.testing.assert_allclose(images, plain.shapes_data.images, atol=1e-6)
     np.testing.assert_array_equal(labels, plain.shapes_data.labels)
+
+
+def test_shape_descriptors_describe_the_class_and_noise_flips_them():
+    exact = data.make_shapes(600, image_size=8, seed=5)
+    table = np.asarray([data.SHAPE_DESCRIPTORS[name] for name in data.DEFAULT_SHAPES], dtype=np.float32)
+    assert len({tuple(row) for row in table}) == len(data.DEFAULT_SHAPES)  # each default class its own code
+    codes = data.encode_attributes(exact.factors, data.DESCRIPTOR_FACTORS)
+    assert codes.shape == (600, 4)
+    np.testing.assert_array_equal(codes, table[exact.labels])
+
+    noisy = data.make_shapes(600, image_size=8, seed=5, descriptor_noise=0.2)
+    # The noise has its own random stream: pixels, labels and style factors are those of the exact set.
+    np.testing.assert_array_equal(noisy.images, exact.images)
+    for name in ("shape", *data.STYLE_FACTORS):
+        np.testing.assert_array_equal(noisy.factors[name], exact.factors[name])
+    flipped = data.encode_attributes(noisy.factors, data.DESCRIPTOR_FACTORS) != codes
+    assert 0.15 < flipped.mean() < 0.25
+    with pytest.raises(ValueError, match="descriptor_noise"):
+        data.make_shapes(10, image_size=8, descriptor_noise=0.7)
+
+
+def test_from_shapes_hands_the_chosen_factors_to_the_prior():
+    ds = data.from_shapes(64, image_size=8, seed=1, batch_size=32, views=False, with_attributes=True,
+                          attribute_factors=data.DESCRIPTOR_FACTORS, descriptor_noise=0.0)
+    np.testing.assert_array_equal(ds.shapes_data.attributes,
+                                  data.encode_attributes(ds.shapes_data.factors, data.DESCRIPTOR_FACTORS))
+    assert ds.shapes_data.attributes.shape == (64, 4)

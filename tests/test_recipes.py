@@ -195,6 +195,10 @@ def test_config_validation_names_the_field():
     with pytest.raises(ValueError, match="shapes_scale"):
         RecipeConfig(dataset="shapes", shapes_scale=(0.4, 0.3))
     assert RecipeConfig(dataset="shapes", shapes_scale=(0.3, 0.45)).shapes_scale == (0.3, 0.45)
+    with pytest.raises(ValueError, match="shapes_attributes=descriptors"):
+        RecipeConfig(dataset="shapes", shapes_attributes="labels")
+    with pytest.raises(ValueError, match="shapes_descriptor_noise"):
+        RecipeConfig(dataset="shapes", shapes_descriptor_noise=0.6)
     with pytest.raises(ValueError, match="name"):
         Recipe(name="two words", description="", method="", source="", config=RecipeConfig(),
                build=lambda *a: None)
@@ -352,3 +356,26 @@ def test_fixed_predictor_lr_setting_builds_l2sgd_with_the_predictor_group():
                           steps_per_epoch=10).get_config()["fixed_learning_rate_variables"] is None
     with pytest.raises(ValueError, match="--set optimizer=l2sgd"):
         get_recipe("cifar10-simsiam").with_overrides(["fixed_predictor_lr=true"])
+
+
+@pytest.mark.parametrize("setting, width", [("style", 9), ("descriptors", 4), ("style+descriptors", 13)])
+def test_shapes_attributes_setting_chooses_what_the_prior_sees(setting, width):
+    from kerascl.data import DESCRIPTOR_FACTORS, encode_attributes
+    from kerascl.recipe_runner import load_data, make_augmenter
+
+    recipe = get_recipe("shapes-decoupled-uniformity").with_overrides(
+        [f"shapes_attributes={setting}", "limit=64", "shapes_test=16", "batch_size=32"])
+    data = load_data(recipe, make_augmenter(recipe))
+    shapes = data.train.shapes_data
+    assert shapes.attributes.shape == (64, width)
+    assert "attributes" in next(iter(data.train))
+    if setting == "descriptors":  # the recipe's 10 % noise: mostly, not always, the class's own code
+        exact = np.asarray(_descriptor_table(shapes.class_names))[shapes.labels]
+        agree = (encode_attributes(shapes.factors, DESCRIPTOR_FACTORS) == exact).mean()
+        assert 0.75 < agree < 1.0
+
+
+def _descriptor_table(class_names):
+    from kerascl.data import SHAPE_DESCRIPTORS
+
+    return [SHAPE_DESCRIPTORS[name] for name in class_names]

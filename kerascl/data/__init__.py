@@ -22,6 +22,8 @@ from kerascl.data.image_folder import (
 from kerascl.data.pipeline import DEFAULT_AUGMENTER, as_views, num_examples, pipeline_options, steps_per_epoch
 from kerascl.data.shapes import (
     DEFAULT_SHAPES,
+    DESCRIPTOR_FACTORS,
+    SHAPE_DESCRIPTORS,
     SHAPE_NAMES,
     STYLE_FACTORS,
     ShapesData,
@@ -34,7 +36,9 @@ from kerascl.data.tfds_source import DatasetUnavailableError, from_tfds
 __all__ = [
     "DEFAULT_AUGMENTER",
     "DEFAULT_SHAPES",
+    "DESCRIPTOR_FACTORS",
     "IMAGE_EXTENSIONS",
+    "SHAPE_DESCRIPTORS",
     "SHAPE_NAMES",
     "STYLE_FACTORS",
     "CorruptImageError",

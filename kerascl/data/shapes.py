@@ -13,6 +13,12 @@ The class is the shape; every other factor is style, drawn independently of the 
 | background hue | `bg_hue` | [0, 1), circular (saturation 0.35) |
 | background brightness | `bg_brightness` | [0.0, 0.45] |
 
+Beside them, four binary **shape descriptors** describe the class as weak attributes do (for instance the
+image-level attribute labels of CUB-200): `curved_edge`, `corners`, `convex` and `fourfold_symmetry` (rotating by 90
+degrees maps the shape onto itself). Each default class has its own combination, and `descriptor_noise` flips each
+descriptor of each image with a given probability, as annotators disagree, so they are noisy hints of the class
+rather than its label.
+
 Because the factors are known exactly, one can measure how much of each a representation keeps (for instance a
 linear probe per factor on the content and the style part of a partitioned representation).
 """
@@ -37,6 +43,21 @@ DEFAULT_SHAPES = SHAPE_NAMES[:6]
 STYLE_FACTORS = ("hue", "brightness", "x", "y", "scale", "bg_hue", "bg_brightness")
 _CIRCULAR = ("hue", "bg_hue")
 
+#: Class-describing weak attributes, binary, in the order they are encoded in `attributes`.
+DESCRIPTOR_FACTORS = ("curved_edge", "corners", "convex", "fourfold_symmetry")
+#: Each shape's descriptors, in `DESCRIPTOR_FACTORS` order. The default six are all different; "diamond" shares
+#: the square's (it is a turned square).
+SHAPE_DESCRIPTORS = {
+    "circle": (1, 0, 1, 1),
+    "square": (0, 1, 1, 1),
+    "triangle": (0, 1, 1, 0),
+    "cross": (0, 1, 0, 1),
+    "ring": (1, 0, 0, 1),
+    "star": (0, 1, 0, 0),
+    "diamond": (0, 1, 1, 1),
+    "semicircle": (1, 1, 1, 0),
+}
+
 _SCALE_RANGE = (0.15, 0.3)
 _BRIGHTNESS_RANGE = (0.75, 1.0)
 _BG_BRIGHTNESS_RANGE = (0.0, 0.45)
@@ -51,8 +72,9 @@ class ShapesData:
     Attributes:
         images: `(N, H, W, 3)` float32 in [0, 1].
         labels: `(N,)` int32, the shape class.
-        factors: dict of `(N,)` arrays: `shape` (int32) and the style factors `hue`, `brightness`, `x`, `y`,
-            `scale`, `bg_hue`, `bg_brightness` (float32).
+        factors: dict of `(N,)` arrays: `shape` (int32), the style factors `hue`, `brightness`, `x`, `y`,
+            `scale`, `bg_hue`, `bg_brightness` and the shape descriptors `curved_edge`, `corners`, `convex`,
+            `fourfold_symmetry` (float32, descriptors 0 or 1).
         attributes: `(N, p)` float32 encoding of the chosen factors (see `encode_attributes`).
         class_names: the shape names, in label order.
     """
@@ -148,6 +170,7 @@ def make_shapes(
     noise: float = 0.0,
     attribute_factors: Sequence[str] = STYLE_FACTORS,
     scale_range: tuple[float, float] | None = None,
+    descriptor_noise: float = 0.0,
 ) -> ShapesData:
     """Generates `n` coloured shapes with their factors, deterministically from `seed`.
 
@@ -161,10 +184,14 @@ def make_shapes(
         shapes: shape names (from `SHAPE_NAMES`) in label order; default the first six.
         antialias: supersampling factor per axis for smooth edges (1 = none).
         noise: standard deviation of Gaussian pixel noise added after drawing (0 = exact images).
-        attribute_factors: factors encoded into `attributes` (add `"shape"` for a class-aware prior).
+        attribute_factors: factors encoded into `attributes`: `STYLE_FACTORS` (the default, nuisance factors),
+            `DESCRIPTOR_FACTORS` (class-describing weak attributes) or any mix; `"shape"` adds the class one-hot.
         scale_range: `(low, high)` range of the shapes' scale (radius or half side as a fraction of the image side),
             with `0 < low <= high < 0.5`; None uses the default `(0.15, 0.3)`. Larger shapes cover more pixels,
             so the shape is an easier feature to learn on small images.
+        descriptor_noise: probability in [0, 0.5] that each descriptor of each image is flipped (0: every image
+            carries its shape's exact descriptors). Drawn from a stream of its own, so images, labels and style
+            factors do not depend on it.
 
     Returns:
         A `ShapesData` with `images`, `labels`, `factors`, `attributes` and `class_names`.
@@ -187,6 +214,8 @@ def make_shapes(
     low, high = _SCALE_RANGE if scale_range is None else (float(v) for v in scale_range)
     if not 0.0 < low <= high < 0.5:
         raise ValueError(f"scale_range must be (low, high) with 0 < low <= high < 0.5; got {scale_range!r}.")
+    if not 0.0 <= float(descriptor_noise) <= 0.5:
+        raise ValueError(f"descriptor_noise must be a probability in [0, 0.5]; got {descriptor_noise!r}.")
 
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, len(shapes), size=n).astype(np.int32)
@@ -205,6 +234,10 @@ def make_shapes(
         "bg_brightness": rng.uniform(*_BG_BRIGHTNESS_RANGE, size=n).astype(np.float32),
     }
     noise_rng = np.random.default_rng([int(seed), 1])
+    descriptors = np.asarray([SHAPE_DESCRIPTORS[name] for name in shapes], dtype=np.float32)[labels]
+    flips = np.random.default_rng([int(seed), 2]).random(descriptors.shape) < float(descriptor_noise)
+    descriptors = np.where(flips, 1.0 - descriptors, descriptors).astype(np.float32)
+    factors.update({name: descriptors[:, i] for i, name in enumerate(DESCRIPTOR_FACTORS)})
 
     fg = _hsv_to_rgb(factors["hue"], _FG_SATURATION, factors["brightness"])
     bg = _hsv_to_rgb(factors["bg_hue"], _BG_SATURATION, factors["bg_brightness"])
@@ -246,6 +279,7 @@ def from_shapes(
     attribute_factors: Sequence[str] = STYLE_FACTORS,
     noise: float = 0.0,
     scale_range: tuple[float, float] | None = None,
+    descriptor_noise: float = 0.0,
     shuffle: bool | None = None,
     shuffle_seed: int | None = None,
     drop_remainder: bool | None = None,
@@ -264,9 +298,10 @@ def from_shapes(
         augmenter: preset name or callable, used when `views=True`.
         num_views: views per image, passed to a preset.
         with_attributes: include the `"attributes"` key in dict batches.
-        attribute_factors: factors encoded into `attributes`.
+        attribute_factors: factors encoded into `attributes` (style factors, shape descriptors or both).
         noise: pixel noise standard deviation.
         scale_range: `(low, high)` range of the shapes' scale; None for the default (see `make_shapes`).
+        descriptor_noise: probability that each shape descriptor of each image is flipped (see `make_shapes`).
         shuffle: reshuffle every epoch; None means True for the training forms, False for `views=False`.
         shuffle_seed: shuffle seed.
         drop_remainder: drop the last partial batch; None means True for the training forms.
@@ -281,7 +316,8 @@ def from_shapes(
         >>> test = kerascl.data.from_shapes(2_000, seed=1, views=False)
     """
     data = make_shapes(n, image_size=image_size, seed=seed, shapes=shapes, noise=noise,
-                       attribute_factors=attribute_factors, scale_range=scale_range)
+                       attribute_factors=attribute_factors, scale_range=scale_range,
+                       descriptor_noise=descriptor_noise)
     dataset = from_arrays(
         data.images,
         data.labels,
