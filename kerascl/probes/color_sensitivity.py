@@ -23,6 +23,7 @@ import numpy as np
 
 from kerascl.probes.features import extract_features
 from kerascl.probes.robustness import apply_color_jitter, color_jitter_parameters
+from kerascl.probes.separability import standardise
 
 COLOR_PARAMETERS = ("brightness", "contrast", "saturation", "hue")
 RIDGE_GRID = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4)
@@ -37,10 +38,7 @@ def _ridge_predictions(
 
     One SVD of the training features serves every penalty: `W = V diag(s / (s^2 + ridge)) U^T Y`.
     """
-    mean_x = train_x.mean(0, keepdims=True)
-    std_x = train_x.std(0, keepdims=True) + 1e-6
-    xs = (np.asarray(train_x, np.float64) - mean_x) / std_x
-    xt = (np.asarray(test_x, np.float64) - mean_x) / std_x
+    xs, xt = standardise(train_x, test_x)
     mean_y = train_y.mean(0, keepdims=True)
     u, s, vt = np.linalg.svd(xs, full_matrices=False)
     projected = u.T @ (train_y - mean_y)

@@ -32,6 +32,13 @@ from kerascl.probes.few_shot import softmax_regression
 KEYS = ("class_acc_content", "class_acc_style", "aug_r2_content", "aug_r2_style")
 
 
+def standardise(train_x: np.ndarray, test_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both feature splits, float64, standardised with the training split's mean and standard deviation."""
+    mean_x = train_x.mean(0, keepdims=True)
+    std_x = train_x.std(0, keepdims=True) + 1e-6
+    return (np.asarray(train_x, np.float64) - mean_x) / std_x, (np.asarray(test_x, np.float64) - mean_x) / std_x
+
+
 def ridge_r2(
     train_x: np.ndarray,
     train_y: np.ndarray,
@@ -56,10 +63,7 @@ def ridge_r2(
     """
     train_y = np.asarray(train_y, np.float64).reshape(len(train_y), -1)
     test_y = np.asarray(test_y, np.float64).reshape(len(test_y), -1)
-    mean_x = train_x.mean(0, keepdims=True)
-    std_x = train_x.std(0, keepdims=True) + 1e-6
-    xs = (np.asarray(train_x, np.float64) - mean_x) / std_x
-    xt = (np.asarray(test_x, np.float64) - mean_x) / std_x
+    xs, xt = standardise(train_x, test_x)
     mean_y = train_y.mean(0, keepdims=True)
     gram = xs.T @ xs + ridge * np.eye(xs.shape[1])
     w = np.linalg.solve(gram, xs.T @ (train_y - mean_y))
