@@ -873,6 +873,10 @@ def _num_views(dataset) -> int:
     return 2
 
 
+def _has_momentum_target(model) -> bool:
+    return bool(getattr(model, "uses_target", False)) or hasattr(model, "target_backbone")
+
+
 def print_plan(recipe: Recipe, model, data: RunData, steps: int, epochs_left: int) -> None:
     """Prints what the run will do and roughly how long each backbone stage takes (see `kerascl.run_stages`).
 
@@ -883,7 +887,7 @@ def print_plan(recipe: Recipe, model, data: RunData, steps: int, epochs_left: in
         steps: Pretraining steps per epoch.
         epochs_left: Epochs still to train (fewer when resuming).
     """
-    from kerascl.run_stages import TRAIN_COST_PER_VIEW, measure_inference_speed, plan_lines
+    from kerascl.run_stages import measure_inference_speed, plan_lines, pretraining_estimate
 
     config = recipe.config
     images = data.probe_train[0] if data.probe_train is not None else None
@@ -894,9 +898,11 @@ def print_plan(recipe: Recipe, model, data: RunData, steps: int, epochs_left: in
 
     views = _num_views(data.train)
     trained_images = epochs_left * steps * config.batch_size
-    plan = [("pretraining", f"{epochs_left} epoch(s) x {steps} step(s) of {config.batch_size} images x {views} "
-                            f"views on {data.num_train} images",
-             estimate(trained_images * views * TRAIN_COST_PER_VIEW))]
+    pretraining, budget_note = pretraining_estimate(trained_images * views, speed, _has_momentum_target(model),
+                                                    config.max_train_minutes)
+    what = (f"{epochs_left} epoch(s) x {steps} step(s) of {config.batch_size} images x {views} views on "
+            f"{data.num_train} images{budget_note}")
+    plan = [("pretraining", what, pretraining)]
     if data.probe_train is not None:
         n_train, n_test = len(data.probe_train[0]), len(data.probe_test[0])
         reused = 0

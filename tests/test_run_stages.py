@@ -4,7 +4,14 @@ import io
 
 import pytest
 
-from kerascl.run_stages import StageLog, format_seconds, plan_lines
+from kerascl.run_stages import (
+    TARGET_COST_PER_VIEW,
+    TRAIN_COST_PER_VIEW,
+    StageLog,
+    format_seconds,
+    plan_lines,
+    pretraining_estimate,
+)
 
 
 def test_stage_log_prints_start_and_end_and_keeps_the_seconds():
@@ -43,3 +50,14 @@ def test_plan_lines_align_the_stages_and_sum_the_estimates():
 
 def test_format_seconds():
     assert [format_seconds(s) for s in (2.5, 42, 150, 7200)] == ["2.5 s", "42 s", "2.5 min", "2.0 h"]
+
+
+def test_pretraining_estimate_counts_the_target_network_and_stops_at_the_time_budget():
+    plain, note = pretraining_estimate(10_000, inference_speed=1000.0, momentum_target=False)
+    with_target, _ = pretraining_estimate(10_000, inference_speed=1000.0, momentum_target=True)
+    assert plain == pytest.approx(10.0 * TRAIN_COST_PER_VIEW) and note == ""
+    assert with_target == pytest.approx(10.0 * (TRAIN_COST_PER_VIEW + TARGET_COST_PER_VIEW))
+    capped, note = pretraining_estimate(10_000_000, inference_speed=1000.0, momentum_target=True, max_train_minutes=60)
+    assert capped == 3600.0 and "max_train_minutes=60" in note
+    assert pretraining_estimate(100, inference_speed=1000.0, momentum_target=False, max_train_minutes=60)[1] == ""
+    assert pretraining_estimate(100, inference_speed=0.0, momentum_target=False) == (None, "")
