@@ -873,8 +873,10 @@ def _num_views(dataset) -> int:
     return 2
 
 
-def _has_momentum_target(model) -> bool:
-    return bool(getattr(model, "uses_target", False)) or hasattr(model, "target_backbone")
+def has_momentum_target(model) -> bool:
+    """Whether a built method trains momentum target copies (its `EMATarget` component tracks any)."""
+    ema = getattr(model, "ema", None)
+    return ema is not None and bool(ema.pairs)
 
 
 def print_plan(recipe: Recipe, model, data: RunData, steps: int, epochs_left: int) -> None:
@@ -898,7 +900,7 @@ def print_plan(recipe: Recipe, model, data: RunData, steps: int, epochs_left: in
 
     views = _num_views(data.train)
     trained_images = epochs_left * steps * config.batch_size
-    pretraining, budget_note = pretraining_estimate(trained_images * views, speed, _has_momentum_target(model),
+    pretraining, budget_note = pretraining_estimate(trained_images * views, speed, has_momentum_target(model),
                                                     config.max_train_minutes)
     what = (f"{epochs_left} epoch(s) x {steps} step(s) of {config.batch_size} images x {views} views on "
             f"{data.num_train} images{budget_note}")

@@ -21,11 +21,11 @@ from typing import Any, Iterator, TextIO
 import numpy as np
 
 #: Inference passes one training image costs per view: forward and backward in training mode, the heads and the
-#: augmentation. About 4 on a 2-core AVX-512 CPU (CIFAR ResNet-18 width 0.25, batch 128, SimSiam); a forward and a
-#: backward pass alone would be 3.
+#: augmentation (a forward and a backward pass alone would be 3). On a 2-core AVX-512 CPU (CIFAR ResNet-18 width
+#: 0.25, batch 128) SimSiam trained at 3.8 (docs/benchmarks.md, run T8's seed 2 against run T10's inference speed).
 TRAIN_COST_PER_VIEW = 4.0
 #: Extra inference passes per view of a momentum target network (BYOL-style: its forward pass and the EMA update);
-#: BYOL trained at about 5.4 passes per view on the machine above.
+#: BYOL trained at 5.2-5.5 passes per view on the machine above (runs T9 and T10).
 TARGET_COST_PER_VIEW = 1.5
 
 

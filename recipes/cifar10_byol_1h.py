@@ -7,7 +7,8 @@ small-image overrides, SGD in torch's form (`l2sgd`: learning rate 0.06 x batch 
 `nn.Linear` (`head_init="torch"`, as lightly's heads start), EMA momentum 0.99 -> 1 (cosine), batch 128, and as many
 epochs as fit in 60 minutes of training wall-clock on the reference 2-core machine (`max_train_minutes` stops the run
 there on a slower one). Those two torch-form settings became the defaults after a same-day paired run (two seeds)
-had them ahead of Keras's SGD and initialisation at every checkpoint (docs/benchmarks.md, run T7);
+had them level with Keras's SGD and initialisation at minute 5 and ahead at minutes 10 and 15 (docs/benchmarks.md,
+run T7);
 `--set optimizer=sgd --set head_init=keras` gives the earlier defaults. The probes use the whole training set as the
 kNN memory bank and all 10,000 test images, beside their floors.
 """

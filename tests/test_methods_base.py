@@ -231,3 +231,16 @@ def test_a_method_defining_forward_is_refused_with_the_new_name():
 
     with pytest.raises(TypeError, match="method_outputs"):
         type("Legacy", (SiameseMethod,), {"forward": lambda self, views, params, training=False: {}})
+
+
+def test_has_momentum_target_reads_the_ema_component():
+    """The recipe plan's cost per view counts a target network for BYOL, not for SimSiam."""
+    from kerascl.recipe_runner import has_momentum_target
+
+    byol = _tiny_byol()
+    simsiam = SimSiam(tiny_backbone(), projection_dim=8, hidden_dim=16, prediction_hidden_dim=8)
+    views = random_views(batch=4)
+    for model in (byol, simsiam):
+        model(views, training=False)
+    assert has_momentum_target(byol)
+    assert not has_momentum_target(simsiam)
