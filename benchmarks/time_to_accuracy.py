@@ -377,7 +377,8 @@ def main(argv=None) -> None:
                              "(to tell apart runs of one library under different settings); '-' keeps a file's labels")
     parser.add_argument("--paired", nargs=2, metavar=("LIBRARY_A", "LIBRARY_B"),
                         help="with --from-results: print A - B at each checkpoint, mean and SE over the seeds both "
-                             "ran (library labels as in the results, e.g. 'kerascl (tensorflow)' 'lightly')")
+                             "ran (library labels as in the results, e.g. 'kerascl (tensorflow)' 'lightly'), and per "
+                             "seed the minute at which A reaches B's last accuracy, as a ratio of B's time")
     parser.add_argument("--worker", choices=["kerascl", "lightly"], help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -395,6 +396,8 @@ def main(argv=None) -> None:
             parser.error("--from-results needs --plot or --paired")
         if args.paired:
             print(format_paired(paired_differences(rows, *args.paired, every=args.every), *args.paired))
+            print()
+            print(format_time_to_reach(time_to_reach(rows, *args.paired), *args.paired))
         if args.plot:
             plot_curves(rows, args.plot, args.target)
             print(f"wrote {args.plot}")
@@ -451,14 +454,19 @@ def read_results(paths: list[str], labels: list[str] | None = None) -> list[dict
     return rows
 
 
-def curves(rows: list[dict]) -> dict[str, list[list[tuple[float, float]]]]:
-    """`{library label: [[(minute, kNN top-1), ...] per seed]}` from result rows."""
+def _curves_by_seed(rows: list[dict]) -> dict[str, dict[int, list[tuple[float, float]]]]:
+    """`{library label: {seed: [(minute, kNN top-1), ...] sorted by minute}}` from result rows."""
     out: dict[str, dict[int, list[tuple[float, float]]]] = {}
     for row in rows:
         if row.get("event") == "checkpoint":
             out.setdefault(row["library"], {}).setdefault(row["seed"], []).append(
                 (row["train_seconds"] / 60.0, row["knn_top1"]))
-    return {label: [sorted(points) for _, points in sorted(seeds.items())] for label, seeds in out.items()}
+    return {label: {seed: sorted(points) for seed, points in seeds.items()} for label, seeds in out.items()}
+
+
+def curves(rows: list[dict]) -> dict[str, list[list[tuple[float, float]]]]:
+    """`{library label: [[(minute, kNN top-1), ...] per seed]}` from result rows."""
+    return {label: [points for _, points in sorted(seeds.items())] for label, seeds in _curves_by_seed(rows).items()}
 
 
 def floors(rows: list[dict]) -> dict[str, float]:
@@ -509,6 +517,43 @@ def format_paired(table: list[dict], library_a: str, library_b: str) -> str:
         se = "-" if entry["se"] is None else f"{100 * entry['se']:.1f}"
         lines.append(f"| {entry['minute']:g} | {', '.join(map(str, entry['seeds']))} | {per_seed} | "
                      f"{100 * entry['mean']:+.1f} | {se} |")
+    return "\n".join(lines)
+
+
+def time_to_reach(rows: list[dict], library_a: str, library_b: str) -> list[dict]:
+    """For every seed both libraries ran: the training minute at which `library_a` first reaches `library_b`'s
+    accuracy at `library_b`'s last checkpoint, interpolated linearly between `library_a`'s checkpoints, and its ratio
+    to `library_b`'s minute there (the issue's "<= 0.8x lightly's time"). `minute_a` and `ratio` are None when
+    `library_a` never reaches it within its run: `[{"seed", "target", "minute_b", "minute_a", "ratio"}, ...]`."""
+    runs = {(library, seed): points for library, per_seed in _curves_by_seed(rows).items()
+            for seed, points in per_seed.items() if library in (library_a, library_b)}
+    table = []
+    for seed in sorted({s for lib, s in runs if lib == library_a} & {s for lib, s in runs if lib == library_b}):
+        minute_b, target = runs[(library_b, seed)][-1]
+        minute_a = None
+        previous = None
+        for minute, accuracy in runs[(library_a, seed)]:
+            if accuracy >= target:
+                if previous is None or previous[1] >= target:
+                    minute_a = minute
+                else:  # the crossing lies between the two checkpoints
+                    fraction = (target - previous[1]) / (accuracy - previous[1])
+                    minute_a = previous[0] + fraction * (minute - previous[0])
+                break
+            previous = (minute, accuracy)
+        table.append({"seed": seed, "target": target, "minute_b": minute_b, "minute_a": minute_a,
+                      "ratio": None if minute_a is None or minute_b <= 0 else minute_a / minute_b})
+    return table
+
+
+def format_time_to_reach(table: list[dict], library_a: str, library_b: str) -> str:
+    """A Markdown table of `time_to_reach`."""
+    lines = [f"| seed | {library_b}'s last checkpoint | {library_a} reaches it at | time ratio |", "|---|---|---|---|"]
+    for entry in table:
+        reached = "not within its run" if entry["minute_a"] is None else f"minute {entry['minute_a']:.1f}"
+        ratio = "-" if entry["ratio"] is None else f"{entry['ratio']:.2f}x"
+        lines.append(f"| {entry['seed']} | {100 * entry['target']:.1f} % at minute {entry['minute_b']:.1f} | "
+                     f"{reached} | {ratio} |")
     return "\n".join(lines)
 
 

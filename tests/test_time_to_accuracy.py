@@ -215,3 +215,23 @@ def test_a_checkpoint_inside_an_epoch_reads_the_trained_weights(tmp_path):
     checkpoints = [r for r in rows if r.get("event") == "checkpoint"]
     assert [r["step"] for r in checkpoints][:3] == [0, 1, 2]
     assert all(0.0 <= r["knn_top1"] <= 1.0 for r in checkpoints)
+
+
+def test_time_to_reach_interpolates_between_checkpoints():
+    script = _script()
+    rows = _rows()  # both libraries: 0.27 + 0.01 * minute * scale, checkpoints at minutes 0, 5, 10
+    for row in rows:
+        if row.get("library") == "lightly":
+            row["knn_top1"] -= 0.02  # lightly's last checkpoint is 2 points lower
+        elif row.get("library") == "kerascl (tensorflow)" and row["seed"] == 2:
+            row["knn_top1"] = 0.27  # kerascl never learns on seed 2
+    table = script.time_to_reach(rows, "kerascl (tensorflow)", "lightly")
+    assert [entry["seed"] for entry in table] == [1, 2]
+    seed1, seed2 = table
+    # lightly seed 1 ends at 0.35 at minute 10; kerascl: 0.32 at 5, 0.37 at 10 -> crossing at 8.0
+    assert seed1["target"] == pytest.approx(0.35) and seed1["minute_b"] == pytest.approx(10.0)
+    assert seed1["minute_a"] == pytest.approx(8.0) and seed1["ratio"] == pytest.approx(0.8)
+    assert seed2["minute_a"] is None and seed2["ratio"] is None
+    text = script.format_time_to_reach(table, "kerascl (tensorflow)", "lightly")
+    assert "| 1 | 35.0 % at minute 10.0 | minute 8.0 | 0.80x |" in text
+    assert "| 2 |" in text and "not within its run" in text
