@@ -525,14 +525,14 @@ def time_to_reach(rows: list[dict], library_a: str, library_b: str) -> list[dict
     accuracy at `library_b`'s last checkpoint, interpolated linearly between `library_a`'s checkpoints, and its ratio
     to `library_b`'s minute there (the issue's "<= 0.8x lightly's time"). `minute_a` and `ratio` are None when
     `library_a` never reaches it within its run: `[{"seed", "target", "minute_b", "minute_a", "ratio"}, ...]`."""
-    runs = {(library, seed): points for library, per_seed in _curves_by_seed(rows).items()
-            for seed, points in per_seed.items() if library in (library_a, library_b)}
+    by_seed = _curves_by_seed(rows)
+    runs_a, runs_b = by_seed.get(library_a, {}), by_seed.get(library_b, {})
     table = []
-    for seed in sorted({s for lib, s in runs if lib == library_a} & {s for lib, s in runs if lib == library_b}):
-        minute_b, target = runs[(library_b, seed)][-1]
+    for seed in sorted(runs_a.keys() & runs_b.keys()):
+        minute_b, target = runs_b[seed][-1]
         minute_a = None
         previous = None
-        for minute, accuracy in runs[(library_a, seed)]:
+        for minute, accuracy in runs_a[seed]:
             if accuracy >= target:
                 if previous is None or previous[1] >= target:
                     minute_a = minute
