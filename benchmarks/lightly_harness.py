@@ -75,17 +75,25 @@ def torch_cifar_resnet18(width: float = 1.0):
     return net
 
 
-def lightly_transform(method: str, image_size: int):
+def lightly_transform(method: str, image_size: int, crop_scale=None):
     """lightly's BYOL / SimSiam transform with kerascl's small-image settings (blur off and jitter x 0.5 at <= 64 px).
 
-    No normalisation, so both libraries feed [0, 1] images to the backbone.
+    No normalisation, so both libraries feed [0, 1] images to the backbone. `crop_scale` (a recipe's `(low, high)`
+    override, None for the preset's) sets lightly's `min_scale`; lightly's crops always reach the whole image.
     """
     small = image_size <= LIGHTLY_SMALL_IMAGE_SIZE
     strength = LIGHTLY_SMALL_JITTER_STRENGTH if small else 1.0
+    crop = {}
+    if crop_scale is not None:
+        low, high = crop_scale
+        if float(high) != 1.0:
+            raise ValueError(f"lightly's transforms crop up to the whole image; crop_scale={crop_scale!r} needs "
+                             "high = 1.0 to compare the two libraries.")
+        crop = {"min_scale": float(low)}
     if method == "byol":
         from lightly.transforms.byol_transform import BYOLTransform, BYOLView1Transform, BYOLView2Transform
 
-        common = dict(input_size=image_size, cj_strength=strength, normalize=None)
+        common = dict(input_size=image_size, cj_strength=strength, normalize=None, **crop)
         return BYOLTransform(
             BYOLView1Transform(gaussian_blur=0.0 if small else 1.0, **common),
             BYOLView2Transform(gaussian_blur=0.0 if small else 0.1, **common),
@@ -93,7 +101,7 @@ def lightly_transform(method: str, image_size: int):
     from lightly.transforms.simsiam_transform import SimSiamTransform
 
     return SimSiamTransform(input_size=image_size, cj_strength=strength, gaussian_blur=0.0 if small else 0.5,
-                            normalize=None)
+                            normalize=None, **crop)
 
 
 class _ArrayViews:

@@ -218,8 +218,8 @@ def run_lightly(args, recipe, emit_line) -> None:
     torch.manual_seed(args.seed)
     train_x, train_y = load_split(os.path.join(args.data_dir, "train"), args.bank_limit)
     test_x, test_y = load_split(os.path.join(args.data_dir, "test"), args.test_limit)
-    dataset = torchvision.datasets.ImageFolder(os.path.join(args.data_dir, "train"),
-                                               transform=lightly_transform(method, config.image_size))
+    transform = lightly_transform(method, config.image_size, config.crop_scale)
+    dataset = torchvision.datasets.ImageFolder(os.path.join(args.data_dir, "train"), transform=transform)
     if args.train_limit:
         dataset = torch.utils.data.Subset(dataset, list(range(min(args.train_limit, len(dataset)))))
     workers = args.lightly_workers
@@ -482,6 +482,15 @@ def floors(rows: list[dict]) -> dict[str, float]:
     return {name: float(np.mean(v)) for name, v in values.items()}
 
 
+def floor_lines(rows: list[dict]) -> list[tuple[str, float]]:
+    """The floors to draw, `(name, value)`: runs with the same random-init floor (one seed's initial weights under
+    several settings) share one line named `random init`."""
+    merged: dict[float, list[str]] = {}
+    for name, value in sorted(floors(rows).items()):
+        merged.setdefault(round(value, 4), []).append(name)
+    return [(names[0] if len(names) == 1 else names[0].split(" (")[0], value) for value, names in merged.items()]
+
+
 def paired_differences(rows: list[dict], library_a: str, library_b: str, every: float = 5.0) -> list[dict]:
     """`library_a - library_b` kNN top-1 at each checkpoint (minutes rounded to the grid of `every`), for every
     seed both libraries ran: `[{"minute", "seeds", "differences", "mean", "se"}, ...]`; `se` is the standard error
@@ -563,14 +572,14 @@ def plot_curves(rows: list[dict], path: str, target: float | None = None) -> str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = plt.subplots(figsize=(9.5, 4.5))
     for label, runs in sorted(curves(rows).items()):
         for i, points in enumerate(runs):
             minutes, accuracy = zip(*points)
             ax.plot(minutes, [100 * a for a in accuracy], marker="o", markersize=3, alpha=0.85,
                     label=f"{label}" + (f" seed {i + 1}" if len(runs) > 1 else ""))
     styles = iter(["--", ":", "-.", (0, (1, 3))])
-    for name, value in sorted(floors(rows).items()):
+    for name, value in floor_lines(rows):
         ax.axhline(100 * value, color="grey", linestyle=next(styles, "--"), linewidth=1,
                    label=f"floor: {name} {100 * value:.1f} %")
     if target is not None:
@@ -584,7 +593,7 @@ def plot_curves(rows: list[dict], path: str, target: float | None = None) -> str
     where = "; ".join(f"{cpu}, {cpus} cores, {date}" for cpu, cpus, date in machines)
     ax.set_title(f"{recipe}: time to accuracy ({where})", fontsize=9 if len(machines) < 2 else 8)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: never over a curve
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

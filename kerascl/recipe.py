@@ -93,6 +93,8 @@ class RecipeConfig:
             least one wrong descriptor).
         augmenter: Preset name of `kerascl.augment.get_preset` making the views (a recipe may replace it with its
             own view maker, see `Recipe.augmenter`).
+        crop_scale: `(low, high)` area range of the random resized crop in every view, replacing the preset's
+            (`0 < low <= high <= 1`; `--set crop_scale=0.2,1.0`); None keeps the preset's.
         backbone: Name for `kerascl.backbones.get_backbone` (`resnet18` is the CIFAR-stem ResNet-18), or
             `keras_hub:PRESET` for a KerasHub preset (a local folder or a preset name; with `width=1`).
         width: Backbone width multiplier (1.0 = the standard ResNet-18, 512-d output).
@@ -160,6 +162,7 @@ class RecipeConfig:
     shapes_attributes: str = "style"
     shapes_descriptor_noise: float = 0.1
     augmenter: str = "simclr"
+    crop_scale: tuple[float, float] | None = None
     backbone: str = "resnet18"
     width: float = 1.0
     epochs: int = 200
@@ -240,6 +243,11 @@ class RecipeConfig:
             scale = tuple(self.shapes_scale)
             if len(scale) != 2 or not 0.0 < scale[0] <= scale[1] < 0.5:
                 raise ValueError(f"shapes_scale must be (low, high) with 0 < low <= high < 0.5; got {scale!r}.")
+        if self.crop_scale is not None:
+            scale = tuple(self.crop_scale)
+            if len(scale) != 2 or not 0.0 < scale[0] <= scale[1] <= 1.0:
+                raise ValueError(f"crop_scale must be (low, high) with 0 < low <= high <= 1 (the fraction of the "
+                                 f"image area a crop keeps, e.g. --set crop_scale=0.2,1.0); got {scale!r}.")
         if self.shapes_attributes not in SHAPES_ATTRIBUTES:
             raise ValueError(f"shapes_attributes={self.shapes_attributes!r} is not known; choose one of "
                              f"{', '.join(SHAPES_ATTRIBUTES)} (e.g. --set shapes_attributes=descriptors).")

@@ -120,10 +120,13 @@ def make_augmenter(recipe: Recipe):
     """The recipe's view maker: its own `augmenter` function, or the preset named in `config.augmenter`."""
     config = recipe.config
     if recipe.augmenter is not None:
+        if config.crop_scale is not None:
+            raise ValueError(f"Recipe {recipe.name!r} makes its own views, so crop_scale={config.crop_scale!r} "
+                             "cannot be applied to them; leave out --set crop_scale.")
         return recipe.augmenter(config, recipe.options)
     from kerascl.augment import get_preset
 
-    return get_preset(config.augmenter, image_size=config.image_size, seed=config.seed)
+    return get_preset(config.augmenter, image_size=config.image_size, seed=config.seed, crop_scale=config.crop_scale)
 
 
 def _folder_dirs(config: RecipeConfig) -> tuple[str, str | None]:

@@ -198,3 +198,20 @@ def test_parameter_layout_slices():
     assert A.feature_mask().sum() == A.PARAM_SIZE - 1
     with pytest.raises(ValueError, match="Known names"):
         A.param_slice("colour")
+
+
+def test_crop_scale_replaces_every_views_crop_area_range():
+    stage = lambda d, name: next((s for s in d if s["stage"] == name), None)  # noqa: E731
+    default = A.get_preset("byol", image_size=SIZE)
+    assert [tuple(stage(v.describe(), "crop")["scale"]) for v in default.views] == [(0.08, 1.0)] * 2
+    narrow = A.get_preset("byol", image_size=SIZE, seed=0, crop_scale=(0.5, 0.6))
+    assert [tuple(stage(v.describe(), "crop")["scale"]) for v in narrow.views] == [(0.5, 0.6)] * 2
+    out = _np(narrow(_images(batch=64)))
+    for key in ("params_1", "params_2"):
+        y0, x0, h, w = out[key][:, A.param_slice("crop")].T
+        area = h * w
+        # Sampled areas lie in the range; a box that did not fit falls back to a centre crop of the whole side.
+        assert np.mean((area > 0.5 - 1e-3) & (area < 0.6 + 1e-3)) > 0.8, area
+    for bad in ((0.0, 1.0), (0.6, 0.5), (0.2, 1.5), (0.2,), "wide"):
+        with pytest.raises(ValueError, match="crop_scale"):
+            A.get_preset("byol", image_size=SIZE, crop_scale=bad)

@@ -120,3 +120,9 @@ def test_bench_compare_lightly_example_of_the_docs_runs(tmp_path):
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     line = json.loads(out.stdout.strip().splitlines()[-1])
     assert line["lightly_images_per_second"] > 0 and line["ratio"] > 0
+
+
+def test_lightly_transform_refuses_a_crop_range_lightly_cannot_make():
+    # lightly's crops always reach the whole image; the check runs before lightly is imported.
+    with pytest.raises(ValueError, match="high = 1.0"):
+        _harness_module().lightly_transform("byol", 32, crop_scale=(0.2, 0.9))

@@ -195,6 +195,9 @@ def test_config_validation_names_the_field():
     with pytest.raises(ValueError, match="shapes_scale"):
         RecipeConfig(dataset="shapes", shapes_scale=(0.4, 0.3))
     assert RecipeConfig(dataset="shapes", shapes_scale=(0.3, 0.45)).shapes_scale == (0.3, 0.45)
+    with pytest.raises(ValueError, match="crop_scale=0.2,1.0"):
+        RecipeConfig(crop_scale=(0.2, 1.5))
+    assert get_recipe("cifar10-byol-1h").with_overrides(sets=["crop_scale=0.2,1.0"]).config.crop_scale == (0.2, 1.0)
     with pytest.raises(ValueError, match="shapes_attributes=descriptors"):
         RecipeConfig(dataset="shapes", shapes_attributes="labels")
     with pytest.raises(ValueError, match="shapes_descriptor_noise"):
@@ -379,3 +382,12 @@ def _descriptor_table(class_names):
     from kerascl.data import SHAPE_DESCRIPTORS
 
     return [SHAPE_DESCRIPTORS[name] for name in class_names]
+
+
+def test_crop_scale_reaches_the_preset_views_and_is_refused_by_a_recipes_own_view_maker():
+    from kerascl.recipe_runner import make_augmenter
+
+    augmenter = make_augmenter(get_recipe("cifar10-byol-1h").with_overrides(["crop_scale=0.2,1.0"]))
+    assert all(tuple(view.describe()[0]["scale"]) == (0.2, 1.0) for view in augmenter.views)
+    with pytest.raises(ValueError, match="makes its own views"):
+        make_augmenter(get_recipe("shapes-partitioned").with_overrides(["crop_scale=0.2,1.0"]))

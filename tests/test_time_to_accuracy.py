@@ -65,6 +65,17 @@ def test_labels_tell_apart_two_result_files_of_one_library(tmp_path):
     assert result.returncode != 0 and "one label per --from-results file" in result.stderr
 
 
+def test_runs_with_one_floor_share_one_floor_line():
+    script = _script()
+    rows = _rows()
+    shared = [{**row, "library": "run B"} for row in rows if row.get("library") == "lightly"]
+    lines = dict(script.floor_lines([row for row in rows if row.get("library") != "kerascl (tensorflow)"] + shared))
+    assert lines == {"raw pixels": pytest.approx(0.31), "random init": pytest.approx(0.27)}
+    moved = [{**row, "knn_top1": 0.25} if row.get("step") == 0 else row for row in shared]
+    lines = dict(script.floor_lines([row for row in rows if row.get("library") == "lightly"] + moved))
+    assert lines == {"random init (lightly)": pytest.approx(0.27), "random init (run B)": pytest.approx(0.25)}
+
+
 def test_plot_is_written(tmp_path):
     path = _script().plot_curves(_rows(), str(tmp_path / "curve.png"))
     assert os.path.getsize(path) > 1000

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from kerascl.augment.keras_layer import KerasAugmentation
 from kerascl.augment.multi_view import MultiViewAugmentation
@@ -170,7 +170,27 @@ def _apply_small_image_overrides(name: str, view: ViewSpec, image_size: int) -> 
     return view
 
 
-def preset_views(name: str, image_size: int = 32, num_views: int = 2, small_images: bool | None = None) -> list[ViewSpec]:
+def check_crop_scale(crop_scale: Sequence[float]) -> tuple[float, float]:
+    """`crop_scale` as a `(low, high)` pair of floats with `0 < low <= high <= 1`, or a ValueError saying so."""
+    try:
+        low, high = (float(value) for value in crop_scale)
+    except (TypeError, ValueError):
+        raise ValueError(f"`crop_scale` must be two numbers (low, high), e.g. (0.2, 1.0); received {crop_scale!r}.") from None
+    if not 0.0 < low <= high <= 1.0:
+        raise ValueError(
+            f"`crop_scale` must satisfy 0 < low <= high <= 1 (the fraction of the image area a crop keeps); "
+            f"received {crop_scale!r}."
+        )
+    return low, high
+
+
+def preset_views(
+    name: str,
+    image_size: int = 32,
+    num_views: int = 2,
+    small_images: bool | None = None,
+    crop_scale: Sequence[float] | None = None,
+) -> list[ViewSpec]:
     """The per-view stage settings of a preset (what `get_preset` builds), after overrides.
 
     Args:
@@ -178,6 +198,9 @@ def preset_views(name: str, image_size: int = 32, num_views: int = 2, small_imag
         image_size: output side in pixels.
         num_views: number of views; asymmetric presets cycle through their view settings.
         small_images: apply the small-image overrides; None means `image_size <= 64`.
+        crop_scale: `(low, high)` area range of the random resized crop in every view, replacing the preset's
+            (e.g. `(0.2, 1.0)`, the CIFAR setting of SimSiam's paper, where BYOL's preset has `(0.08, 1.0)`);
+            None keeps the preset's.
 
     Returns:
         A list of `num_views` dicts `{stage: keyword arguments}`.
@@ -190,6 +213,9 @@ def preset_views(name: str, image_size: int = 32, num_views: int = 2, small_imag
     specs = builder()
     if small_images:
         specs = [_apply_small_image_overrides(name, spec, int(image_size)) for spec in specs]
+    if crop_scale is not None:
+        scale = check_crop_scale(crop_scale)
+        specs = [{**spec, "crop": {**spec["crop"], "scale": scale}} for spec in specs]
     return [specs[i % len(specs)] for i in range(int(num_views))]
 
 
@@ -225,6 +251,7 @@ def get_preset(
     num_views: int = 2,
     small_images: bool | None = None,
     seed: int | None = None,
+    crop_scale: Sequence[float] | None = None,
 ) -> MultiViewAugmentation:
     """Build the multi-view augmenter of a paper.
 
@@ -239,12 +266,14 @@ def get_preset(
             image side; the hierarchical presets follow their official code instead: blur off at <= 32 px,
             jitter unchanged); None means `image_size <= 64`.
         seed: integer seed of the augmenter.
+        crop_scale: `(low, high)` area range of every view's random resized crop, replacing the preset's (every
+            preset has a crop); None keeps the preset's.
 
     Returns:
         A `MultiViewAugmentation`.
 
     Raises:
-        ValueError: unknown name (the message lists close matches) or bad sizes.
+        ValueError: unknown name (the message lists close matches), bad sizes, or a bad `crop_scale`.
 
     Examples:
         >>> augmenter = get_preset("byol", image_size=32)
@@ -254,6 +283,7 @@ def get_preset(
     """
     if int(image_size) < 8:
         raise ValueError(f"`image_size` must be at least 8 pixels; received {image_size}.")
-    specs = preset_views(name, image_size=image_size, num_views=num_views, small_images=small_images)
+    specs = preset_views(name, image_size=image_size, num_views=num_views, small_images=small_images,
+                         crop_scale=crop_scale)
     views = [_build_view(spec, int(image_size)) for spec in specs]
     return MultiViewAugmentation(views, seed=seed, name=f"{name}_augmentation")
