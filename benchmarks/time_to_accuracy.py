@@ -483,12 +483,16 @@ def floors(rows: list[dict]) -> dict[str, float]:
 
 
 def floor_lines(rows: list[dict]) -> list[tuple[str, float]]:
-    """The floors to draw, `(name, value)`: runs with the same random-init floor (one seed's initial weights under
-    several settings) share one line named `random init`."""
-    merged: dict[float, list[str]] = {}
-    for name, value in sorted(floors(rows).items()):
-        merged.setdefault(round(value, 4), []).append(name)
-    return [(names[0] if len(names) == 1 else names[0].split(" (")[0], value) for value, names in merged.items()]
+    """The floors to draw, `(name, value)` sorted by name: runs with the same random-init floor (one seed's initial
+    weights under several settings) share one line named `random init`; the raw-pixel floor is always its own."""
+    lines, random_init = [], {}
+    for name, value in floors(rows).items():
+        if name.startswith("random init ("):
+            random_init.setdefault(round(value, 4), []).append(name)
+        else:
+            lines.append((name, value))
+    lines += [(names[0] if len(names) == 1 else "random init", value) for value, names in random_init.items()]
+    return sorted(lines)
 
 
 def paired_differences(rows: list[dict], library_a: str, library_b: str, every: float = 5.0) -> list[dict]:

@@ -74,6 +74,11 @@ def test_runs_with_one_floor_share_one_floor_line():
     moved = [{**row, "knn_top1": 0.25} if row.get("step") == 0 else row for row in shared]
     lines = dict(script.floor_lines([row for row in rows if row.get("library") == "lightly"] + moved))
     assert lines == {"random init (lightly)": pytest.approx(0.27), "random init (run B)": pytest.approx(0.25)}
+    # A random-init floor equal to the raw-pixel floor keeps both lines.
+    level = [{**row, "knn_top1": 0.31} if row.get("step") == 0 else row for row in rows
+             if row.get("library") != "kerascl (tensorflow)"]
+    assert dict(script.floor_lines(level)) == {"random init (lightly)": pytest.approx(0.31),
+                                               "raw pixels": pytest.approx(0.31)}
 
 
 def test_plot_is_written(tmp_path):

@@ -170,7 +170,7 @@ def _apply_small_image_overrides(name: str, view: ViewSpec, image_size: int) -> 
     return view
 
 
-def check_crop_scale(crop_scale: Sequence[float]) -> tuple[float, float]:
+def _check_crop_scale(crop_scale: Sequence[float]) -> tuple[float, float]:
     """`crop_scale` as a `(low, high)` pair of floats with `0 < low <= high <= 1`, or a ValueError saying so."""
     try:
         low, high = (float(value) for value in crop_scale)
@@ -214,7 +214,7 @@ def preset_views(
     if small_images:
         specs = [_apply_small_image_overrides(name, spec, int(image_size)) for spec in specs]
     if crop_scale is not None:
-        scale = check_crop_scale(crop_scale)
+        scale = _check_crop_scale(crop_scale)
         specs = [{**spec, "crop": {**spec["crop"], "scale": scale}} for spec in specs]
     return [specs[i % len(specs)] for i in range(int(num_views))]
 
