@@ -191,7 +191,7 @@ def run_kerascl(args, recipe, emit_line) -> None:
             if checkpoints.clock.elapsed() >= args.minutes * 60.0:
                 self.model.stop_training = state["stopped"] = True
 
-    model.fit(dataset, epochs=config.epochs, callbacks=[Checkpoints()], verbose=0)
+    model.fit(dataset, epochs=config.epochs, callbacks=[Checkpoints()], verbose=0, shuffle=False)
     if not state["stopped"]:
         checkpoints.evaluate(float(config.epochs), state["step"])  # the end of the schedule
     emit_line({"event": "end", "train_seconds": round(checkpoints.clock.elapsed(), 2), "steps": state["step"],
@@ -232,7 +232,14 @@ def run_lightly(args, recipe, emit_line) -> None:
     # kerascl's BYOL loss (2 - 2 cos per direction, summed) has 4x the gradient of lightly's
     # 0.5 * (-cos - cos); the recipe's learning rate and weight decay are for kerascl's form.
     scale = 4.0 if method == "byol" else 1.0
-    optimizer = torch.optim.SGD(model.parameters(), lr=peak * scale, momentum=config.momentum,
+    # `fixed_predictor_lr` (the official `--fix-pred-lr`): the predictor in a group of its own that leaves the
+    # cosine after the warm-up and keeps the peak rate, as kerascl's L2SGD does with PREDICTOR_PATTERNS.
+    predictor = list(model.prediction_head.parameters()) if config.fixed_predictor_lr else []
+    predictor_ids = {id(p) for p in predictor}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in predictor_ids], "fixed_lr": False}]
+    if predictor:
+        groups.append({"params": predictor, "fixed_lr": True})
+    optimizer = torch.optim.SGD(groups, lr=peak * scale, momentum=config.momentum,
                                 weight_decay=_torch_weight_decay(config) / scale)
     steps = len(loader)
     total = steps * config.epochs
@@ -264,7 +271,7 @@ def run_lightly(args, recipe, emit_line) -> None:
     for epoch in range(config.epochs):
         for views, _ in loader:
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step)
+                group["lr"] = peak * scale if group["fixed_lr"] and step >= warmup else learning_rate(step)
             momentum = cosine_schedule(step, total, base_momentum, final_momentum)
             views = [v.to(device, non_blocking=True) for v in views]
             with torch.autocast(device, dtype=torch.bfloat16, enabled=bool(args.mixed_precision)):

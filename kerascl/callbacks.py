@@ -446,6 +446,8 @@ class TrainingTimeLimit(keras.callbacks.Callback):
         if self.stopped_early:
             print(f"Training stopped by its time budget after {self.epochs_run} epoch(s), "
                   f"{self.seconds / 60:.1f} minutes (max_train_minutes={self.max_seconds / 60:g}).")
+
+
 class NonFiniteLossError(FloatingPointError):
     """Training stopped because the loss (or, at an epoch end, a weight) became NaN or infinite."""
 

@@ -112,7 +112,7 @@ class RecipeConfig:
         fixed_predictor_lr: Keep the predictors' learning rate at the peak rate (after the warm-up) while the rest
             follows the cosine decay, as the official SimSiam, DDCL and hierarchical code (`--fix-pred-lr`);
             needs `optimizer="l2sgd"` (`--set optimizer=l2sgd --set fixed_predictor_lr=true`, torch's SGD update
-            as those codes use). Off by default.
+            as those codes use). Off unless a recipe turns it on (`cifar10-simsiam-1h` does).
         warmup_epochs: Linear warm-up epochs before the cosine decay (shortened to a tenth of the run when it
             would be as long as the run).
         end_learning_rate: Learning rate at the end of the cosine decay.
@@ -216,8 +216,8 @@ class RecipeConfig:
         if self.fixed_predictor_lr and self.optimizer != "l2sgd":
             raise ValueError(
                 f"fixed_predictor_lr=true needs optimizer='l2sgd' (torch's SGD update, as the official codes that fix "
-                f"the predictor's rate use); got optimizer={self.optimizer!r}. Add --set optimizer=l2sgd, or drop "
-                "--set fixed_predictor_lr=true."
+                f"the predictor's rate use); got optimizer={self.optimizer!r}. Add --set optimizer=l2sgd, or turn the "
+                "fixed rate off with --set fixed_predictor_lr=false (in Python: fixed_predictor_lr=False)."
             )
         if self.augmenter not in AUGMENTER_PRESETS:
             raise ValueError(

@@ -335,13 +335,32 @@ def test_read_history_handles_missing_cells(tmp_path):
 def test_recipe_optimizer_names_build_their_optimizer(name, expected):
     from kerascl.recipe_runner import make_optimizer
 
-    config = get_recipe("cifar10-simsiam-1h").with_overrides([f"optimizer={name}"]).config
+    config = get_recipe("cifar10-byol-1h").with_overrides([f"optimizer={name}"]).config
     assert type(make_optimizer(config, steps_per_epoch=10)).__name__ == expected
 
 
-def test_time_budget_recipes_take_the_torch_head_initialisation_as_a_setting():
-    recipe = get_recipe("cifar10-simsiam-1h").with_overrides(["head_init=torch"])
+def test_one_hour_simsiam_recipe_runs_the_official_update_by_default():
+    """cifar10-simsiam-1h: torch's SGD with the predictor's rate fixed and torch's head initialisation (run T18); a
+    user switching back to Keras's SGD is told to turn the fixed rate off too."""
+    from kerascl.optimizers import PREDICTOR_PATTERNS
+    from kerascl.recipe_runner import make_optimizer
+
+    recipe = get_recipe("cifar10-simsiam-1h")
+    optimizer = make_optimizer(recipe.config, steps_per_epoch=10)
+    assert type(optimizer).__name__ == "L2SGD"
+    assert optimizer.get_config()["fixed_learning_rate_variables"] == list(PREDICTOR_PATTERNS)
     assert recipe.options["head_init"] == "torch"
+    with pytest.raises(ValueError, match="fixed_predictor_lr=false"):
+        recipe.with_overrides(["optimizer=sgd"])
+    keras_form = recipe.with_overrides(["optimizer=sgd", "fixed_predictor_lr=false", "head_init=keras"])
+    assert type(make_optimizer(keras_form.config, steps_per_epoch=10)).__name__ == "SGD"
+
+
+def test_time_budget_recipes_take_the_head_initialisation_as_a_setting():
+    recipe = get_recipe("cifar10-byol-1h").with_overrides(["head_init=torch"])
+    assert recipe.options["head_init"] == "torch"
+    recipe = get_recipe("cifar10-simsiam-1h").with_overrides(["head_init=keras"])
+    assert recipe.options["head_init"] == "keras"
     with pytest.raises(ValueError, match="optimizer"):
         get_recipe("cifar10-byol-1h").with_overrides(["optimizer=l2sdg"])
 
