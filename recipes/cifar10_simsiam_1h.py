@@ -6,10 +6,10 @@ with the small-image overrides, and the official SimSiam update: torch's SGD (`o
 0.06 x batch / 128, momentum 0.9, weight decay 5e-4 added to the gradient) with a cosine decay over the run, the
 predictor's learning rate held at its peak (`fixed_predictor_lr`, the official `--fix-pred-lr`) and torch's
 initialisation of the heads' layers. Together these took the 60-minute kNN from 44.3 % (Keras's SGD and
-initialisation) to 52.2 % on seed 0 (docs/benchmarks.md, runs T15 and T18). Batch 128 (batch 64, which helps BYOL,
-was 1.6 points behind on SimSiam in a 10-minute screen: run T14), and as many epochs as fit in 60 minutes of
-training wall-clock on the reference 2-core machine. The probes use the whole training set as the kNN memory bank
-and all 10,000 test images, beside their floors.
+initialisation) to 52.2 % on seed 0, and gave 51.8 % on seed 1 (docs/benchmarks.md, runs T15, T18 and T19).
+Batch 128 (batch 64, which helps BYOL, was 1.6 points behind on SimSiam in a 10-minute screen: run T14), and as
+many epochs as fit in 60 minutes of training wall-clock on the reference 2-core machine. The probes use the whole
+training set as the kNN memory bank and all 10,000 test images, beside their floors.
 """
 
 from kerascl.recipe import Recipe, RecipeConfig
