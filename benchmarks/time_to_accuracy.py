@@ -191,7 +191,7 @@ def run_kerascl(args, recipe, emit_line) -> None:
             if checkpoints.clock.elapsed() >= args.minutes * 60.0:
                 self.model.stop_training = state["stopped"] = True
 
-    model.fit(dataset, epochs=config.epochs, callbacks=[Checkpoints()], verbose=0, shuffle=False)
+    model.fit(dataset, epochs=config.epochs, callbacks=[Checkpoints()], verbose=0)
     if not state["stopped"]:
         checkpoints.evaluate(float(config.epochs), state["step"])  # the end of the schedule
     emit_line({"event": "end", "train_seconds": round(checkpoints.clock.elapsed(), 2), "steps": state["step"],

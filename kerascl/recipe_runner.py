@@ -655,9 +655,7 @@ def _run(recipe: Recipe, plan, print_table: bool, devices: int) -> RunResult:
         setup_seconds = time.perf_counter() - start
         fit_start = time.perf_counter()
         with stages("pretraining"):
-            # shuffle=False: the tf.data pipeline shuffles; Keras's default would only warn that it ignores it
-            history = model.fit(data.train, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose,
-                                shuffle=False)
+            history = model.fit(data.train, epochs=config.epochs, callbacks=callbacks, verbose=config.verbose)
         pretrain_seconds = time.perf_counter() - fit_start
         data.monitor_features = _final_monitor_features(callbacks, model, history.epoch, monitor_train, monitor_test)
         epochs_now = len(history.epoch)

@@ -58,6 +58,21 @@ def test_momentum_schedule_uses_the_planned_steps_from_fit():
     assert float(model.epoch) == 3.0
 
 
+def test_fit_on_a_tf_data_pipeline_does_not_warn_that_keras_ignores_shuffle():
+    import warnings
+
+    import tensorflow as tf
+
+    model = _tiny_byol()
+    model.compile(optimizer="sgd", jit_compile=XLA)
+    dataset = tf.data.Dataset.from_tensor_slices(random_views(batch=8)).batch(4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(dataset, epochs=1, verbose=0)
+    assert not [w for w in caught if "shuffle=True" in str(w.message)]
+    assert float(model.global_step) == 2
+
+
 def test_ema_target_component_checks_and_schedule():
     from kerascl.methods import EMATarget
 

@@ -38,7 +38,7 @@ def test_recipe_runs_one_epoch(name, image_folder, tmp_path, capsys):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = run_recipe(recipe, tmp_path / "run")
-    # the tf.data pipeline shuffles; fit's default shuffle=True would only warn that Keras ignores it
+    # Method.fit: a tf.data pipeline shuffles itself, so Keras's shuffle=True warning must not appear
     assert not [w for w in caught if "shuffle=True" in str(w.message)]
     for file in RUN_FILES:
         assert os.path.exists(tmp_path / "run" / file), file

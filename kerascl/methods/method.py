@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from typing import Any, Sequence
 
 import keras
@@ -180,9 +181,12 @@ class Method(keras.Model):
         [0, 1] raise `ValueError` saying how to rescale them (`kerascl.input_checks.image_range_problem`).
         On TensorFlow with oneDNN, unless every batch is provably even, it also makes the model's strided 1x1
         convolutions subsample first (`kerascl.backbones.subsample_strided_pointwise_convs`: the same numbers,
-        without the oneDNN kernel that corrupts the heap on odd batch sizes).
+        without the oneDNN kernel that corrupts the heap on odd batch sizes). A `tf.data` input is shuffled by its
+        own pipeline, so `shuffle` defaults to False for it: Keras ignores the flag there and would only warn.
         """
         _check_fit_input(x)
+        if _is_tf_dataset(x):
+            kwargs.setdefault("shuffle", False)
         avoid_faulty_onednn_kernels(self, x, batch_size)
         self.set_training_plan(steps_per_epoch or _infer_steps(x, batch_size), epochs)
         try:
@@ -455,21 +459,22 @@ def _output_shape(layer, input_shape: tuple) -> tuple:
         return tuple(layer.compute_output_spec(keras.KerasTensor(input_shape)).shape)
 
 
+def _is_tf_dataset(x) -> bool:
+    """Whether `x` is a `tf.data.Dataset`; one can only exist once TensorFlow is imported, so this never imports it."""
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(x, tf.data.Dataset)
+
+
 def _check_fit_input(x) -> None:
     """Raises on input `fit` would train nothing on (an empty dataset) or on wrongly scaled NumPy images.
 
     Only what is cheap to know is checked: a `tf.data` dataset's static cardinality and the value range of NumPy
     image arrays (views, `image`); the augmenters check the images that flow through `tf.data`.
     """
-    try:
-        import tensorflow as tf
-
-        if isinstance(x, tf.data.Dataset):
-            if int(x.cardinality()) == 0:
-                raise ValueError(zero_steps_message(None, None))
-            return
-    except ImportError:  # pragma: no cover - tensorflow is a dependency
-        pass
+    if _is_tf_dataset(x):
+        if int(x.cardinality()) == 0:
+            raise ValueError(zero_steps_message(None, None))
+        return
     if isinstance(x, dict):
         arrays = {k: v for k, v in x.items() if k == "image" or k.startswith("view_")}
     elif isinstance(x, (list, tuple)):
@@ -486,14 +491,9 @@ def _check_fit_input(x) -> None:
 
 def _infer_steps(x, batch_size) -> int | None:
     """Steps per epoch of a `fit` input when they can be known cheaply (tf.data cardinality, array length)."""
-    try:
-        import tensorflow as tf
-
-        if isinstance(x, tf.data.Dataset):
-            n = int(x.cardinality())
-            return n if n > 0 else None
-    except ImportError:  # pragma: no cover - tensorflow is a dependency
-        pass
+    if _is_tf_dataset(x):
+        n = int(x.cardinality())
+        return n if n > 0 else None
     arrays = list(x.values()) if isinstance(x, dict) else (list(x) if isinstance(x, (list, tuple)) else [x])
     first = arrays[0] if arrays else None
     while isinstance(first, (list, tuple)) and first:
