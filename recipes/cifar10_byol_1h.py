@@ -11,8 +11,8 @@ slower one). The two torch-form settings became the defaults after a same-day pa
 with Keras's SGD and initialisation at minute 5 and ahead at minutes 10 and 15 (docs/benchmarks.md, run T7);
 `--set optimizer=sgd --set head_init=keras` gives the earlier ones. Batch 64 became the default after a 10-minute
 screen (run T12, +1.3 points at minute 10, one seed) and the recipe command with it reaching 51.0 % kNN in 54.5
-minutes of training (run T13, seed 0), where batch 128 gave 48.4 % (run T10); `--set batch_size=128` gives the
-earlier batch. The probes use the whole training set as the
+minutes of training (run T13, seed 0; 50.7 % on seed 1, run T20), where batch 128 gave 48.4 % (run T10); `--set
+batch_size=128` gives the earlier batch. The probes use the whole training set as the
 kNN memory bank and all 10,000 test images, beside their floors.
 """
 
