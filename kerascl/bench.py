@@ -356,6 +356,8 @@ def _time_kerascl(config: BenchConfig, images=None) -> dict:
         "peak_memory_mb": peak_rss_mb(),
         "jit_compile": bool(getattr(model, "jit_compile", False)),
         "tf_onednn": tensorflow_onednn_enabled(),
+        # XLA:CPU options (oneDNN thunks, thread counts) change JAX's speed; a line must say what it ran under.
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }
     device_peak = _device_peak_mb(config.backend)
     if device_peak is not None:

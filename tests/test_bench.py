@@ -6,6 +6,7 @@ No timing is asserted anywhere: the measured numbers only need to be present, fi
 
 import json
 import math
+import os
 
 import keras
 import numpy as np
@@ -30,6 +31,8 @@ def test_run_kerascl_reports_every_measure(method, placement):
     for key in ("images_per_second", "step_seconds", "compile_seconds", "peak_memory_mb"):
         assert math.isfinite(result[key]) and result[key] > 0, (key, result)
     assert result["images_per_second"] == pytest.approx(4 / result["step_seconds"], rel=0.02)
+    # the XLA options the step ran under (tests/__init__.py sets one on JAX)
+    assert result["xla_flags"] == os.environ.get("XLA_FLAGS", "")
 
 
 def test_result_line_has_required_keys_and_ratio():
