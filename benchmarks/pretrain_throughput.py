@@ -98,7 +98,7 @@ def _step_kerascl(config: BenchConfig, steps: int) -> float:
                   jit_compile=config.jit_compile)
     total = config.warmup_steps + steps
     timer = _StepTimer(config.warmup_steps, total)
-    model.fit(ds, epochs=1, steps_per_epoch=total, callbacks=[timer.callback], verbose=0, shuffle=False)
+    model.fit(ds, epochs=1, steps_per_epoch=total, callbacks=[timer.callback], verbose=0)
     return config.batch_size * steps / (timer.end - timer.warm)
 
 

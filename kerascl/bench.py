@@ -347,7 +347,7 @@ def _time_kerascl(config: BenchConfig, images=None) -> dict:
     )
     total = int(config.warmup_steps) + int(config.steps)
     timer = _StepTimer(int(config.warmup_steps), total)
-    model.fit(dataset, epochs=1, steps_per_epoch=total, callbacks=[timer.callback], verbose=0, shuffle=False)
+    model.fit(dataset, epochs=1, steps_per_epoch=total, callbacks=[timer.callback], verbose=0)
     seconds = timer.end - timer.warm
     out = {
         "images_per_second": round(config.batch_size * config.steps / seconds, 2),
