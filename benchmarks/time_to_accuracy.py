@@ -324,7 +324,7 @@ def worker(args) -> None:
 
     import keras
 
-    from kerascl.bench import machine_info, tensorflow_onednn_enabled
+    from kerascl.bench import backend_environment, machine_info
 
     label = "lightly" if args.library == "lightly" else f"kerascl ({keras.backend.backend()})"
     base = {"library": label, "recipe": recipe.name, "seed": args.seed}
@@ -333,7 +333,7 @@ def worker(args) -> None:
         emit(handle, {**base, **payload})
 
     emit_line({"event": "start", **machine_info(), "python": platform.python_version(),
-               "tf_onednn": tensorflow_onednn_enabled() if args.library == "kerascl" else None,
+               **(backend_environment() if args.library == "kerascl" else {"tf_onednn": None, "xla_flags": None}),
                "config": recipe.resolved()["config"], "options": recipe.resolved()["options"],
                "minutes": args.minutes, "every": args.every})
     try:

@@ -164,6 +164,12 @@ def tensorflow_onednn_enabled() -> bool | None:
         return None
 
 
+def backend_environment() -> dict:
+    """The process settings that change a backend's CPU speed, for every timed line: TensorFlow's oneDNN kernels
+    (`TF_ENABLE_ONEDNN_OPTS`) and `XLA_FLAGS` (XLA:CPU's oneDNN switch and thread counts change JAX's speed)."""
+    return {"tf_onednn": tensorflow_onednn_enabled(), "xla_flags": os.environ.get("XLA_FLAGS", "")}
+
+
 def machine_info() -> dict:
     """CPU model, core count, platform and date, for the first line of a benchmark run."""
     model = platform.processor() or platform.machine()
@@ -355,9 +361,7 @@ def _time_kerascl(config: BenchConfig, images=None) -> dict:
         "compile_seconds": round(timer.warm - timer.start, 2),
         "peak_memory_mb": peak_rss_mb(),
         "jit_compile": bool(getattr(model, "jit_compile", False)),
-        "tf_onednn": tensorflow_onednn_enabled(),
-        # XLA:CPU options (oneDNN thunks, thread counts) change JAX's speed; a line must say what it ran under.
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        **backend_environment(),
     }
     device_peak = _device_peak_mb(config.backend)
     if device_peak is not None:

@@ -228,6 +228,9 @@ def test_a_checkpoint_inside_an_epoch_reads_the_trained_weights(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     rows = [json.loads(line) for line in open(out)]
     assert not [r for r in rows if r.get("event") == "error"], rows
+    start = next(r for r in rows if r.get("event") == "start")
+    assert start["xla_flags"] == env.get("XLA_FLAGS", "")  # JAX's speed depends on it; the curve must say
+    assert "tf_onednn" in start
     checkpoints = [r for r in rows if r.get("event") == "checkpoint"]
     assert [r["step"] for r in checkpoints][:3] == [0, 1, 2]
     assert all(0.0 <= r["knn_top1"] <= 1.0 for r in checkpoints)
