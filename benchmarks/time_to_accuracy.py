@@ -332,9 +332,10 @@ def worker(args) -> None:
     def emit_line(payload: dict) -> None:
         emit(handle, {**base, **payload})
 
+    resolved = recipe.resolved()
     emit_line({"event": "start", **machine_info(), "python": platform.python_version(),
                **(backend_environment() if args.library == "kerascl" else {"tf_onednn": None, "xla_flags": None}),
-               "config": recipe.resolved()["config"], "options": recipe.resolved()["options"],
+               "config": resolved["config"], "options": resolved["options"],
                "minutes": args.minutes, "every": args.every})
     try:
         if args.library == "kerascl":
