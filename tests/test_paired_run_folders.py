@@ -1,0 +1,85 @@
+"""`benchmarks/paired_run_folders.py`: run folders paired by seed, the paired difference and verdict of `kerascl compare`."""
+
+import importlib.util
+import json
+import os
+
+import pytest
+
+SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks",
+                      "paired_run_folders.py")
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("paired_run_folders", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_folder(path, seed, knn, linear, knn_floor=0.30, linear_floor=0.35):
+    os.makedirs(path)
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump({"config": {"seed": seed}, "options": {}}, f)
+    metrics = {
+        "probes": {"knn": {"top1": knn}, "linear": {"top1": linear}},
+        "floors": {"random_init": {"knn": {"top1": knn_floor}, "linear": {"top1": linear_floor}},
+                   "raw_pixels": {"knn": {"top1": 0.25}, "linear": {"top1": 0.32}}},
+    }
+    with open(os.path.join(path, "metrics.json"), "w") as f:
+        json.dump(metrics, f)
+    return str(path)
+
+
+def test_pairs_by_seed_not_by_order(tmp_path):
+    script = _script()
+    # Given in opposite seed orders: pairing by position would give differences of 0.04 and 0.05.
+    candidate = [_run_folder(tmp_path / "a1", 1, 0.50, 0.55), _run_folder(tmp_path / "a2", 2, 0.53, 0.56)]
+    baseline = [_run_folder(tmp_path / "b2", 2, 0.46, 0.50), _run_folder(tmp_path / "b1", 1, 0.48, 0.53)]
+    result = script.compare_run_folders("x", "with", candidate, "without", baseline, ["knn.top1", "linear.top1"])
+    knn, linear = result["comparisons"]
+    assert knn["metric"] == "knn.top1" and knn["seeds"] == [1, 2]
+    assert knn["differences"] == pytest.approx([0.02, 0.07])
+    assert knn["mean"] == pytest.approx(0.045)
+    assert knn["se"] == pytest.approx(0.025)  # sample sd (ddof 1) 0.03536 / sqrt(2)
+    assert knn["verdict"] == "inconclusive at this budget"  # 0.045 - 2 x 0.025 is not above 0
+    assert linear["differences"] == pytest.approx([0.02, 0.06])
+    assert "| knn.top1 | 51.5 | 47.0 | 30.0 | 25.0 | +4.5 +- 2.5 | +2.0 / +7.0 |" in result["table"]
+
+
+def test_verdicts_follow_the_two_standard_error_rule_and_the_floor(tmp_path):
+    script = _script()
+    ahead = [_run_folder(tmp_path / "a1", 1, 0.50, 0.55), _run_folder(tmp_path / "a2", 2, 0.51, 0.56)]
+    behind = [_run_folder(tmp_path / "b1", 1, 0.45, 0.50), _run_folder(tmp_path / "b2", 2, 0.47, 0.51)]
+    assert script.compare_run_folders("x", "c", ahead, "b", behind, ["knn.top1"])["comparisons"][0]["verdict"] == \
+        "reproduced"
+    assert script.compare_run_folders("x", "c", behind, "b", ahead, ["knn.top1"])["comparisons"][0]["verdict"] == \
+        "not reproduced: the baseline is ahead"
+    # Both sides within 2 points of their random-init floor: nothing learned, no verdict on the difference.
+    floor = [_run_folder(tmp_path / f"f{s}", s, 0.31, 0.36) for s in (1, 2)]
+    floor_low = [_run_folder(tmp_path / f"g{s}", s, 0.29, 0.34) for s in (1, 2)]
+    assert script.compare_run_folders("x", "c", floor, "b", floor_low, ["knn.top1"])["comparisons"][0]["verdict"] \
+        == "inconclusive: no run above its random-init floor"
+
+
+def test_main_writes_the_table_and_refuses_bad_folders(tmp_path, capsys):
+    script = _script()
+    a = [_run_folder(tmp_path / f"a{s}", s, 0.50 + s / 100, 0.55) for s in (1, 2)]
+    b = [_run_folder(tmp_path / f"b{s}", s, 0.45, 0.50) for s in (1, 2)]
+    out = tmp_path / "table.md"
+    assert script.main(["--name", "n", "--candidate-label", "c", "--candidate", *a, "--baseline-label", "b",
+                        "--baseline", *b, "--out", str(out)]) == 0
+    assert "| linear.top1 | 55.0 | 50.0 |" in out.read_text()
+    assert "### n" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="has no metrics.json"):
+        os.makedirs(tmp_path / "empty")
+        with open(tmp_path / "empty" / "config.json", "w") as f:
+            json.dump({"config": {"seed": 1}}, f)
+        script.main(["--name", "n", "--candidate-label", "c", "--candidate", str(tmp_path / "empty"),
+                     "--baseline-label", "b", "--baseline", *b])
+    with pytest.raises(SystemExit, match="No seed has a run on both sides"):
+        script.main(["--name", "n", "--candidate-label", "c", "--candidate", a[0], "--baseline-label", "b",
+                     "--baseline", b[1]])
+    with pytest.raises(SystemExit, match="Two 'c' folders have seed 1"):
+        script.main(["--name", "n", "--candidate-label", "c", "--candidate", a[0], a[0], "--baseline-label", "b",
+                     "--baseline", *b])
