@@ -44,7 +44,7 @@ def compare_run_folders(name: str, candidate_label: str, candidate_dirs, baselin
                         metrics) -> dict:
     """Pairs the folders by seed and returns `{"comparisons": [...], "table": markdown}`."""
     from kerascl.claims import Claim
-    from kerascl.recipe_comparison import summarise_claim
+    from kerascl.recipe_comparison import _percent, summarise_claim
 
     runs: dict[str, dict[int, dict]] = {candidate_label: {}, baseline_label: {}}
     for label, dirs in ((candidate_label, candidate_dirs), (baseline_label, baseline_dirs)):
@@ -75,10 +75,6 @@ def compare_run_folders(name: str, candidate_label: str, candidate_dirs, baselin
     return {"comparisons": comparisons, "runs": runs, "table": "\n".join(lines)}
 
 
-def _percent(value: float) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{100 * value:.1f}"
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="The comparison's name (the table's heading).")
@@ -96,8 +92,9 @@ def main(argv=None) -> int:
                                  args.baseline, args.metric or ["knn.top1", "linear.top1"])
     print(result["table"])
     if args.out:
-        with open(args.out, "w") as f:
-            f.write(result["table"] + "\n")
+        from kerascl.run_folder import write_text_atomic
+
+        write_text_atomic(args.out, result["table"] + "\n")
     return 0
 
 
