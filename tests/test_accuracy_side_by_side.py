@@ -1,22 +1,18 @@
 """Checks of `benchmarks/accuracy_side_by_side.py` that need no training: the paired summary and the input check."""
 
-import importlib.util
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks",
-                      "accuracy_side_by_side.py")
+from tests.script_helpers import load_script, script_path
+
+SCRIPT = script_path("accuracy_side_by_side.py")
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("accuracy_side_by_side", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("accuracy_side_by_side.py")
 
 
 def _row(method, library, seed, knn=None):

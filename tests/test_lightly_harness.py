@@ -15,25 +15,23 @@ import pytest
 from click.testing import CliRunner
 
 from kerascl import bench
+from tests.script_helpers import REPO, load_script, script_path
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HARNESS = os.path.join(ROOT, "benchmarks", "lightly_harness.py")
+HARNESS = script_path("lightly_harness.py")
 HAS_BENCH_EXTRA = all(importlib.util.find_spec(name) for name in bench.HARNESS_PACKAGES)
 needs_bench_extra = pytest.mark.skipif(not HAS_BENCH_EXTRA, reason="needs the bench extra (lightly, torch)")
 
 
 def _harness_module():
-    spec = importlib.util.spec_from_file_location("lightly_harness_under_test", HARNESS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # imports kerascl.bench only: torch is imported inside its functions
-    return module
+    # Imports kerascl.bench only: torch is imported inside its functions.
+    return load_script("lightly_harness.py", "lightly_harness_under_test")
 
 
 def test_kerascl_never_imports_the_harness_or_torch():
     code = ("import sys, kerascl, kerascl.bench, kerascl.cli; "
             "print(sorted(m for m in ('torch', 'lightly', 'torchvision', 'lightly_harness') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
-                         env=dict(os.environ, PYTHONPATH=ROOT))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,
+                         env=dict(os.environ, PYTHONPATH=REPO))
     assert out.stdout.strip() == "[]"
     for name in ("run_lightly", "build_lightly_model", "torch_cifar_resnet18", "lightly_transform"):
         assert not hasattr(bench, name), name
@@ -102,8 +100,8 @@ def test_reference_model_shapes_in_a_torch_process():
             "    assert tuple(z.shape) == (2, HEAD_SIZES[method][1]) == tuple(p.shape)\n"
             "    assert tuple(model.backbone(torch.rand(2, 3, 8, 8)).shape) == (2, 32)\n"
             "print('ok')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                         env=dict(os.environ, PYTHONPATH=ROOT))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                         env=dict(os.environ, PYTHONPATH=REPO))
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
@@ -112,11 +110,11 @@ def test_reference_model_shapes_in_a_torch_process():
 def test_bench_compare_lightly_example_of_the_docs_runs(tmp_path):
     """The check command of docs/benchmarks.md, from a folder outside the checkout (the harness is found beside
     the kerascl package)."""
-    text = open(os.path.join(ROOT, "docs", "benchmarks.md")).read()
+    text = open(os.path.join(REPO, "docs", "benchmarks.md")).read()
     (line,) = [line for line in text.splitlines() if line.startswith("kerascl bench ") and "--width 0.0625" in line]
     args = line.split()[2:]
     out = subprocess.run([sys.executable, "-m", "kerascl.bench", *args], capture_output=True, text=True,
-                         cwd=tmp_path, env=dict(os.environ, PYTHONPATH=ROOT), timeout=600)
+                         cwd=tmp_path, env=dict(os.environ, PYTHONPATH=REPO), timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     line = json.loads(out.stdout.strip().splitlines()[-1])
     assert line["lightly_images_per_second"] > 0 and line["ratio"] > 0

@@ -1,20 +1,17 @@
 """`benchmarks/paired_run_folders.py`: run folders paired by seed, the paired difference and verdict of `kerascl compare`."""
 
-import importlib.util
 import json
 import os
 
 import pytest
 
-SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks",
-                      "paired_run_folders.py")
+from tests.script_helpers import load_script, script_path
+
+SCRIPT = script_path("paired_run_folders.py")
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("paired_run_folders", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("paired_run_folders.py")
 
 
 def _run_folder(path, seed, knn, linear, knn_floor=0.30, linear_floor=0.35):

@@ -1,13 +1,12 @@
 """`benchmarks/pretrain_throughput.py --plot`: one bar per library setting, from saved `kerascl bench` lines."""
 
-import importlib.util
 import json
-import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "benchmarks", "pretrain_throughput.py")
+from tests.script_helpers import REPO, load_script, script_path
+
+SCRIPT = script_path("pretrain_throughput.py")
 
 
 def _line(onednn, images_per_second):
@@ -23,9 +22,7 @@ def _results(tmp_path):
 
 
 def test_bars_keep_onednn_settings_apart(tmp_path):
-    spec = importlib.util.spec_from_file_location("pretrain_throughput", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("pretrain_throughput.py")
     (bars,) = module.throughput_bars([str(_results(tmp_path))]).values()
     assert bars == {"kerascl tensorflow host, threads default, oneDNN on": 136.0,
                     "kerascl tensorflow host, threads default, oneDNN off": 94.0,
@@ -35,6 +32,6 @@ def test_bars_keep_onednn_settings_apart(tmp_path):
 def test_plot_writes_a_png(tmp_path):
     out = tmp_path / "throughput.png"
     proc = subprocess.run([sys.executable, SCRIPT, "--plot", str(out), str(_results(tmp_path))],
-                          capture_output=True, text=True, cwd=ROOT)
+                          capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes()[:4] == b"\x89PNG"

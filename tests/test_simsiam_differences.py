@@ -1,20 +1,16 @@
 """Checks of `benchmarks/simsiam_differences.py` that need neither torch nor training."""
 
-import importlib.util
-import os
 
 import keras
 import numpy as np
 
-SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks",
-                      "simsiam_differences.py")
+from tests.script_helpers import load_script, script_path
+
+SCRIPT = script_path("simsiam_differences.py")
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("simsiam_differences", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("simsiam_differences.py")
 
 
 def test_weight_mapping_reaches_every_kerascl_variable_once():

@@ -1,7 +1,6 @@
 """Checks of the time-to-accuracy benchmark that need no CIFAR-10: its curve/floor summary, plot, input check, the
 `TrainingTimeLimit` callback it shares with recipe runs, and the one-hour recipes' pinned settings."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -10,15 +9,13 @@ import sys
 import numpy as np
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(REPO, "benchmarks", "time_to_accuracy.py")
+from tests.script_helpers import REPO, load_script, script_path
+
+SCRIPT = script_path("time_to_accuracy.py")
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("time_to_accuracy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("time_to_accuracy.py")
 
 
 def _rows():
