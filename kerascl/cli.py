@@ -316,7 +316,8 @@ def compare_command(names, data_dir, tfds, eval_dir, epochs, batch_size, backend
 
     if list_claims:
         for claim in CLAIMS.values():
-            click.echo(f"{claim.name}: {claim.candidate} vs {', '.join(claim.baselines)} "
+            prior = f" with the prior from {claim.prior_from}" if claim.prior_from else ""
+            click.echo(f"{claim.name}: {claim.candidate}{prior} vs {', '.join(claim.baselines)} "
                        f"({', '.join(claim.metrics)})")
         return
     _folder_flags(force, resume)

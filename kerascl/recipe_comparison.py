@@ -336,6 +336,9 @@ def _claim_recipe(entry: str, claim, seed: int, sets: Sequence[str], epochs: int
     recipe = get_recipe(name)
     if recipe.config.dataset == "shapes":  # a claim on the generated shapes set takes no image folder
         overrides = {k: v for k, v in overrides.items() if k not in _IMAGE_SOURCE_FIELDS}
+    if entry == claim.prior_from and claim.prior_budget == "own":  # the prior keeps its recipe's budget
+        own = {k: v for k, v in overrides.items() if k in _IMAGE_SOURCE_FIELDS + ("deterministic",)}
+        return recipe.with_overrides(sets=entry_sets, seed=seed, **own)
     return recipe.with_overrides(
         sets=list(claim.sets) + list(sets) + entry_sets,
         epochs=epochs if epochs is not None else claim.epochs,
@@ -368,6 +371,15 @@ def check_claims(claims: Sequence[Any], sets: Sequence[str] = (), epochs: int | 
                 raise ValueError(f"Claim {claim.name!r}, run {entry!r}: {error}") from error
 
 
+def _run_dir(out_dir: str, claim, entry: str, seed: int) -> str:
+    """`out_dir/runs/<entry>/seed-<seed>`; a candidate with a prior is named after its prior too, so claims that
+    give the same candidate different priors never share its run."""
+    folder = _folder_name(entry)
+    if entry == claim.candidate and claim.prior_from:
+        folder += "_prior_" + _folder_name(claim.prior_from)
+    return os.path.join(out_dir, "runs", folder, f"seed-{seed}")
+
+
 def _short_baseline(baseline: str, candidate: str) -> str:
     """The baseline entry without the `@key=value` settings it shares with the candidate (e.g. both sides' heads)."""
     shared = set(candidate.split("@")[1:])
@@ -380,8 +392,8 @@ def reproduce_claims(claims: Sequence[Any], out_dir: str | os.PathLike, seeds: S
                      force: bool = False, resume: bool = False) -> dict:
     """Runs each claim's candidate and baselines at every seed and writes the paired comparison with verdicts.
 
-    Runs go to `out_dir/runs/<entry>/seed-<seed>`, so a run two claims share (BYOL is paper 1's baseline and the
-    source of paper 5's prior) trains once, and a stopped comparison continues where it was (`run_recipe` reuses
+    Runs go to `out_dir/runs/<entry>/seed-<seed>` (a candidate with a prior: `<entry>_prior_<prior entry>`), so a
+    run two claims share (BYOL is paper 1's baseline and the source of paper 5's prior) trains once, and a stopped comparison continues where it was (`run_recipe` reuses
     finished runs with the same settings). Writes `reproductions.md` (`reproductions_table`), `reproductions.json`
     (every run's headline metrics per seed, every comparison) and `reproductions.png` (the paired differences with
     two standard errors).
@@ -422,10 +434,10 @@ def reproduce_claims(claims: Sequence[Any], out_dir: str | os.PathLike, seeds: S
         for seed in seeds:
             for entry in claim.runs():
                 label = f"{entry} seed {seed}"
-                run_dir = os.path.join(out_dir, "runs", _folder_name(entry), f"seed-{seed}")
+                run_dir = _run_dir(out_dir, claim, entry, seed)
                 entry_sets = list(sets)
                 if entry == claim.candidate and claim.prior_from:
-                    prior_dir = os.path.join(out_dir, "runs", _folder_name(claim.prior_from), f"seed-{seed}")
+                    prior_dir = _run_dir(out_dir, claim, claim.prior_from, seed)
                     entry_sets.append(f"prior={os.path.abspath(os.path.join(prior_dir, 'backbone.keras'))}")
                     if (claim.prior_from, seed) in failed:
                         failures[label] = f"its prior's run failed ({failed[(claim.prior_from, seed)]})"

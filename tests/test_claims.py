@@ -163,6 +163,44 @@ def test_reproduction_wires_the_prior_shares_runs_and_survives_a_failed_run(tmp_
     assert "| iccl |" in table and "| partitioned-byol |" in table and "failed: ValueError: diverged" in table
 
 
+def test_a_prior_at_its_own_budget_ignores_the_claims_budget_and_gets_its_own_candidate_folder(tmp_path,
+                                                                                               monkeypatch):
+    from kerascl import recipe_runner
+
+    folder = make_image_folder(str(tmp_path / "cifar"), train_per_class=2, test_per_class=1)
+    calls = []
+
+    def fake_run(recipe, out, **kwargs):
+        calls.append((recipe, str(out)))
+        metrics = {"probes": {"knn": {"top1": 0.4}, "linear": {"top1": 0.45}},
+                   "floors": {"random_init": {"knn": {"top1": 0.3}}}}
+        return types.SimpleNamespace(metrics=metrics)
+
+    monkeypatch.setattr(recipe_runner, "run_recipe", fake_run)
+    claims = get_claims(["decoupled-uniformity-prior", "decoupled-uniformity-strong-prior"])
+    recipe_comparison.reproduce_claims(claims, tmp_path / "out", seeds=[2], epochs=1, sets=["batch_size=32"],
+                                       overrides={"data_dir": folder, "probe_test_limit": 7, "deterministic": True})
+    by_folder = {out.split("/runs/")[1]: recipe for recipe, out in calls}
+    prior = by_folder["cifar10-byol-1h_max_train_minutes_none/seed-2"]
+    # The recipe's own budget and probes, the entry's setting, the command line's seed, data and determinism.
+    assert (prior.config.epochs, prior.config.batch_size, prior.config.max_train_minutes) == (13, 64, None)
+    assert prior.config.probe_test_limit is None and prior.config.optimizer == "l2sgd"
+    assert (prior.config.seed, prior.config.data_dir, prior.config.deterministic) == (2, folder, True)
+    # The two claims' candidates differ only in their prior, so each has its own folder; the baseline is shared.
+    weak = by_folder["cifar10-decoupled-uniformity_prior_cifar10-byol_hidden_dim_1024_prediction_hidden_dim_1024"
+                     "/seed-2"]
+    strong = by_folder["cifar10-decoupled-uniformity_prior_cifar10-byol-1h_max_train_minutes_none/seed-2"]
+    assert strong.options["prior"].endswith("runs/cifar10-byol-1h_max_train_minutes_none/seed-2/backbone.keras")
+    assert weak.options["prior"].endswith(
+        "runs/cifar10-byol_hidden_dim_1024_prediction_hidden_dim_1024/seed-2/backbone.keras")
+    assert (strong.config.epochs, strong.config.batch_size, strong.config.probe_test_limit) == (1, 32, 7)
+    assert [out for _, out in calls].count(str(tmp_path / "out" / "runs" / "cifar10-decoupled-uniformity_prior_none"
+                                               / "seed-2")) == 1
+    assert len(calls) == 5
+    with pytest.raises(ValueError, match="prior_budget must be one of"):
+        Claim(name="x", paper="p", reported="r", candidate="a", baselines=("b",), metrics=(), prior_budget="mine")
+
+
 def test_compare_claim_command_line_errors():
     runner = CliRunner()
     both = runner.invoke(main, ["compare", "cifar10-byol", "--claim", "ddcl"])
