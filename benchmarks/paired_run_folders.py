@@ -6,7 +6,9 @@ way: each folder's `metrics.json` gives its headline metrics (`kerascl.recipe_co
 folder's `config.json` its seed, runs are paired by seed, and each metric gets `kerascl compare`'s row (paired
 difference, standard error over the seeds, random-init floor, verdict by the two-standard-error rule; a comparison
 is judged only when a side's mean kNN is `LEARNED_MARGIN` above its random-init floor), with the raw-pixel floor
-and the per-seed differences beside it.
+and the per-seed differences beside it. A side may also be given as the JSON files `kerascl probe BACKBONE --out
+FILE.json` wrote (e.g. a frozen prior probed on the claim's split): its seed is then that of the run folder the
+probed `backbone.keras` is in.
 
 Usage:
 
@@ -26,9 +28,11 @@ import sys
 
 
 def _read_run(run_dir: str) -> tuple[int, dict]:
-    """(seed, headline metrics) of a finished run folder; a clear error for a folder that is not one."""
+    """(seed, headline metrics) of a finished run folder or a `kerascl probe` JSON; a clear error for neither."""
     from kerascl.recipe_comparison import headline_metrics
 
+    if os.path.isfile(run_dir):
+        return _read_probe_file(run_dir)
     paths = {name: os.path.join(run_dir, f"{name}.json") for name in ("config", "metrics")}
     for name, path in paths.items():
         if not os.path.isfile(path):
@@ -38,6 +42,28 @@ def _read_run(run_dir: str) -> tuple[int, dict]:
         seed = json.load(f)["config"]["seed"]
     with open(paths["metrics"]) as f:
         return int(seed), headline_metrics(json.load(f))
+
+
+def _read_probe_file(path: str) -> tuple[int, dict]:
+    """(seed, headline metrics) of a `kerascl probe --out` JSON, the seed from the probed backbone's run folder."""
+    from kerascl.recipe_comparison import headline_metrics
+
+    try:
+        with open(path) as f:
+            probe = json.load(f)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"{path!r} is not a readable JSON file ({error}): pass a run folder or the file "
+                         "`kerascl probe BACKBONE --out FILE.json` wrote.") from error
+    if not isinstance(probe, dict) or "probes" not in probe or "backbone" not in probe:
+        raise SystemExit(f"{path!r} has no 'probes' and 'backbone': pass a run folder or the file `kerascl probe "
+                         "BACKBONE --out FILE.json` wrote.")
+    config = os.path.join(os.path.dirname(os.path.abspath(probe["backbone"])), "config.json")
+    if not os.path.isfile(config):
+        raise SystemExit(f"{path!r} probed {probe['backbone']!r}, which is not in a run folder with a config.json, "
+                         "so its seed is unknown: probe the backbone.keras of a finished `kerascl recipe` run.")
+    with open(config) as f:
+        seed = json.load(f)["config"]["seed"]
+    return int(seed), headline_metrics(probe)
 
 
 def compare_run_folders(name: str, candidate_label: str, candidate_dirs, baseline_label: str, baseline_dirs,
@@ -79,9 +105,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="The comparison's name (the table's heading).")
     parser.add_argument("--candidate-label", required=True)
-    parser.add_argument("--candidate", nargs="+", required=True, help="Run folders of the candidate, one per seed.")
+    parser.add_argument("--candidate", nargs="+", required=True,
+                        help="Run folders (or `kerascl probe` JSON files) of the candidate, one per seed.")
     parser.add_argument("--baseline-label", required=True)
-    parser.add_argument("--baseline", nargs="+", required=True, help="Run folders of the baseline, one per seed.")
+    parser.add_argument("--baseline", nargs="+", required=True,
+                        help="Run folders (or `kerascl probe` JSON files) of the baseline, one per seed.")
     parser.add_argument("--metric", action="append", default=None,
                         help="Headline metric key (repeatable; default knn.top1 and linear.top1).")
     parser.add_argument("--out", help="Also write the markdown table to this file.")

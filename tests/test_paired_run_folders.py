@@ -80,3 +80,25 @@ def test_main_writes_the_table_and_refuses_bad_folders(tmp_path, capsys):
     with pytest.raises(SystemExit, match="Two 'c' folders have seed 1"):
         script.main(["--name", "n", "--candidate-label", "c", "--candidate", a[0], a[0], "--baseline-label", "b",
                      "--baseline", *b])
+
+
+def test_a_side_may_be_kerascl_probe_files_paired_by_their_backbones_run_seed(tmp_path):
+    script = _script()
+    candidate = [_run_folder(tmp_path / f"a{s}", s, 0.50, 0.55) for s in (1, 2)]
+    probes = []
+    for seed, knn in ((2, 0.49), (1, 0.47)):  # given in the other order: paired by the backbone's seed
+        prior = _run_folder(tmp_path / f"prior{seed}", seed, 0.9, 0.9)  # its own metrics are not the probe's
+        path = tmp_path / f"probe{seed}.json"
+        metrics = json.loads(open(os.path.join(prior, "metrics.json")).read())
+        metrics["probes"]["knn"]["top1"] = knn
+        path.write_text(json.dumps({"backbone": os.path.join(prior, "backbone.keras"), **metrics}))
+        probes.append(str(path))
+    knn = script.compare_run_folders("x", "c", candidate, "prior alone", probes, ["knn.top1"])["comparisons"][0]
+    assert knn["seeds"] == [1, 2] and knn["differences"] == pytest.approx([0.03, 0.01])
+    loose = tmp_path / "loose.json"
+    loose.write_text(json.dumps({"backbone": str(tmp_path / "nowhere" / "backbone.keras"), "probes": {}}))
+    with pytest.raises(SystemExit, match="not in a run folder with a config.json"):
+        script.compare_run_folders("x", "c", candidate, "b", [str(loose)], ["knn.top1"])
+    (tmp_path / "other.json").write_text("[1, 2]")
+    with pytest.raises(SystemExit, match="has no 'probes' and 'backbone'"):
+        script.compare_run_folders("x", "c", candidate, "b", [str(tmp_path / "other.json")], ["knn.top1"])
