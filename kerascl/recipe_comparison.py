@@ -393,10 +393,10 @@ def reproduce_claims(claims: Sequence[Any], out_dir: str | os.PathLike, seeds: S
     """Runs each claim's candidate and baselines at every seed and writes the paired comparison with verdicts.
 
     Runs go to `out_dir/runs/<entry>/seed-<seed>` (a candidate with a prior: `<entry>_prior_<prior entry>`), so a
-    run two claims share (BYOL is paper 1's baseline and the source of paper 5's prior) trains once, and a stopped comparison continues where it was (`run_recipe` reuses
-    finished runs with the same settings). Writes `reproductions.md` (`reproductions_table`), `reproductions.json`
-    (every run's headline metrics per seed, every comparison) and `reproductions.png` (the paired differences with
-    two standard errors).
+    run two claims share (BYOL is paper 1's baseline and the source of paper 5's prior) trains once, and a stopped
+    comparison continues where it was (`run_recipe` reuses finished runs with the same settings). Writes
+    `reproductions.md` (`reproductions_table`), `reproductions.json` (every run's headline metrics per seed, every
+    comparison) and `reproductions.png` (the paired differences with two standard errors).
 
     Args:
         claims: `kerascl.claims.Claim`s.
