@@ -386,7 +386,8 @@ def main(argv=None) -> None:
     parser.add_argument("--paired", nargs=2, metavar=("LIBRARY_A", "LIBRARY_B"),
                         help="with --from-results: print A - B at each checkpoint, mean and SE over the seeds both "
                              "ran (library labels as in the results, e.g. 'kerascl (tensorflow)' 'lightly'), and per "
-                             "seed the minute at which A reaches B's last accuracy, as a ratio of B's time")
+                             "seed the minute at which A reaches B's last accuracy, as a ratio of B's time, and A - B at "
+                             "B's checkpoint steps (learning per step, apart from speed)")
     parser.add_argument("--worker", choices=["kerascl", "lightly"], help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -406,6 +407,9 @@ def main(argv=None) -> None:
             print(format_paired(paired_differences(rows, *args.paired, every=args.every), *args.paired))
             print()
             print(format_time_to_reach(time_to_reach(rows, *args.paired), *args.paired))
+            print()
+            print(format_paired_at_equal_steps(paired_at_equal_steps(rows, *args.paired, every=args.every),
+                                               *args.paired))
         if args.plot:
             plot_curves(rows, args.plot, args.target)
             print(f"wrote {args.plot}")
@@ -528,6 +532,51 @@ def paired_differences(rows: list[dict], library_a: str, library_b: str, every: 
         table.append({"minute": minute, "seeds": [s for s, _ in pairs], "differences": values.tolist(),
                       "mean": float(values.mean()), "se": se})
     return table
+
+
+def paired_at_equal_steps(rows: list[dict], library_a: str, library_b: str, every: float = 5.0) -> list[dict]:
+    """`library_a - library_b` kNN top-1 at equal training steps: at each of `library_b`'s checkpoints,
+    `library_a`'s accuracy interpolated linearly in steps between its own checkpoints, minus `library_b`'s. This
+    separates learning per step from steps per minute (a faster library is ahead at equal minutes even when it
+    learns the same per step). Checkpoints past `library_a`'s last step are left out. Rows as in
+    `paired_differences`, keyed by `library_b`'s minute, with `steps_b` (per seed)."""
+    import numpy as np
+
+    points: dict[tuple[str, int], list[tuple[int, float, float]]] = {}
+    for row in rows:
+        if row.get("event") == "checkpoint" and row.get("library") in (library_a, library_b):
+            points.setdefault((row["library"], row["seed"]), []).append(
+                (row["step"], row["train_seconds"] / 60.0, row["knn_top1"]))
+    seeds = sorted({seed for library, seed in points if library == library_a}
+                   & {seed for library, seed in points if library == library_b})
+    by_minute: dict[float, list[tuple[int, int, float]]] = {}
+    for seed in seeds:
+        steps_a, _, accuracy_a = (np.array(column) for column in zip(*sorted(points[(library_a, seed)])))
+        for step, minute, accuracy in sorted(points[(library_b, seed)]):
+            if step > steps_a[-1]:
+                continue
+            difference = float(np.interp(step, steps_a, accuracy_a)) - accuracy
+            by_minute.setdefault(round(minute / every) * every, []).append((seed, step, difference))
+    table = []
+    for minute, entries in sorted(by_minute.items()):
+        values = np.array([d for _, _, d in entries])
+        se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
+        table.append({"minute": minute, "seeds": [s for s, _, _ in entries], "steps_b": [n for _, n, _ in entries],
+                      "differences": values.tolist(), "mean": float(values.mean()), "se": se})
+    return table
+
+
+def format_paired_at_equal_steps(table: list[dict], library_a: str, library_b: str) -> str:
+    """A Markdown table of `paired_at_equal_steps`, in percentage points."""
+    lines = [f"| {library_b}'s minute | seeds | {library_b}'s steps | {library_a} - {library_b} at those steps "
+             "(points) | mean | SE |", "|---|---|---|---|---|---|"]
+    for entry in table:
+        per_seed = ", ".join(f"{100 * d:+.1f}" for d in entry["differences"])
+        se = "-" if entry["se"] is None else f"{100 * entry['se']:.1f}"
+        lines.append(f"| {entry['minute']:g} | {', '.join(map(str, entry['seeds']))} | "
+                     f"{', '.join(f'{n:,}' for n in entry['steps_b'])} | {per_seed} | {100 * entry['mean']:+.1f} | "
+                     f"{se} |")
+    return "\n".join(lines)
 
 
 def format_paired(table: list[dict], library_a: str, library_b: str) -> str:

@@ -251,3 +251,30 @@ def test_time_to_reach_interpolates_between_checkpoints():
     text = script.format_time_to_reach(table, "kerascl (tensorflow)", "lightly")
     assert "| 1 | 35.0 % at minute 10.0 | minute 8.0 | 0.80x |" in text
     assert "| 2 |" in text and "not within its run" in text
+
+
+def test_paired_at_equal_steps_separates_learning_per_step_from_speed():
+    script = _script()
+    rows = []
+    # kerascl makes twice lightly's steps per minute; both learn 0.01 per 100 steps, kerascl 1 point lower on seed 2
+    for seed, offset in ((1, 0.0), (2, -0.01)):
+        for minute in (0, 5, 10):
+            rows.append({"event": "checkpoint", "library": "kerascl (tensorflow)", "seed": seed, "step": 40 * minute,
+                         "train_seconds": minute * 60.0, "knn_top1": 0.27 + 0.0001 * 40 * minute + offset})
+        for minute in (0, 5, 10, 15):  # lightly's minute 15 is step 300, within kerascl's 400
+            rows.append({"event": "checkpoint", "library": "lightly", "seed": seed, "step": 20 * minute,
+                         "train_seconds": minute * 60.0 + 3.0, "knn_top1": 0.27 + 0.0001 * 20 * minute})
+    rows.append({"event": "checkpoint", "library": "lightly", "seed": 1, "step": 500, "train_seconds": 1500.0,
+                 "knn_top1": 0.33})  # past kerascl's last step: left out
+    table = script.paired_at_equal_steps(rows, "kerascl (tensorflow)", "lightly", every=5)
+    assert [entry["minute"] for entry in table] == [0, 5, 10, 15]
+    for entry in table:
+        assert entry["seeds"] == [1, 2]
+        np.testing.assert_allclose(entry["differences"], [0.0, -0.01], atol=1e-12)
+        assert entry["mean"] == pytest.approx(-0.005) and entry["se"] == pytest.approx(0.005)
+    assert table[2]["steps_b"] == [200, 200]
+    # the same rows compared at equal minutes put kerascl ahead: the speed, not the learning per step
+    at_minute_10 = script.paired_differences(rows, "kerascl (tensorflow)", "lightly", every=5)[2]
+    assert at_minute_10["mean"] > 0.01
+    text = script.format_paired_at_equal_steps(table, "kerascl (tensorflow)", "lightly")
+    assert "| 10 | 1, 2 | 200, 200 | +0.0, -1.0 | -0.5 | 0.5 |" in text
