@@ -507,30 +507,45 @@ def floor_lines(rows: list[dict]) -> list[tuple[str, float]]:
     return sorted(lines)
 
 
+def _seeds_in_both(points: dict[tuple[str, int], object], library_a: str, library_b: str) -> list[int]:
+    """The seeds that both libraries ran, of `{(library, seed): ...}`."""
+    return sorted({seed for library, seed in points if library == library_a}
+                  & {seed for library, seed in points if library == library_b})
+
+
+def _difference_entry(minute: float, seeds: list[int], differences: list[float]) -> dict:
+    """One row of a paired table: the per-seed differences, their mean and standard error (None with one seed)."""
+    import numpy as np
+
+    values = np.array(differences)
+    se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
+    return {"minute": minute, "seeds": seeds, "differences": values.tolist(), "mean": float(values.mean()), "se": se}
+
+
+def _difference_cells(entry: dict) -> tuple[str, str, str]:
+    """A paired row's per-seed differences, mean and SE as table cells, in percentage points."""
+    per_seed = ", ".join(f"{100 * d:+.1f}" for d in entry["differences"])
+    se = "-" if entry["se"] is None else f"{100 * entry['se']:.1f}"
+    return per_seed, f"{100 * entry['mean']:+.1f}", se
+
+
 def paired_differences(rows: list[dict], library_a: str, library_b: str, every: float = 5.0) -> list[dict]:
     """`library_a - library_b` kNN top-1 at each checkpoint (minutes rounded to the grid of `every`), for every
     seed both libraries ran: `[{"minute", "seeds", "differences", "mean", "se"}, ...]`; `se` is the standard error
     of the mean over seeds (None with one seed)."""
-    import numpy as np
-
     points: dict[tuple[str, int], dict[float, float]] = {}
     for row in rows:
         if row.get("event") == "checkpoint" and row.get("library") in (library_a, library_b):
             minute = round(row["train_seconds"] / 60.0 / every) * every
             points.setdefault((row["library"], row["seed"]), {})[minute] = row["knn_top1"]
-    seeds = sorted({seed for library, seed in points if library == library_a}
-                   & {seed for library, seed in points if library == library_b})
+    seeds = _seeds_in_both(points, library_a, library_b)
     table = []
     minutes = sorted({m for seed in seeds for m in points[(library_a, seed)]})
     for minute in minutes:
         pairs = [(seed, points[(library_a, seed)][minute] - points[(library_b, seed)][minute]) for seed in seeds
                  if minute in points[(library_a, seed)] and minute in points[(library_b, seed)]]
-        if not pairs:
-            continue
-        values = np.array([d for _, d in pairs])
-        se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
-        table.append({"minute": minute, "seeds": [s for s, _ in pairs], "differences": values.tolist(),
-                      "mean": float(values.mean()), "se": se})
+        if pairs:
+            table.append(_difference_entry(minute, [s for s, _ in pairs], [d for _, d in pairs]))
     return table
 
 
@@ -547,8 +562,7 @@ def paired_at_equal_steps(rows: list[dict], library_a: str, library_b: str, ever
         if row.get("event") == "checkpoint" and row.get("library") in (library_a, library_b):
             points.setdefault((row["library"], row["seed"]), []).append(
                 (row["step"], row["train_seconds"] / 60.0, row["knn_top1"]))
-    seeds = sorted({seed for library, seed in points if library == library_a}
-                   & {seed for library, seed in points if library == library_b})
+    seeds = _seeds_in_both(points, library_a, library_b)
     by_minute: dict[float, list[tuple[int, int, float]]] = {}
     for seed in seeds:
         steps_a, _, accuracy_a = (np.array(column) for column in zip(*sorted(points[(library_a, seed)])))
@@ -557,13 +571,8 @@ def paired_at_equal_steps(rows: list[dict], library_a: str, library_b: str, ever
                 continue
             difference = float(np.interp(step, steps_a, accuracy_a)) - accuracy
             by_minute.setdefault(round(minute / every) * every, []).append((seed, step, difference))
-    table = []
-    for minute, entries in sorted(by_minute.items()):
-        values = np.array([d for _, _, d in entries])
-        se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
-        table.append({"minute": minute, "seeds": [s for s, _, _ in entries], "steps_b": [n for _, n, _ in entries],
-                      "differences": values.tolist(), "mean": float(values.mean()), "se": se})
-    return table
+    return [{**_difference_entry(minute, [s for s, _, _ in entries], [d for _, _, d in entries]),
+             "steps_b": [n for _, n, _ in entries]} for minute, entries in sorted(by_minute.items())]
 
 
 def format_paired_at_equal_steps(table: list[dict], library_a: str, library_b: str) -> str:
@@ -571,11 +580,9 @@ def format_paired_at_equal_steps(table: list[dict], library_a: str, library_b: s
     lines = [f"| {library_b}'s minute | seeds | {library_b}'s steps | {library_a} - {library_b} at those steps "
              "(points) | mean | SE |", "|---|---|---|---|---|---|"]
     for entry in table:
-        per_seed = ", ".join(f"{100 * d:+.1f}" for d in entry["differences"])
-        se = "-" if entry["se"] is None else f"{100 * entry['se']:.1f}"
+        per_seed, mean, se = _difference_cells(entry)
         lines.append(f"| {entry['minute']:g} | {', '.join(map(str, entry['seeds']))} | "
-                     f"{', '.join(f'{n:,}' for n in entry['steps_b'])} | {per_seed} | {100 * entry['mean']:+.1f} | "
-                     f"{se} |")
+                     f"{', '.join(f'{n:,}' for n in entry['steps_b'])} | {per_seed} | {mean} | {se} |")
     return "\n".join(lines)
 
 
@@ -583,10 +590,8 @@ def format_paired(table: list[dict], library_a: str, library_b: str) -> str:
     """A Markdown table of `paired_differences`, in percentage points."""
     lines = [f"| minute | seeds | {library_a} - {library_b} per seed (points) | mean | SE |", "|---|---|---|---|---|"]
     for entry in table:
-        per_seed = ", ".join(f"{100 * d:+.1f}" for d in entry["differences"])
-        se = "-" if entry["se"] is None else f"{100 * entry['se']:.1f}"
-        lines.append(f"| {entry['minute']:g} | {', '.join(map(str, entry['seeds']))} | {per_seed} | "
-                     f"{100 * entry['mean']:+.1f} | {se} |")
+        per_seed, mean, se = _difference_cells(entry)
+        lines.append(f"| {entry['minute']:g} | {', '.join(map(str, entry['seeds']))} | {per_seed} | {mean} | {se} |")
     return "\n".join(lines)
 
 
