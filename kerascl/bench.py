@@ -166,7 +166,8 @@ def tensorflow_onednn_enabled() -> bool | None:
 
 def backend_environment() -> dict:
     """The process settings that change a backend's CPU speed, for every timed line: TensorFlow's oneDNN kernels
-    (`TF_ENABLE_ONEDNN_OPTS`) and `XLA_FLAGS` (XLA:CPU's oneDNN switch and thread counts change JAX's speed)."""
+    (`TF_ENABLE_ONEDNN_OPTS`) and `XLA_FLAGS` (XLA:CPU's library choices and thread counts change JAX's speed; it
+    includes what `import kerascl` added, see `kerascl.cpu_defaults`)."""
     return {"tf_onednn": tensorflow_onednn_enabled(), "xla_flags": os.environ.get("XLA_FLAGS", "")}
 
 

@@ -8,9 +8,9 @@ It does not change what the tests check: every comparison in the suite is betwee
 This runs before any test module imports a backend, and before the subprocess runners (`python -m tests.<runner>`)
 do.
 
-kerascl itself is imported here too, for its `TF_ENABLE_ONEDNN_OPTS` default (see `kerascl/__init__.py`, which
-imports no framework): whether a test module imports keras or kerascl first, the TensorFlow suite runs with the
-kernels users get from the `kerascl` command.
+kerascl itself is imported here too, for its CPU defaults (TensorFlow's oneDNN kernels, XLA:CPU's library choice for
+JAX; see `kerascl/cpu_defaults.py`, which imports no framework): whether a test module imports keras or kerascl
+first, each suite runs with the kernels users get from the `kerascl` command.
 """
 
 import os
@@ -19,4 +19,4 @@ _OPT_LEVEL = "--xla_backend_optimization_level"
 if os.environ.get("KERAS_BACKEND") == "jax" and _OPT_LEVEL not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" {_OPT_LEVEL}=0").strip()
 
-import kerascl  # noqa: E402,F401  (its TensorFlow defaults, before any test module loads a backend)
+import kerascl  # noqa: E402,F401  (its CPU defaults, before any test module loads a backend)
