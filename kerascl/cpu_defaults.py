@@ -31,7 +31,8 @@ XLA_OPT_OUT_VARIABLE = "KERASCL_XLA_CPU_DEFAULTS"
 #: The oldest versions whose XLA is known to accept the flag (checked: jaxlib 0.10.2, TensorFlow 2.21).
 MIN_JAXLIB_VERSION = (0, 10, 2)
 MIN_TENSORFLOW_VERSION = (2, 21)
-_TENSORFLOW_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tf-nightly", "tf-nightly-cpu")
+#: The distribution names TensorFlow is installed under.
+TENSORFLOW_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tf-nightly", "tf-nightly-cpu")
 
 
 def installed_version(*distributions: str) -> tuple[int, ...] | None:
@@ -78,6 +79,6 @@ def apply(environ: MutableMapping[str, str] | None = None) -> None:
     environ = os.environ if environ is None else environ
     environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     xla_flags = xla_flags_with_defaults(environ, installed_version("jaxlib"),
-                                        installed_version(*_TENSORFLOW_DISTRIBUTIONS))
+                                        installed_version(*TENSORFLOW_DISTRIBUTIONS))
     if xla_flags is not None:
         environ["XLA_FLAGS"] = xla_flags

@@ -57,6 +57,6 @@ def test_the_installed_xla_accepts_what_kerascl_sets():
             "print(os.environ.get('XLA_FLAGS', ''))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    expected = cpu_defaults.xla_flags_with_defaults({}, cpu_defaults.installed_version("jaxlib"),
-                                                   cpu_defaults.installed_version("tensorflow", "tensorflow-cpu"))
+    tensorflow = cpu_defaults.installed_version(*cpu_defaults.TENSORFLOW_DISTRIBUTIONS)
+    expected = cpu_defaults.xla_flags_with_defaults({}, cpu_defaults.installed_version("jaxlib"), tensorflow)
     assert out.stdout.strip().splitlines()[-1] == (expected or "")
