@@ -124,18 +124,11 @@ def op_time_by_kind(trace_dir: str, steps: int) -> tuple[float, list[tuple[str, 
 def profile_step(method: str, width: float, batch: int, steps: int) -> dict:
     os.environ["KERAS_BACKEND"] = "jax"
     import jax
-    import keras
 
-    from kerascl.augment import get_preset
-    from kerascl.bench import BenchConfig, build_method, learning_rate, load_images
-    from kerascl.data import from_arrays
+    from kerascl.bench import BenchConfig, compiled_bench_model
 
-    keras.utils.set_random_seed(0)
-    config = BenchConfig(method=method, backend="jax", batch_size=batch, width=width)
-    augmenter = get_preset(method, image_size=32, seed=0)
-    dataset = from_arrays(load_images(config), batch_size=batch, views="host", augmenter=augmenter, seed=0).repeat()
-    model = build_method(config)
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate(batch), momentum=0.9, weight_decay=5e-4))
+    config = BenchConfig(method=method, backend="jax", batch_size=batch, width=width, seed=0)
+    model, dataset = compiled_bench_model(config)
     model.fit(dataset, epochs=1, steps_per_epoch=5, verbose=0)  # compile and warm up outside the trace
     with tempfile.TemporaryDirectory() as trace_dir:
         start = time.perf_counter()

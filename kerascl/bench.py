@@ -329,7 +329,15 @@ def run_kerascl(config: BenchConfig, images=None) -> dict:
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _time_kerascl(config: BenchConfig, images=None) -> dict:
+def compiled_bench_model(config: BenchConfig, images=None):
+    """The benchmark's compiled method and its endless training dataset: the setup every kerascl timing shares.
+
+    Seeds Keras with `config.seed`, makes the views where `config.placement` says, and compiles with the benchmark's
+    SGD (`learning_rate(batch)`, momentum 0.9, weight decay 5e-4) and `config.jit_compile`.
+
+    Returns:
+        `(model, dataset)`: the compiled `kerascl.methods` model and a repeating `tf.data.Dataset` of its inputs.
+    """
     import keras
     import tensorflow as tf
 
@@ -352,6 +360,11 @@ def _time_kerascl(config: BenchConfig, images=None) -> dict:
         optimizer=keras.optimizers.SGD(learning_rate(config.batch_size), momentum=0.9, weight_decay=5e-4),
         jit_compile=config.jit_compile,
     )
+    return model, dataset
+
+
+def _time_kerascl(config: BenchConfig, images=None) -> dict:
+    model, dataset = compiled_bench_model(config, images)
     total = int(config.warmup_steps) + int(config.steps)
     timer = _StepTimer(int(config.warmup_steps), total)
     model.fit(dataset, epochs=1, steps_per_epoch=total, callbacks=[timer.callback], verbose=0)

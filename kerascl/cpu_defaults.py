@@ -53,6 +53,12 @@ def installed_version(*distributions: str) -> tuple[int, ...] | None:
     return None
 
 
+def _user_decides_xla_flags(environ: MutableMapping[str, str]) -> bool:
+    """Whether the user opted out or set the YNNPACK flag themselves (then kerascl leaves `XLA_FLAGS` alone)."""
+    return (environ.get(XLA_OPT_OUT_VARIABLE, "").strip() == "0"
+            or "xla_cpu_experimental_ynn_fusion_type" in environ.get("XLA_FLAGS", ""))
+
+
 def xla_flags_with_defaults(environ: MutableMapping[str, str], jaxlib_version: tuple[int, ...] | None,
                             tensorflow_version: tuple[int, ...] | None) -> str | None:
     """The `XLA_FLAGS` value kerascl sets, or None to leave the variable as it is.
@@ -62,11 +68,9 @@ def xla_flags_with_defaults(environ: MutableMapping[str, str], jaxlib_version: t
         jaxlib_version: the installed jaxlib's version, None if jaxlib is not installed (then nothing is set).
         tensorflow_version: the installed TensorFlow's version, None if TensorFlow is not installed.
     """
-    if environ.get(XLA_OPT_OUT_VARIABLE, "").strip() == "0":
+    if _user_decides_xla_flags(environ):
         return None
     current = environ.get("XLA_FLAGS", "")
-    if "xla_cpu_experimental_ynn_fusion_type" in current:
-        return None
     if jaxlib_version is None or jaxlib_version < MIN_JAXLIB_VERSION:
         return None
     if tensorflow_version is not None and tensorflow_version < MIN_TENSORFLOW_VERSION:
@@ -78,6 +82,8 @@ def apply(environ: MutableMapping[str, str] | None = None) -> None:
     """Sets kerascl's CPU defaults in `environ` (default: `os.environ`), keeping every value the user has set."""
     environ = os.environ if environ is None else environ
     environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    if _user_decides_xla_flags(environ):  # before the package-metadata lookups, which cost tens of milliseconds
+        return
     xla_flags = xla_flags_with_defaults(environ, installed_version("jaxlib"),
                                         installed_version(*TENSORFLOW_DISTRIBUTIONS))
     if xla_flags is not None:

@@ -8,7 +8,8 @@ as the official script: SGD, learning rate 0.05 x batch / 256, momentum 0.9, wei
 the 30 extra warm-up epochs of the code become a linear warm-up inside the run here; 500 epochs. Views: CAug
 (SimSiam's augmentation + rotation in [-90, 90] degrees), the setting of the official robustness table. The recipe
 runs the robustness probe; compare with `cifar10-simsiam` run with `--set augmenter=ddcl_caug`. The official
-`--fix-pred-lr` (predictors at the initial rate, torch's SGD) is `--set optimizer=l2sgd --set fixed_predictor_lr=true`.
+`--fix-pred-lr` (predictors at the initial rate, torch's SGD) is `--set optimizer=l2sgd --set fixed_predictor_lr=true`,
+and its heads' torch initialisation `--set head_init=torch` (the recipe keeps Keras's, as it always has).
 """
 
 from kerascl.recipe import Recipe, RecipeConfig
@@ -51,6 +52,7 @@ RECIPE = Recipe(
         "dir_fraction": 0.8,
         "ddl_weight": 1.0,
         "ddl_reading": "abs_of_mean",
+        "head_init": "keras",
     },
     build=build,
     partitioned=True,

@@ -4,7 +4,9 @@ Hyperparameters from lightly's CIFAR-10 benchmark (lightly-ai/lightly
 `docs/source/getting_started/benchmarks/cifar10_benchmark.py`, as summarised in the project's peer survey): SGD,
 learning rate 0.06 x batch / 128, momentum 0.9, weight decay 5e-4, cosine schedule, batch 512, 800 epochs (the
 longest budget lightly reports). Heads: SimSiam's projector 2048-2048-2048 and predictor 2048-512-2048 (method spec
-section 0). Views: SimSiam's MoCo-v2 augmentation with the small-image overrides (no blur at 32 px).
+section 0), with Keras's initialisation (`--set head_init=torch` starts them as torch's `nn.Linear`, as lightly's and
+the official code's heads start). Views: SimSiam's MoCo-v2 augmentation with the small-image overrides (no blur at
+32 px).
 """
 
 from kerascl.recipe import Recipe, RecipeConfig
@@ -36,6 +38,7 @@ RECIPE = Recipe(
         momentum=0.9,
         weight_decay=5e-4,
     ),
-    options={"projection_dim": 2048, "hidden_dim": 2048, "prediction_hidden_dim": 512, "num_projector_layers": 3},
+    options={"projection_dim": 2048, "hidden_dim": 2048, "prediction_hidden_dim": 512, "num_projector_layers": 3,
+             "head_init": "keras"},
     build=build,
 )

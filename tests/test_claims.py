@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import types
@@ -113,6 +114,34 @@ def test_the_iccl_base_never_leaves_the_similarity_loss():
     assert base.config == candidate.config
     assert candidate.config.width == 0.25 and candidate.config.optimizer == "sgd"  # the CPU budget
     assert get_recipe("cifar10-iccl").config.optimizer == "lars"  # the recipe keeps the paper's setting
+
+
+def test_the_ddcl_claim_trains_every_side_as_cifar10_simsiam_1h_on_the_same_views():
+    from kerascl.recipe import get_recipe
+
+    claim = CLAIMS["ddcl"]
+    reference = get_recipe("cifar10-simsiam-1h")
+    sides = {entry: recipe_comparison._claim_recipe(entry, claim, 1, [], 5, {}) for entry in claim.runs()}
+    ddcl = sides[claim.candidate]
+    simsiam, barlow_twins = (sides[entry] for entry in claim.baselines)
+    for side in sides.values():  # the shared budget: the 1-hour recipe's update, SimSiam's views, 5 epochs
+        c = side.config
+        assert (c.optimizer, c.fixed_predictor_lr, c.augmenter, c.epochs, c.robustness) == (
+            "l2sgd", True, "simsiam", 5, True)
+        for field in ("width", "batch_size", "learning_rate", "lr_reference_batch", "momentum", "weight_decay",
+                      "warmup_epochs", "end_learning_rate"):
+            assert getattr(c, field) == getattr(reference.config, field), field
+    # DDCL and SimSiam with the 1-hour recipe's heads and torch's initialisation; only DDCL's split differs.
+    heads = {k: reference.options[k] for k in
+             ("projection_dim", "hidden_dim", "prediction_hidden_dim", "num_projector_layers", "head_init")}
+    assert simsiam.options == heads
+    assert {k: ddcl.options[k] for k in heads} == heads
+    # DDCL's recipe adds the separability probe (its two parts); training is the same.
+    assert dataclasses.replace(ddcl.config, separability=False) == simsiam.config
+    assert "head_init" not in barlow_twins.options  # Barlow Twins keeps its recipe's heads
+    # The recipes themselves keep the papers' settings for GPU users.
+    assert get_recipe("cifar10-ddcl").config.augmenter == "ddcl_caug"
+    assert get_recipe("cifar10-simsiam").options["head_init"] == "keras"
 
 
 def test_reproduction_wires_the_prior_shares_runs_and_survives_a_failed_run(tmp_path, monkeypatch):

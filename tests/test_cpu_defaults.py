@@ -30,12 +30,27 @@ def test_the_xla_flag_is_added_only_where_known_and_never_over_a_users_choice(en
     assert cpu_defaults.xla_flags_with_defaults(environ, jaxlib, tensorflow) == expected
 
 
-def test_apply_keeps_a_users_values_and_reads_installed_versions():
-    environ = {"TF_ENABLE_ONEDNN_OPTS": "0", "XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type=reduce,dot"}
-    cpu_defaults.apply(environ)
-    assert environ == {"TF_ENABLE_ONEDNN_OPTS": "0", "XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type=reduce,dot"}
+def test_apply_keeps_a_users_values_and_reads_installed_versions(monkeypatch):
     assert cpu_defaults.installed_version("a-distribution-that-is-not-installed") is None
     assert cpu_defaults.installed_version("pytest")[0] >= 7
+
+    def no_lookup(*distributions):
+        raise AssertionError(f"looked up {distributions} although the user decided XLA_FLAGS")
+
+    with monkeypatch.context() as patch:  # a user's own choice is honoured before any package-metadata lookup
+        patch.setattr(cpu_defaults, "installed_version", no_lookup)
+        environ = {"TF_ENABLE_ONEDNN_OPTS": "0", "XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type=reduce,dot"}
+        cpu_defaults.apply(environ)
+        assert environ == {"TF_ENABLE_ONEDNN_OPTS": "0",
+                           "XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type=reduce,dot"}
+        opted_out = {"KERASCL_XLA_CPU_DEFAULTS": "0"}
+        cpu_defaults.apply(opted_out)
+        assert opted_out == {"KERASCL_XLA_CPU_DEFAULTS": "0", "TF_ENABLE_ONEDNN_OPTS": "1"}
+    versions = {"jaxlib": NEW_JAXLIB, "tensorflow": NEW_TENSORFLOW}
+    monkeypatch.setattr(cpu_defaults, "installed_version", lambda *names: versions.get(names[0]))
+    fresh = {}
+    cpu_defaults.apply(fresh)
+    assert fresh == {"TF_ENABLE_ONEDNN_OPTS": "1", "XLA_FLAGS": FLAG}
 
 
 @pytest.mark.skipif(cpu_defaults.installed_version("jaxlib") is None, reason="jax is not installed")
