@@ -38,10 +38,14 @@ def _read_run(run_dir: str) -> tuple[int, dict]:
         if not os.path.isfile(path):
             raise SystemExit(f"{run_dir!r} has no {name}.json: pass the folder of a finished `kerascl recipe` run "
                              f"(rerun its command to finish it).")
-    with open(paths["config"]) as f:
-        seed = json.load(f)["config"]["seed"]
     with open(paths["metrics"]) as f:
-        return int(seed), headline_metrics(json.load(f))
+        return _run_seed(paths["config"]), headline_metrics(json.load(f))
+
+
+def _run_seed(config_path: str) -> int:
+    """The seed a run folder's `config.json` records."""
+    with open(config_path) as f:
+        return int(json.load(f)["config"]["seed"])
 
 
 def _read_probe_file(path: str) -> tuple[int, dict]:
@@ -61,9 +65,7 @@ def _read_probe_file(path: str) -> tuple[int, dict]:
     if not os.path.isfile(config):
         raise SystemExit(f"{path!r} probed {probe['backbone']!r}, which is not in a run folder with a config.json, "
                          "so its seed is unknown: probe the backbone.keras of a finished `kerascl recipe` run.")
-    with open(config) as f:
-        seed = json.load(f)["config"]["seed"]
-    return int(seed), headline_metrics(probe)
+    return _run_seed(config), headline_metrics(probe)
 
 
 def compare_run_folders(name: str, candidate_label: str, candidate_dirs, baseline_label: str, baseline_dirs,
