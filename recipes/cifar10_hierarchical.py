@@ -6,8 +6,9 @@ baseline). Four view pairs per image ("add-one" augmentation: crop + jitter, + g
 contrasted at ResNet stage k through a side branch, colour-jitter parameters embedded into the projector input of
 stages 2-4. Training as the official `main_train.py`: SGD, learning rate 0.05 x batch / 256, momentum 0.9, weight
 decay 1e-4, batch 256, 200 epochs, cosine. The official `--fix-pred-lr` (predictors at the initial rate, torch's
-SGD) is `--set optimizer=l2sgd --set fixed_predictor_lr=true`. The recipe also runs the colour-sensitivity probe
-(the paper argues that augmentation embeddings keep the colour information strong colour augmentation removes).
+SGD) is `--set optimizer=l2sgd --set fixed_predictor_lr=true`, and the official heads' torch initialisation
+`--set head_init=torch` (the recipe keeps Keras's). The recipe also runs the colour-sensitivity probe (the paper
+argues that augmentation embeddings keep the colour information strong colour augmentation removes).
 """
 
 from kerascl.recipe import Recipe, RecipeConfig
@@ -48,7 +49,9 @@ RECIPE = Recipe(
         "projection_dim": 2048,
         "hidden_dim": 2048,
         "prediction_hidden_dim": 512,
+        "num_projector_layers": None,  # the base method's depth: 3 for SimSiam and Barlow Twins, 2 for BYOL
         "embedding_dim": 512,
+        "head_init": "keras",
     },
     build=build,
     augmenter=augmenter,

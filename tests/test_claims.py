@@ -144,6 +144,34 @@ def test_the_ddcl_claim_trains_every_side_as_cifar10_simsiam_1h_on_the_same_view
     assert get_recipe("cifar10-simsiam").options["head_init"] == "keras"
 
 
+def test_the_hierarchical_claim_trains_both_sides_as_cifar10_simsiam_1h_on_the_last_stage_views():
+    from kerascl.recipe import get_recipe
+
+    claim = CLAIMS["hierarchical"]
+    reference = get_recipe("cifar10-simsiam-1h")
+    hierarchical = recipe_comparison._claim_recipe(claim.candidate, claim, 1, [], 5, {})
+    (simsiam,) = (recipe_comparison._claim_recipe(entry, claim, 1, [], 5, {}) for entry in claim.baselines)
+    for side in (hierarchical, simsiam):  # the ddcl claim's budget, the colour probe on both sides
+        c = side.config
+        assert (c.optimizer, c.fixed_predictor_lr, c.epochs, c.color_probe) == ("l2sgd", True, 5, True)
+        for field in ("width", "batch_size", "learning_rate", "lr_reference_batch", "momentum", "weight_decay",
+                      "warmup_epochs", "end_learning_rate"):
+            assert getattr(c, field) == getattr(reference.config, field), field
+    heads = {k: reference.options[k] for k in
+             ("projection_dim", "hidden_dim", "prediction_hidden_dim", "num_projector_layers", "head_init")}
+    assert simsiam.options == heads
+    assert {k: hierarchical.options[k] for k in heads} == heads
+    # The embeddings as wide as the pooled feature (512 x width), as the official 512 beside ResNet-18's 512.
+    assert hierarchical.options["embedding_dim"] == int(512 * reference.config.width)
+    # SimSiam sees the hierarchical run's last (full) view pair, colour jitter at full strength.
+    assert simsiam.config.augmenter == hierarchical.config.augmenter == "hierarchical_stage_4"
+    assert simsiam.config == hierarchical.config  # training settings, probes and all
+    # The recipe keeps the paper's settings for GPU users.
+    recipe = get_recipe("cifar10-hierarchical")
+    assert (recipe.options["head_init"], recipe.options["embedding_dim"], recipe.options["hidden_dim"]) == (
+        "keras", 512, 2048)
+
+
 def test_reproduction_wires_the_prior_shares_runs_and_survives_a_failed_run(tmp_path, monkeypatch):
     from kerascl import recipe_runner
 

@@ -276,6 +276,28 @@ def test_embedding_options():
     assert not plain.embedders and len(out["projections"]) == 2
 
 
+def test_head_init_starts_every_dense_head_as_torch_does():
+    batch = views_batch()
+    model = make_model(head_init="torch", embedding_stages=(1, 2))
+    model(batch)
+    heads = model.projectors + model.predictors + model.embedders
+    assert len(heads) == 6 and {head.initializer for head in heads} == {"torch"}
+    # torch's nn.Linear: kernel and bias uniform in +-1/sqrt(fan_in); Keras's Glorot kernel and zero bias differ.
+    dense = [layer for layer in model.projectors[0].stack if isinstance(layer, keras.layers.Dense)][0]
+    fan_in = int(dense.kernel.shape[0])
+    bias = keras.ops.convert_to_numpy(dense.bias)
+    assert np.any(bias) and np.abs(bias).max() <= 1 / np.sqrt(fan_in)
+    keras_model = make_model(embedding_stages=(1, 2))
+    keras_model(batch)
+    assert {head.initializer for head in keras_model.projectors + keras_model.embedders} == {"keras"}
+    first = [layer for layer in keras_model.projectors[0].stack if isinstance(layer, keras.layers.Dense)][0]
+    assert not np.any(keras.ops.convert_to_numpy(first.bias))
+    clone = HierarchicalAugmentationInvariance.from_config(model.get_config())
+    assert clone.head_init == "torch" and clone.embedders[0].initializer == "torch"
+    with pytest.raises(ValueError, match="head_init must be one of"):
+        make_model(head_init="pytorch")
+
+
 # --------------------------------------------------------------------------------------------- stages, build
 def test_three_stage_backbone_branches_reach_the_last_stage():
     model = make_model(three_stage_backbone(), stage_names=("block_1", "block_2", "block_3"))

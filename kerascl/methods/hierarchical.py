@@ -13,7 +13,7 @@ import keras
 from keras import ops
 
 from kerascl.backbones.stages import DEFAULT_STAGE_NAMES, stage_outputs
-from kerascl.heads import ProjectionHead
+from kerascl.heads import ProjectionHead, check_initializer
 from kerascl.losses import BarlowTwinsLoss, BYOLLoss, NegativeCosineSimilarity
 from kerascl.methods.method import Method, collapse_std
 from kerascl.methods.hierarchical_heads import AugmentationEmbedding, StageSideBranch
@@ -161,6 +161,10 @@ class HierarchicalAugmentationInvariance(Method):
         lambda_offdiag: Barlow Twins only: off-diagonal weight (3.9e-3).
         scale_loss: Barlow Twins only: loss factor (1/32).
         augmentation: Optional on-device view maker, e.g. `hierarchical_views(K, image_size)`.
+        head_init: How the `Dense` layers of the projectors, predictors and augmentation embeddings start:
+            `"keras"` (Glorot-uniform kernels, zero biases) or `"torch"` (PyTorch's `nn.Linear` defaults, as in
+            the official code; see `kerascl.heads.ProjectionHead`). The side branches' convolutions follow the
+            official initialisation either way.
         **kwargs: Passed to `keras.Model`.
 
     Inputs: a dict batch with `view_1` ... `view_{2K}` and `params_1` ... `params_{2K}` (the params are needed
@@ -198,6 +202,7 @@ class HierarchicalAugmentationInvariance(Method):
         lambda_offdiag: float = 3.9e-3,
         scale_loss: float = 1.0 / 32.0,
         augmentation: keras.layers.Layer | None = None,
+        head_init: str = "keras",
         **kwargs,
     ):
         if isinstance(stage_names, str):
@@ -249,9 +254,11 @@ class HierarchicalAugmentationInvariance(Method):
         self.use_ema_target(base_momentum, final_momentum, total_steps)  # targets only with BYOL stages
         self.lambda_offdiag = float(lambda_offdiag)
         self.scale_loss = float(scale_loss)
+        self.head_init = check_initializer(head_init, "head_init")
 
         self.projectors = [
-            ProjectionHead(self._projector_blocks(), name=f"projector_{k}") for k in range(1, self.num_stages + 1)
+            ProjectionHead(self._projector_blocks(), name=f"projector_{k}", initializer=self.head_init)
+            for k in range(1, self.num_stages + 1)
         ]
         if base_method == "barlow_twins":
             self.predictors = []
@@ -261,11 +268,15 @@ class HierarchicalAugmentationInvariance(Method):
                 ProjectionHead(
                     [(self.prediction_hidden_dim, True, "affine", "relu"), (self.projection_dim, True, None, None)],
                     name=f"predictor_{k}",
+                    initializer=self.head_init,
                 )
                 for k in range(1, self.num_stages + 1)
             ]
             self.loss_fn = NegativeCosineSimilarity() if base_method == "simsiam" else BYOLLoss()
-        self.embedders = [AugmentationEmbedding(self.embedding_dim, name=f"embedding_{k}") for k in self.embedding_stages]
+        self.embedders = [
+            AugmentationEmbedding(self.embedding_dim, name=f"embedding_{k}", initializer=self.head_init)
+            for k in self.embedding_stages
+        ]
         self.branches = []  # created in build_heads, once the stage shapes are known
 
     @property
@@ -437,6 +448,7 @@ class HierarchicalAugmentationInvariance(Method):
             **self.ema.get_config(),
             "lambda_offdiag": self.lambda_offdiag,
             "scale_loss": self.scale_loss,
+            "head_init": self.head_init,
         }
 
 
