@@ -3,7 +3,11 @@
 Hyperparameters from solo-learn's CIFAR recipe (vturrisi/solo-learn `scripts/pretrain/cifar/barlow.yaml`, as
 summarised in the project's peer survey): LARS, base learning rate 0.3 at batch 256, weight decay 1e-4, 10 warm-up
 epochs then cosine, batch 256, 1000 epochs; projector 2048-2048-2048, `scale_loss` 0.1, off-diagonal weight 5e-3
-(the paper's lambda). Views: BYOL's asymmetric pair (as the paper) with the small-image overrides.
+(the paper's lambda). Views: BYOL's asymmetric pair (as the paper) with the small-image overrides. Keras's
+initialisation of the projector; `--set head_init=torch` starts it as torch's `nn.Linear` (the official code's and
+lightly's). lightly's CIFAR-10 benchmark trains Barlow Twins with SGD at 0.06 x batch / 128 and the loss unscaled
+(`--set optimizer=sgd --set learning_rate=0.06 --set lr_reference_batch=128 --set scale_loss=1.0`): solo-learn's
+0.1 goes with LARS at 0.3.
 """
 
 from kerascl.recipe import Recipe, RecipeConfig
@@ -37,6 +41,6 @@ RECIPE = Recipe(
         warmup_epochs=10,
     ),
     options={"projection_dim": 2048, "hidden_dim": 2048, "num_projector_layers": 3, "lambda_offdiag": 5e-3,
-             "scale_loss": 0.1},
+             "scale_loss": 0.1, "head_init": "keras"},
     build=build,
 )

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kerascl import heads
-from kerascl.methods import BYOL, SimSiam
+from kerascl.methods import BYOL, BarlowTwins, SimSiam
 from tests.helpers import XLA, random_views, set_deterministic_weights, tiny_backbone
 
 
@@ -185,6 +185,10 @@ def test_torch_dense_init_matches_nn_linear_bounds():
     assert model.projector.initializer == model.predictor.initializer == "torch"
     assert SimSiam.from_config(model.get_config()).predictor.initializer == "torch"
     assert _tiny_byol(head_init="torch").get_config()["head_init"] == "torch"
+    barlow = BarlowTwins(tiny_backbone(), projection_dim=8, hidden_dim=16, head_init="torch")
+    assert barlow.projector.initializer == "torch"
+    assert BarlowTwins.from_config(barlow.get_config()).projector.initializer == "torch"
+    assert BarlowTwins(tiny_backbone(), projection_dim=8, hidden_dim=16).projector.initializer == "keras"
     with pytest.raises(ValueError, match="head_init must be one of"):
         SimSiam(tiny_backbone(), head_init="pytorch")
     with pytest.raises(ValueError, match="initializer must be one of"):

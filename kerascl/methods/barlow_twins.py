@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from kerascl.heads import BarlowTwinsProjectionHead
+from kerascl.heads import BarlowTwinsProjectionHead, check_initializer
 from kerascl.losses import BarlowTwinsLoss
 from kerascl.methods.base import SiameseMethod
 from kerascl.methods.objectives import barlow_twins_objective
@@ -32,6 +32,9 @@ class BarlowTwins(SiameseMethod):
         partition: Optional `Partition` for content/style parts (the content part gets this method's loss, the
             style part the partition's style objective; with no predictor, `orthogonal` compares the two views'
             style projections directly, without stop-gradient).
+        head_init: How the projector's `Dense` layers start: `"keras"` (Glorot-uniform kernels, zero biases) or
+            `"torch"` (PyTorch's `nn.Linear` defaults, as lightly's and the official heads; see
+            `kerascl.heads.ProjectionHead`).
         **kwargs: Passed to `keras.Model`.
 
     Examples:
@@ -49,6 +52,7 @@ class BarlowTwins(SiameseMethod):
         scale_loss: float = 1.0,
         augmentation: keras.layers.Layer | None = None,
         partition: Partition | dict | None = None,
+        head_init: str = "keras",
         **kwargs,
     ):
         super().__init__(backbone, augmentation=augmentation, partition=partition, **kwargs)
@@ -57,7 +61,9 @@ class BarlowTwins(SiameseMethod):
         self.num_projector_layers = num_projector_layers
         self.lambda_offdiag = lambda_offdiag
         self.scale_loss = scale_loss
-        self.setup_heads(BarlowTwinsProjectionHead(hidden_dim, projection_dim, num_projector_layers, name="projector"))
+        self.head_init = check_initializer(head_init, "head_init")
+        self.setup_heads(BarlowTwinsProjectionHead(hidden_dim, projection_dim, num_projector_layers, name="projector",
+                                                   initializer=head_init))
         self.loss_fn = BarlowTwinsLoss(lambda_offdiag=lambda_offdiag, scale_loss=scale_loss)
 
     def objective(self, outputs):
@@ -72,4 +78,5 @@ class BarlowTwins(SiameseMethod):
             "num_projector_layers": self.num_projector_layers,
             "lambda_offdiag": self.lambda_offdiag,
             "scale_loss": self.scale_loss,
+            "head_init": self.head_init,
         }
