@@ -3,7 +3,7 @@
 All callbacks are plain `keras.callbacks.Callback`s and run on the TensorFlow and JAX backends.
 The monitors write their numbers into the epoch `logs` dict (`knn_top1`, `linear_top1`,
 `feature_std`, `effective_rank`), so `History`, `CSVLogger`, `TensorBoard` and the progress bar
-see them; place them before `CSVLogger` in the callback list (`default_callbacks` does).
+see them; place them before the CSV logger in the callback list (`default_callbacks` does).
 
 The monitors probe the model's backbone: by default the attribute `model.backbone` that every
 kerascl method exposes, or an explicit `encoder`.
@@ -11,6 +11,7 @@ kerascl method exposes, or an explicit `encoder`.
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import math
@@ -355,7 +356,7 @@ class EpochTimer(keras.callbacks.Callback):
     compilation, so compare later epochs when timing a setting (for example `--deterministic`).
 
     Examples:
-        >>> model.fit(views, epochs=3, callbacks=[EpochTimer(), keras.callbacks.CSVLogger("history.csv")])
+        >>> model.fit(views, epochs=3, callbacks=[EpochTimer(), HistoryCSVLogger("history.csv")])
     """
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -364,6 +365,44 @@ class EpochTimer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["epoch_seconds"] = _now() - self._start
+
+
+def _header_columns(path: str) -> list[str] | None:
+    """The column names in the first line of the CSV file at `path` (None when it is missing or empty)."""
+    try:
+        with open(path, newline="") as handle:
+            first = handle.readline()
+    except FileNotFoundError:
+        return None
+    return next(csv.reader([first])) if first.strip() else None
+
+
+class HistoryCSVLogger(keras.callbacks.CSVLogger):
+    """Keras's `CSVLogger` without its empty `val_*` columns, and aligned with the file it appends to.
+
+    Keras's logger adds a `val_<name>` column for every logged value when `fit` has no validation data, each cell
+    `NA`; this one writes the columns the epoch logs hold (with validation data, its `val_*` values too). When it
+    appends to a file that already has a header (a resumed run), its rows follow that header, so a file begun by
+    another version of the logger keeps its columns aligned; values that header has no column for are not written.
+
+    Args:
+        filename: The CSV file.
+        separator: The column separator.
+        append: Append to an existing file (its header kept) instead of overwriting it.
+
+    Examples:
+        >>> model.fit(views, epochs=3, callbacks=[HistoryCSVLogger("history.csv")])
+    """
+
+    def on_train_begin(self, logs=None):
+        self._columns = _header_columns(self.filename) if self.append else None
+        super().on_train_begin(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None:  # Keras's logger would add the val_* columns here
+            header = [c for c in self._columns or [] if c != "epoch"]
+            self.keys = header or sorted((logs or {}).keys())
+        super().on_epoch_end(epoch, logs)
 
 
 class TrainingTimeLimit(keras.callbacks.Callback):
@@ -582,7 +621,8 @@ def default_callbacks(
     """The callbacks of a kerascl run, in the order they must run.
 
     `StopOnNonFiniteLoss` first, `EpochTimer` (the `epoch_seconds` column), then the monitors (they write into
-    the epoch logs), `BackupAndRestore` (`run_dir/backup`), `CSVLogger` (`run_dir/history.csv`, appending when resuming so the file holds every epoch)
+    the epoch logs), `BackupAndRestore` (`run_dir/backup`), `HistoryCSVLogger` (`run_dir/history.csv`, appending when
+    resuming so the file holds every epoch)
     and, optionally, `TensorBoard` (`run_dir/tensorboard`). Keras adds `History` and the progress
     bar itself.
 
@@ -642,7 +682,7 @@ def default_callbacks(
         callbacks.insert(0, StopOnNonFiniteLoss(os.path.join(run_dir, "backup") if resume else None))
     if resume:
         callbacks.append(resume_callback(run_dir))
-    callbacks.append(keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=resume))
+    callbacks.append(HistoryCSVLogger(os.path.join(run_dir, "history.csv"), append=resume))
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, "tensorboard")))
     return callbacks

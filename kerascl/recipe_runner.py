@@ -7,7 +7,7 @@ everything into one folder. It prints its plan first and one line per stage (`ke
 | file | what |
 |---|---|
 | `config.json` | the resolved recipe: every setting after overrides, the source of the hyperparameters |
-| `history.csv` | one row per epoch: losses, method metrics, kNN monitor, collapse monitor, `epoch_seconds` (Keras `CSVLogger`) |
+| `history.csv` | one row per epoch: losses, method metrics, kNN monitor, collapse monitor, `epoch_seconds` (`kerascl.callbacks.HistoryCSVLogger`) |
 | `metrics.json` | probe results under `probes`, their floors under `floors`, timing, backend (schema: Recipes page) |
 | `backbone.keras` | the pretrained backbone (the model the probes read: the method's `evaluation_encoder()`), loadable with `keras.models.load_model` |
 | `curves.png` | loss and kNN-monitor curves |

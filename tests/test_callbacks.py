@@ -13,6 +13,7 @@ import kerascl.callbacks
 from kerascl.callbacks import (
     CollapseMonitor,
     EpochTimer,
+    HistoryCSVLogger,
     KNNMonitor,
     OnlineLinearProbe,
     default_callbacks,
@@ -168,20 +169,48 @@ def test_default_callbacks_order_and_run(tmp_path):
     callbacks = default_callbacks(tmp_path, train, test, knn_k=5, online_linear=True, linear_epochs=2)
     names = [type(c).__name__ for c in callbacks]
     assert names == ["StopOnNonFiniteLoss", "EpochTimer", "KNNMonitor", "OnlineLinearProbe", "CollapseMonitor", "BackupAndRestore",
-                     "CSVLogger"]
+                     "HistoryCSVLogger"]
     model = _model()
     model.fit(*train, epochs=2, batch_size=12, verbose=0, callbacks=callbacks)
     with open(os.path.join(tmp_path, "history.csv")) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2
     assert {"knn_top1", "linear_top1", "feature_std", "effective_rank", "loss", "epoch_seconds"} <= set(rows[0])
+    assert not [column for column in rows[0] if column.startswith("val_")]  # no validation data, no empty columns
     assert all(float(row["epoch_seconds"]) > 0 for row in rows)
     assert [type(c).__name__ for c in default_callbacks(tmp_path, resume=False)] == [
-        "StopOnNonFiniteLoss", "EpochTimer", "CSVLogger"]
+        "StopOnNonFiniteLoss", "EpochTimer", "HistoryCSVLogger"]
     assert [type(c).__name__ for c in default_callbacks(tmp_path, resume=False, stop_on_non_finite=False)] == [
-        "EpochTimer", "CSVLogger"]
+        "EpochTimer", "HistoryCSVLogger"]
     with pytest.raises(ValueError, match="both"):
         default_callbacks(tmp_path, train_data=train)
+
+
+def test_history_logger_appends_under_the_existing_header_and_keeps_validation_columns(tmp_path):
+    x, y = _labelled(24, 0)
+    path = os.path.join(tmp_path, "history.csv")
+    # A file begun by Keras's CSVLogger (its empty val_* columns), then continued as a resumed run would.
+    model = _model()
+    model.fit(x, y, epochs=1, batch_size=12, verbose=0, callbacks=[keras.callbacks.CSVLogger(path)])
+    with open(path) as f:
+        header = f.readline().strip().split(",")
+    assert "val_loss" in header
+    model.fit(x, y, initial_epoch=1, epochs=3, batch_size=12, verbose=0,
+              callbacks=[HistoryCSVLogger(path, append=True)])
+    with open(path) as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == header and [len(row) for row in rows[1:]] == [len(header)] * 3
+    table = [dict(zip(header, row)) for row in rows[1:]]
+    assert [row["epoch"] for row in table] == ["0", "1", "2"] and all(float(row["loss"]) > 0 for row in table)
+    assert {row["val_loss"] for row in table} == {"NA"}
+    # A new file gets only the logged columns; with validation data, its values.
+    fresh = os.path.join(tmp_path, "validated.csv")
+    model.fit(x, y, epochs=2, batch_size=12, verbose=0, validation_data=_labelled(12, 1),
+              callbacks=[HistoryCSVLogger(fresh, append=True)])
+    with open(fresh) as f:
+        validated = list(csv.DictReader(f))
+    assert len(validated) == 2 and all(float(row["val_loss"]) > 0 for row in validated)
+    assert set(validated[0]) == {"epoch", "loss", "val_loss"}
 
 
 def test_monitors_share_one_feature_pass_per_set_and_epoch(tmp_path, monkeypatch):
