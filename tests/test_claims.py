@@ -116,26 +116,37 @@ def test_the_iccl_base_never_leaves_the_similarity_loss():
     assert get_recipe("cifar10-iccl").config.optimizer == "lars"  # the recipe keeps the paper's setting
 
 
+def _assert_simsiam_1h_budget_and_heads(sides: list, with_heads: list) -> None:
+    """Every side at cifar10-simsiam-1h's update for 5 epochs; `with_heads` also with its heads and initialisation
+    (SimSiam's options exactly, a method's own options besides)."""
+    from kerascl.recipe import get_recipe
+
+    reference = get_recipe("cifar10-simsiam-1h")
+    for side in sides:
+        c = side.config
+        assert (c.optimizer, c.fixed_predictor_lr, c.epochs) == ("l2sgd", True, 5)
+        for field in ("width", "batch_size", "learning_rate", "lr_reference_batch", "momentum", "weight_decay",
+                      "warmup_epochs", "end_learning_rate"):
+            assert getattr(c, field) == getattr(reference.config, field), field
+    heads = {k: reference.options[k] for k in
+             ("projection_dim", "hidden_dim", "prediction_hidden_dim", "num_projector_layers", "head_init")}
+    for side in with_heads:
+        assert {k: side.options[k] for k in heads} == heads
+        if side.name == "cifar10-simsiam":
+            assert side.options == heads
+
+
 def test_the_ddcl_claim_trains_every_side_as_cifar10_simsiam_1h_on_the_same_views():
     from kerascl.recipe import get_recipe
 
     claim = CLAIMS["ddcl"]
-    reference = get_recipe("cifar10-simsiam-1h")
     sides = {entry: recipe_comparison._claim_recipe(entry, claim, 1, [], 5, {}) for entry in claim.runs()}
     ddcl = sides[claim.candidate]
     simsiam, barlow_twins = (sides[entry] for entry in claim.baselines)
     for side in sides.values():  # the shared budget: the 1-hour recipe's update, SimSiam's views, 5 epochs
-        c = side.config
-        assert (c.optimizer, c.fixed_predictor_lr, c.augmenter, c.epochs, c.robustness) == (
-            "l2sgd", True, "simsiam", 5, True)
-        for field in ("width", "batch_size", "learning_rate", "lr_reference_batch", "momentum", "weight_decay",
-                      "warmup_epochs", "end_learning_rate"):
-            assert getattr(c, field) == getattr(reference.config, field), field
+        assert (side.config.augmenter, side.config.robustness) == ("simsiam", True)
     # DDCL and SimSiam with the 1-hour recipe's heads and torch's initialisation; only DDCL's split differs.
-    heads = {k: reference.options[k] for k in
-             ("projection_dim", "hidden_dim", "prediction_hidden_dim", "num_projector_layers", "head_init")}
-    assert simsiam.options == heads
-    assert {k: ddcl.options[k] for k in heads} == heads
+    _assert_simsiam_1h_budget_and_heads(list(sides.values()), [ddcl, simsiam])
     # DDCL's recipe adds the separability probe (its two parts); training is the same.
     assert dataclasses.replace(ddcl.config, separability=False) == simsiam.config
     # Barlow Twins keeps its recipe's head sizes, in lightly's CIFAR-10 form for an SGD schedule (solo-learn's loss
@@ -156,16 +167,8 @@ def test_the_hierarchical_claim_trains_both_sides_as_cifar10_simsiam_1h_on_the_l
     reference = get_recipe("cifar10-simsiam-1h")
     hierarchical = recipe_comparison._claim_recipe(claim.candidate, claim, 1, [], 5, {})
     (simsiam,) = (recipe_comparison._claim_recipe(entry, claim, 1, [], 5, {}) for entry in claim.baselines)
-    for side in (hierarchical, simsiam):  # the ddcl claim's budget, the colour probe on both sides
-        c = side.config
-        assert (c.optimizer, c.fixed_predictor_lr, c.epochs, c.color_probe) == ("l2sgd", True, 5, True)
-        for field in ("width", "batch_size", "learning_rate", "lr_reference_batch", "momentum", "weight_decay",
-                      "warmup_epochs", "end_learning_rate"):
-            assert getattr(c, field) == getattr(reference.config, field), field
-    heads = {k: reference.options[k] for k in
-             ("projection_dim", "hidden_dim", "prediction_hidden_dim", "num_projector_layers", "head_init")}
-    assert simsiam.options == heads
-    assert {k: hierarchical.options[k] for k in heads} == heads
+    _assert_simsiam_1h_budget_and_heads([hierarchical, simsiam], [hierarchical, simsiam])
+    assert hierarchical.config.color_probe and simsiam.config.color_probe
     # The embeddings as wide as the pooled feature (512 x width), as the official 512 beside ResNet-18's 512.
     assert hierarchical.options["embedding_dim"] == int(512 * reference.config.width)
     # SimSiam sees the hierarchical run's last (full) view pair, colour jitter at full strength.
