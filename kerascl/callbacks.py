@@ -394,6 +394,10 @@ class HistoryCSVLogger(keras.callbacks.CSVLogger):
         >>> model.fit(views, epochs=3, callbacks=[HistoryCSVLogger("history.csv")])
     """
 
+    def __init__(self, filename: str, separator: str = ",", append: bool = False):
+        super().__init__(filename, separator=separator, append=append)
+        self._columns: list[str] | None = None
+
     def on_train_begin(self, logs=None):
         self._columns = _header_columns(self.filename) if self.append else None
         super().on_train_begin(logs)
