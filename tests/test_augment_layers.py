@@ -152,3 +152,67 @@ def test_augmentation_layers_shadow_nothing_of_torch_module():
                  if not n.startswith("__")}
         clashes = names & set(dir(torch.nn.Module))
         assert not clashes, f"{cls.__name__} shadows torch.nn.Module attributes {sorted(clashes)}"
+
+
+def _hsv_reference(rgb):
+    """torchvision's `_rgb2hsv`, in NumPy (channels last)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    maxc, minc = rgb.max(-1), rgb.min(-1)
+    chroma = maxc - minc
+    flat = maxc == minc
+    s = chroma / np.where(flat, 1.0, maxc)
+    div = np.where(flat, 1.0, chroma)
+    rc, gc, bc = (maxc - r) / div, (maxc - g) / div, (maxc - b) / div
+    h = (maxc == r) * (bc - gc) + ((maxc == g) & (maxc != r)) * (2.0 + rc - bc)
+    h = h + ((maxc != g) & (maxc != r)) * (4.0 + gc - rc)
+    return np.fmod(h / 6.0 + 1.0, 1.0), s, maxc
+
+
+def _rgb_reference(h, s, v):
+    """torchvision's `_hsv2rgb`, in NumPy (channels last)."""
+    i = np.floor(h * 6.0)
+    f = h * 6.0 - i
+    i = i.astype(int) % 6
+    p, q, t = (np.clip(v * (1.0 - s * w), 0.0, 1.0) for w in (1.0, f, 1.0 - f))
+    table = {0: (v, t, p), 1: (q, v, p), 2: (p, v, t), 3: (p, q, v), 4: (t, p, v), 5: (v, p, q)}
+    out = np.zeros(h.shape + (3,))
+    for k, channels in table.items():
+        out[i == k] = np.stack(channels, -1)[i == k]
+    return out
+
+
+def _color_jitter_reference(image, factors, order):
+    """torchvision's `ColorJitter` on one image with the given factors, adjustments in `order`."""
+    luma = np.array([0.2989, 0.587, 0.114])
+    out = image.astype("float64")
+    for op in order:
+        f = factors[op]
+        if op == 0:
+            out = np.clip(f * out, 0.0, 1.0)
+        elif op == 1:
+            out = np.clip(f * out + (1.0 - f) * (out @ luma).mean(), 0.0, 1.0)
+        elif op == 2:
+            out = np.clip(f * out + (1.0 - f) * (out @ luma)[..., None], 0.0, 1.0)
+        else:
+            h, s, v = _hsv_reference(out)
+            out = _rgb_reference(np.mod(h + f, 1.0), s, v)
+    return out
+
+
+@pytest.mark.parametrize("strengths", [(0.8, 0.8, 0.8, 0.2), (0.4, 0.0, 0.2, 0.0), (0.0, 0.4, 0.0, 0.1)])
+def test_color_jitter_matches_torchvision_formula_in_every_order(strengths):
+    from kerascl.augment.random_color_jitter import PERMUTATIONS
+
+    x = _images(48, seed=4)
+    x[:6] = np.clip(x[:6] * 3.0, 0.0, 1.0)  # clipped pixels and channel ties
+    x[6:9] = x[6:9, :, :, :1]  # grey images (hue undefined)
+    layer = A.RandomColorJitter(*strengths, p=1.0, seed=7)
+    drawn = layer.get_random_transformation(x)
+    order = np.arange(48, dtype="int32") % 24  # every order twice
+    transformation = {"factors": drawn["factors"], "order": keras.ops.convert_to_tensor(order)}
+    out = keras.ops.convert_to_numpy(layer.transform_images(x, transformation))
+    factors = keras.ops.convert_to_numpy(drawn["factors"])
+    active = [s > 0 for s in strengths]
+    for i in range(48):
+        steps = [op for op in PERMUTATIONS[order[i]] if active[op]]
+        np.testing.assert_allclose(out[i], _color_jitter_reference(x[i], factors[i], steps), atol=2e-5, err_msg=f"{i}")
