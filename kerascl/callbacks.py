@@ -417,8 +417,10 @@ class TrainingTimeLimit(keras.callbacks.Callback):
     `track_total_steps` was called) and `steps_per_epoch`, at the end of each epoch the callback estimates, from
     the duration of the epoch just finished, how many whole epochs fit in the budget; when that is fewer than
     `fit` was asked for, the learning-rate schedule's `total_steps` (and a kerascl method's step plan, which drives
-    EMA momentum) are shortened to end there, and `fit` stops after that epoch. On a machine fast enough for the
-    planned epochs nothing changes. After `fit`, `stopped_early` says whether the budget ended the run, `epochs_run`
+    EMA momentum) are shortened to end there, and `fit` stops after that epoch. The first epoch also pays for
+    compiling the step, so a plan made then can be too short: when a later epoch shows that more epochs fit (with a
+    5 % margin, so that noise does not flip the plan back and forth), the plan is lengthened again, never beyond
+    the epochs `fit` was asked for. On a machine fast enough for the planned epochs nothing changes. After `fit`, `stopped_early` says whether the budget ended the run, `epochs_run`
     how many epochs ran, and `seconds` the training time measured.
 
     Args:
@@ -468,10 +470,16 @@ class TrainingTimeLimit(keras.callbacks.Callback):
         if self.schedule is None or self._planned_epochs is None or self.model.stop_training:
             return
         now = _now()
-        last_epoch = now - self._epoch_start
-        fitting = self.epochs_run + int((self.max_seconds - (now - self._start)) // max(last_epoch, 1e-9))
-        fitting = max(fitting, self.epochs_run)
-        if fitting < self._planned_epochs:
+        last_epoch = max(now - self._epoch_start, 1e-9)
+        remaining = self.max_seconds - (now - self._start)
+        asked = int(self.params.get("epochs", 0) or 0)
+        fitting = min(max(self.epochs_run + int(remaining // last_epoch), self.epochs_run), asked)
+        if fitting >= self._planned_epochs and self._planned_epochs < asked:
+            # A plan shortened after a slower epoch (the first one compiles): lengthen it where a margin allows.
+            fitting = min(max(self.epochs_run + int(remaining // (1.05 * last_epoch)), self.epochs_run), asked)
+            if fitting <= self._planned_epochs:
+                fitting = self._planned_epochs
+        if fitting != self._planned_epochs:
             self._planned_epochs = fitting
             total = float(fitting * self.steps_per_epoch)
             self.schedule.total_steps_variable.assign(total)
@@ -479,7 +487,7 @@ class TrainingTimeLimit(keras.callbacks.Callback):
                 self.model.total_steps.assign(total)  # a kerascl method's plan (EMA momentum schedule)
             print(f"\nTime budget: about {last_epoch:.0f} s per epoch, so {fitting} epoch(s) fit in "
                   f"max_train_minutes={self.max_seconds / 60:g}; the schedules now end there.")
-        if self._planned_epochs < self.params.get("epochs", 0) and self.epochs_run >= self._planned_epochs:
+        if self._planned_epochs < asked and self.epochs_run >= self._planned_epochs:
             self.stopped_early = True
             self.model.stop_training = True
 

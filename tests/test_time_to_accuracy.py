@@ -179,6 +179,33 @@ def test_time_budget_shortens_the_schedule_to_whole_epochs(monkeypatch):
     assert float(keras.ops.convert_to_numpy(schedule(steps * limit.epochs_run))) == pytest.approx(0.0, abs=1e-7)
 
 
+def test_time_budget_lengthens_a_plan_cut_short_by_a_slow_first_epoch(monkeypatch):
+    """The first epoch pays for compilation: a plan it shortened grows again once later epochs show more fit."""
+    import keras
+
+    import kerascl.callbacks as callbacks_module
+    from kerascl.callbacks import TrainingTimeLimit
+    from kerascl.optimizers import WarmupCosineDecay
+
+    readings = iter([0.0] + [10.0 * i for i in range(1, 7)] + [60.0 + i for i in range(1, 1000)])
+    monkeypatch.setattr(callbacks_module, "_now", lambda: next(readings))  # epoch 1: 50 s, then 5 s each
+    steps, epochs = 4, 30
+    schedule = WarmupCosineDecay(peak=0.1, total_steps=steps * epochs)
+    optimizer = keras.optimizers.SGD(schedule)
+    variable = schedule.track_total_steps(optimizer)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=optimizer, loss="mse")
+    limit = TrainingTimeLimit(max_minutes=3, schedule=schedule, steps_per_epoch=steps)
+    plans = []
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: plans.append(limit._planned_epochs))
+    model.fit(np.ones((16, 4)), np.ones((16, 1)), batch_size=4, epochs=epochs, callbacks=[limit, record],
+              verbose=0, shuffle=False)
+    # After epoch 1 (50 s of a 180 s budget) three epochs fit; after epoch 2 (5 s) about twenty more do.
+    assert plans[0] == 3 and plans[1] > 20
+    assert limit.stopped_early and plans[1] - 2 <= limit.epochs_run < epochs
+    assert float(keras.ops.convert_to_numpy(variable)) == steps * plans[-1]
+
+
 def test_time_budget_changes_nothing_when_the_plan_fits():
     import keras
 
