@@ -420,8 +420,9 @@ class TrainingTimeLimit(keras.callbacks.Callback):
     EMA momentum) are shortened to end there, and `fit` stops after that epoch. The first epoch also pays for
     compiling the step, so a plan made then can be too short: when a later epoch shows that more epochs fit (with a
     5 % margin, so that noise does not flip the plan back and forth), the plan is lengthened again, never beyond
-    the epochs `fit` was asked for. On a machine fast enough for the planned epochs nothing changes. After `fit`, `stopped_early` says whether the budget ended the run, `epochs_run`
-    how many epochs ran, and `seconds` the training time measured.
+    the epochs `fit` was asked for. On a machine fast enough for the planned epochs nothing changes. After `fit`,
+    `stopped_early` says whether the budget ended the run, `epochs_run` how many epochs ran, and `seconds` the
+    training time measured.
 
     Args:
         max_minutes: the budget in minutes of `fit` wall-clock (from `on_train_begin`).
