@@ -410,3 +410,26 @@ def test_crop_scale_reaches_the_preset_views_and_is_refused_by_a_recipes_own_vie
     assert all(tuple(view.describe()[0]["scale"]) == (0.2, 1.0) for view in augmenter.views)
     with pytest.raises(ValueError, match="makes its own views"):
         make_augmenter(get_recipe("shapes-partitioned").with_overrides(["crop_scale=0.2,1.0"]))
+
+
+def test_shapes_vae_views_change_the_appearance_and_keep_the_shape():
+    # The swap needs views whose shared part is the object: colour, grey and flip change pixel values, never which
+    # pixels belong together, so the map of equal neighbours is the image's own (or its mirror's) in every view.
+    from kerascl.data import make_shapes
+    from kerascl.recipe_runner import make_augmenter
+
+    recipe = get_recipe("shapes-vae")
+    images = make_shapes(32, image_size=recipe.config.image_size, seed=3, antialias=1).images
+    views = make_augmenter(recipe)(images)
+
+    def equal_neighbours(x):
+        x = np.asarray(x)
+        return np.all(x[:, :, 1:] == x[:, :, :-1], axis=-1), np.all(x[:, 1:] == x[:, :-1], axis=-1)
+
+    for key in ("view_1", "view_2"):
+        view = np.asarray(views[key])
+        assert not np.allclose(view, images), "the views should change the images' appearance"
+        for i in range(len(images)):
+            seen = equal_neighbours(view[i: i + 1])
+            kept = [equal_neighbours(x[None]) for x in (images[i], images[i, :, ::-1])]
+            assert any(all(np.array_equal(a, b) for a, b in zip(seen, k)) for k in kept), (key, i)
