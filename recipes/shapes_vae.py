@@ -8,12 +8,12 @@ content of each row's image decoded with the style of each column's image. The V
 encoder (the `backbone` setting is not used); the budget is a CPU demo, not a paper setting.
 
 The settings are the ones under which the swap works at that budget (the screens in
-`benchmarks/results/2026-12-07_vae_screen/` and `..._vae_screen_2/`, docs/reproductions.md):
+`benchmarks/results/2026-12-07_vae_screen/` and `benchmarks/results/2026-12-07_vae_screen_2/`, docs/reproductions.md):
 
 - batch 32, 30 epochs (3,750 steps): the encoder/decoder pair needs a few thousand steps to reconstruct colour and
-  shape at all; at batch 128 and 8 epochs (248 steps) it drew grey blobs, and a 32-image step costs about what a
-  128-image one does on a CPU;
-- beta 0.1: at beta 1 the latent keeps about 20 nats, too few for the shape;
+  shape at all; at batch 128 and 8 epochs (248 steps) it drew grey blobs, and on a CPU a 32-image step costs about a
+  third of a 128-image one (three times the steps in the same time);
+- beta 0.1: at beta 1 the latent kept about 15 nats, too few for the shape;
 - views that change appearance and keep the object: SimCLR's colour distortion (halved at 32 px), grey and flip,
   no crop (`crop_scale=(1, 1)`). With random crops the shape and its position differ between the views, so the pair
   put both in the style half and the content half took the colour;
