@@ -24,9 +24,10 @@ def headline_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     Returns:
         `{"knn.top1", "knn.top1 random init", "knn.top1 raw pixels", "linear.top1", "linear.top1 random init",
         "linear.top1 raw pixels", "few_shot.<setting>", "robustness.<distortion>", "color.<parameter>" (each with its
-        two floors), "separability.<key>", "separability.class_gap", "separability.augmentation_gap"}` where the run has them
-        (accuracies as fractions; the floors from `metrics.json`'s `floors`; the two gaps are content minus style for
-        the class accuracy and style minus content for the view parameters' R^2).
+        two floors), "separability.<key>", "separability.class_gap", "separability.augmentation_gap",
+        "swap.<key>"}` where the run has them (accuracies as fractions; the floors from `metrics.json`'s `floors`;
+        the two gaps are content minus style for the class accuracy and style minus content for the view
+        parameters' R^2; `swap.*` are the partitioned VAE's swap retrieval rates from `extras.swap`).
     """
     from kerascl.probes.floors import FLOOR_TITLES
 
@@ -70,6 +71,9 @@ def headline_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
         row["separability.class_gap"] = row["separability.class_acc_content"] - row["separability.class_acc_style"]
     if {"separability.aug_r2_style", "separability.aug_r2_content"} <= row.keys():
         row["separability.augmentation_gap"] = row["separability.aug_r2_style"] - row["separability.aug_r2_content"]
+    for name, value in ((metrics.get("extras") or {}).get("swap") or {}).items():
+        if isinstance(value, (int, float)) and name != "pairs":
+            row[f"swap.{name}"] = float(value)
     return row
 
 

@@ -4,8 +4,9 @@ Lee & Choi, "Partitioning Image Representation in Contrastive Learning", arXiv:2
 the paper uses to show that content and style separate. `kerascl.methods.PartitionedVAE` is the reconstruction of
 the project's method spec (section 1): a Gaussian latent `[content ; style]`, the content means of two views pulled
 together and their style means pushed apart (hinge), plus reconstruction and KL. The run writes `swap.png`: the
-content of each row's image decoded with the style of each column's image. The VAE has its own small convolutional
-encoder (the `backbone` setting is not used); the budget is a CPU demo, not a paper setting.
+content of each row's image decoded with the style of each column's image, and `metrics.json`'s `extras.swap`
+holds the same test as numbers (`kerascl.methods.swap_retrieval` on 32 x 32 test images). The VAE has its own
+small convolutional encoder (the `backbone` setting is not used); the budget is a CPU demo, not a paper setting.
 
 The settings are the ones under which the swap works at that budget (the screens in
 `benchmarks/results/2026-12-07_vae_screen/` and `benchmarks/results/2026-12-07_vae_screen_2/`, docs/reproductions.md):
@@ -32,13 +33,15 @@ def build(backbone, config, options):
     return PartitionedVAE(image_size=config.image_size, seed=config.seed, **options)
 
 
-def swap_picture(model, run) -> dict:
-    from kerascl.methods.partitioned_vae import save_swap_grid, swap_grid
+def swap_picture_and_scores(model, run) -> dict:
+    from kerascl.methods.partitioned_vae import save_swap_grid, swap_grid, swap_retrieval
 
     images = run["data"].probe_test[0]
     grid = swap_grid(model, images[:6], images[6:12])
     save_swap_grid(grid, os.path.join(run["run_dir"], "swap.png"))
-    return {"files": {"swap_grid": "swap.png"}}
+    sources = min(32, len(images) // 2)  # disjoint content and style sources
+    return {"files": {"swap_grid": "swap.png"},
+            "swap": swap_retrieval(model, images[:sources], images[sources: 2 * sources])}
 
 
 RECIPE = Recipe(
@@ -72,5 +75,5 @@ RECIPE = Recipe(
              "style_term": "hinge", "margin": 1.0, "style_weight": 1.0, "reconstruction": "bce"},
     build=build,
     partitioned=True,
-    extras=swap_picture,
+    extras=swap_picture_and_scores,
 )

@@ -284,7 +284,8 @@ def test_the_vae_claim_runs_end_to_end_from_the_command_line(tmp_path):
     assert result.exit_code == 0, result.output
     saved = json.loads((out / "reproductions.json").read_text())
     rows = saved["claims"][0]["comparisons"]
-    assert [r["metric"] for r in rows] == ["separability.class_gap", "separability.augmentation_gap"]
+    assert [r["metric"] for r in rows] == ["separability.class_gap", "separability.augmentation_gap",
+                                           "swap.content_retrieval", "swap.style_retrieval"]
     assert all(r["n"] == 2 and r["se"] is not None for r in rows)
     assert (out / "runs" / "shapes-vae" / "seed-2" / "swap.png").exists()
     assert (out / "runs" / "shapes-vae_gamma_0.0" / "seed-1" / "metrics.json").exists()

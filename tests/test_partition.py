@@ -176,6 +176,43 @@ def test_representation_of_backbone_features_equals_the_representation_of_images
     np.testing.assert_allclose(style, _np(model.embed_parts(images)["style"]), atol=1e-5)
 
 
+def _pixel_code_vae(decode_style: bool):
+    # A PartitionedVAE whose code is pixels: content (c1, c2) in pixel (0, 0), style (s1, s2) in pixel (0, 1); the
+    # decoder draws both, or leaves the style pixel black (a decoder that ignores the style half).
+    from kerascl.methods import PartitionedVAE
+
+    class PixelCodeVAE(PartitionedVAE):
+        def representation(self, images, training=False):
+            x = keras.ops.convert_to_tensor(images)
+            return keras.ops.concatenate([x[:, 0, 0, :2], x[:, 0, 1, :2]], axis=1)
+
+        def decode(self, latents, training=False):
+            z = np.asarray(keras.ops.convert_to_numpy(latents))
+            out = np.zeros((len(z), 8, 8, 3), np.float32)
+            out[:, 0, 0, :2] = z[:, :2]
+            if decode_style:
+                out[:, 0, 1, :2] = z[:, 2:]
+            return out
+
+    return PixelCodeVAE(image_size=8, content_dim=2, style_dim=2, widths=(4,), feature_dim=8)
+
+
+def test_swap_retrieval_scores_a_working_swap_one_and_an_ignored_style_at_chance():
+    from kerascl.methods import swap_retrieval
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((5, 8, 8, 3), dtype=np.float32), rng.random((4, 8, 8, 3), dtype=np.float32)
+    working = swap_retrieval(_pixel_code_vae(decode_style=True), a, b)
+    assert working == {"content_retrieval": 1.0, "style_retrieval": 1.0, "content_chance": 0.2,
+                       "style_chance": 0.25, "pairs": 20.0}
+    ignored = swap_retrieval(_pixel_code_vae(decode_style=False), a, b)
+    assert ignored["content_retrieval"] == 1.0 and ignored["style_retrieval"] == 0.25  # one tie-break hit per row
+    with pytest.raises(ValueError, match="N >= 2"):
+        swap_retrieval(_pixel_code_vae(decode_style=True), a[:1], b)
+    with pytest.raises(TypeError, match="PartitionedVAE"):
+        swap_retrieval(SimSiam(tiny_backbone()), a, b)
+
+
 # ------------------------------------------------------------------------------------------------------ DDCL
 def test_ddcl_matches_the_official_formula():
     batch = random_views()

@@ -10,11 +10,11 @@ from kerascl.methods.hierarchical import HierarchicalAugmentationInvariance, hie
 from kerascl.methods.iccl import ICCL, SimilarityClustering
 from kerascl.methods.method import Method, MethodBatch, collapse_std
 from kerascl.methods.partition import Partition
-from kerascl.methods.partitioned_vae import PartitionedVAE, save_swap_grid, swap_grid
+from kerascl.methods.partitioned_vae import PartitionedVAE, save_swap_grid, swap_grid, swap_retrieval
 from kerascl.methods.simclr import SimCLR
 from kerascl.methods.simsiam import SimSiam
 
 __all__ = ["BYOL", "BarlowTwins", "DDCL", "DDCLBarlowTwins", "DecoupledUniformity", "EMATarget",
            "HierarchicalAugmentationInvariance", "ICCL", "Method", "MethodBatch", "Partition", "PartitionedVAE",
            "SiameseMethod", "SimCLR", "SimSiam", "SimilarityClustering", "collapse_std", "ddcl_partition",
-           "hierarchical_views", "save_swap_grid", "swap_grid"]
+           "hierarchical_views", "save_swap_grid", "swap_grid", "swap_retrieval"]
