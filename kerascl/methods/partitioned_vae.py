@@ -104,7 +104,7 @@ class PartitionedVAE(ContentStyleParts, Method):
         >>> x = np.random.rand(8, 16, 16, 3).astype("float32")
         >>> history = vae.fit({"view_1": x, "view_2": x[:, :, ::-1]}, batch_size=8, epochs=1, verbose=0)
         >>> swap_grid(vae, x[:2], x[2:5]).shape
-        (48, 64, 3)
+        (50, 67, 3)
     """
 
     metric_names = ("z_std", "reconstruction", "kl", "loss_content", "loss_style")
@@ -262,6 +262,32 @@ def gaussian_kl(mu, logvar):
     return ops.mean(ops.sum(-0.5 * (1.0 + logvar - ops.square(mu) - ops.exp(logvar)), axis=-1))
 
 
+def _swap_sources(vae, images_a, images_b, caller: str, min_images: int, requirement: str):
+    """The two image batches of a swap as float32 arrays, after checking the model and their shapes."""
+    if not isinstance(vae, PartitionedVAE):
+        raise TypeError(f"{caller} needs a PartitionedVAE; got {type(vae).__name__}.")
+    a = np.asarray(images_a, np.float32)
+    b = np.asarray(images_b, np.float32)
+    for name, x in (("images_a", a), ("images_b", b)):
+        if x.ndim != 4 or x.shape[-1] != 3 or x.shape[0] < min_images:
+            raise ValueError(f"{name} must be {requirement}; got shape {x.shape}.")
+    return a, b
+
+
+def _latent_means(vae: PartitionedVAE, images) -> np.ndarray:
+    return np.asarray(ops.convert_to_numpy(vae.representation(images)), np.float32)
+
+
+def _decoded(vae: PartitionedVAE, latents: np.ndarray) -> np.ndarray:
+    return np.asarray(ops.convert_to_numpy(vae.decode(latents.astype(np.float32))), np.float32)
+
+
+def _swapped_latents(mu_a: np.ndarray, mu_b: np.ndarray, content_dim: int) -> np.ndarray:
+    """`[mu_c(a_i) ; mu_s(b_j)]` for every pair, row `i * len(mu_b) + j`."""
+    return np.concatenate([np.repeat(mu_a[:, :content_dim], len(mu_b), axis=0),
+                           np.tile(mu_b[:, content_dim:], (len(mu_a), 1))], axis=1).astype(np.float32)
+
+
 def swap_grid(vae: PartitionedVAE, images_a, images_b, padding: int = 1) -> np.ndarray:
     """Decodes the content of each image of `images_a` with the style of each image of `images_b`.
 
@@ -282,20 +308,9 @@ def swap_grid(vae: PartitionedVAE, images_a, images_b, padding: int = 1) -> np.n
         >>> grid = swap_grid(vae, x[:4], x[4:8])  # doctest: +SKIP
         >>> save_swap_grid(grid, "swap.png")  # doctest: +SKIP
     """
-    if not isinstance(vae, PartitionedVAE):
-        raise TypeError(f"swap_grid needs a PartitionedVAE; got {type(vae).__name__}.")
-    a = np.asarray(images_a, np.float32)
-    b = np.asarray(images_b, np.float32)
-    for name, x in (("images_a", a), ("images_b", b)):
-        if x.ndim != 4 or x.shape[-1] != 3 or x.shape[0] == 0:
-            raise ValueError(f"{name} must be a non-empty (N, H, W, 3) image batch; got shape {x.shape}.")
-    mu_a = np.asarray(ops.convert_to_numpy(vae.representation(a)))
-    mu_b = np.asarray(ops.convert_to_numpy(vae.representation(b)))
-    d = vae.content_dim
-    latents = np.concatenate(
-        [np.repeat(mu_a[:, :d], len(b), axis=0), np.tile(mu_b[:, d:], (len(a), 1))], axis=1
-    ).astype(np.float32)
-    decoded = np.asarray(ops.convert_to_numpy(vae.decode(latents))).reshape(len(a), len(b), *a.shape[1:])
+    a, b = _swap_sources(vae, images_a, images_b, "swap_grid", 1, "a non-empty (N, H, W, 3) image batch")
+    latents = _swapped_latents(_latent_means(vae, a), _latent_means(vae, b), vae.content_dim)
+    decoded = _decoded(vae, latents).reshape(len(a), len(b), *a.shape[1:])
     h, w = a.shape[1:3]
     rows, cols = len(a) + 1, len(b) + 1
     grid = np.ones((rows * (h + padding) - padding, cols * (w + padding) - padding, 3), np.float32)
@@ -335,27 +350,13 @@ def swap_retrieval(vae: PartitionedVAE, images_a, images_b) -> dict[str, float]:
         >>> swap_retrieval(vae, x[:16], x[16:32])  # doctest: +SKIP
         {'content_retrieval': 0.9, 'style_retrieval': 0.4, 'content_chance': 0.0625, ...}
     """
-    if not isinstance(vae, PartitionedVAE):
-        raise TypeError(f"swap_retrieval needs a PartitionedVAE; got {type(vae).__name__}.")
-    a = np.asarray(images_a, np.float32)
-    b = np.asarray(images_b, np.float32)
-    for name, x in (("images_a", a), ("images_b", b)):
-        if x.ndim != 4 or x.shape[-1] != 3 or x.shape[0] < 2:
-            raise ValueError(f"{name} must be an (N, H, W, 3) image batch with N >= 2 (a retrieval needs a choice); "
-                             f"got shape {x.shape}.")
+    a, b = _swap_sources(vae, images_a, images_b, "swap_retrieval", 2,
+                         "an (N, H, W, 3) image batch with N >= 2 (a retrieval needs a choice)")
     d = vae.content_dim
-
-    def means(images):
-        return np.asarray(ops.convert_to_numpy(vae.representation(images)), np.float32)
-
-    def decoded(latents):
-        return np.asarray(ops.convert_to_numpy(vae.decode(latents.astype(np.float32))), np.float32)
-
-    mu_a, mu_b = means(a), means(b)
-    content_refs = means(decoded(mu_a))[:, :d]
-    style_refs = means(decoded(mu_b))[:, d:]
-    swapped = np.concatenate([np.repeat(mu_a[:, :d], len(b), axis=0), np.tile(mu_b[:, d:], (len(a), 1))], axis=1)
-    again = means(decoded(swapped))
+    mu_a, mu_b = _latent_means(vae, a), _latent_means(vae, b)
+    content_refs = _latent_means(vae, _decoded(vae, mu_a))[:, :d]
+    style_refs = _latent_means(vae, _decoded(vae, mu_b))[:, d:]
+    again = _latent_means(vae, _decoded(vae, _swapped_latents(mu_a, mu_b, d)))
     content_source = np.repeat(np.arange(len(a)), len(b))
     style_source = np.tile(np.arange(len(b)), len(a))
 
