@@ -45,6 +45,8 @@ RECIPE = Recipe(
         "projection_dim": 512,
         "hidden_dim": 512,
         "prediction_hidden_dim": 512,
+        "num_projector_layers": 3,
+        "head_init": "keras",
         "uniform_weight": 1.0,
         "adaptive": True,
         "adaptive_clip": False,

@@ -101,18 +101,23 @@ def test_the_iccl_base_never_leaves_the_similarity_loss():
     from kerascl.recipe import get_recipe
 
     claim = CLAIMS["iccl"]
-    base = recipe_comparison._claim_recipe(claim.baselines[0], claim, 1, [], 3, {})
-    candidate = recipe_comparison._claim_recipe(claim.candidate, claim, 1, [], 3, {})
-    e0, e1 = (base.options["curriculum_start"] * 3, base.options["curriculum_end"] * 3)
-    assert [float(curriculum_weight(epoch, e0, e1)) for epoch in range(3)] == [0.0, 0.0, 0.0]
-    c0, c1 = (candidate.options["curriculum_start"] * 3, candidate.options["curriculum_end"] * 3)
-    assert float(curriculum_weight(2, c0, c1)) == 1.0  # the candidate reaches the clustering phase
+    base = recipe_comparison._claim_recipe(claim.baselines[0], claim, 1, [], 5, {})
+    candidate = recipe_comparison._claim_recipe(claim.candidate, claim, 1, [], 5, {})
+    e0, e1 = (base.options["curriculum_start"] * 5, base.options["curriculum_end"] * 5)
+    assert [float(curriculum_weight(epoch, e0, e1)) for epoch in range(5)] == [0.0] * 5
+    c0, c1 = (candidate.options["curriculum_start"] * 5, candidate.options["curriculum_end"] * 5)
+    assert [float(curriculum_weight(epoch, c0, c1)) for epoch in range(5)] == [0.0, 0.0, 0.0, 1.0, 1.0]
     # Apart from the curriculum, the two sides are the same run.
     strip = {"curriculum_start", "curriculum_end"}
     assert {k: v for k, v in base.options.items() if k not in strip} == {
         k: v for k, v in candidate.options.items() if k not in strip}
     assert base.config == candidate.config
-    assert candidate.config.width == 0.25 and candidate.config.optimizer == "sgd"  # the CPU budget
+    # cifar10-simsiam-1h's update, heads and initialisation (the official small-data model is SimSiam's), with
+    # PCA over every projected feature as the official 512 of 512.
+    _assert_simsiam_1h_budget_and_heads([base, candidate], [base, candidate])
+    assert candidate.options["variant"] == "plain"
+    assert candidate.options["pca_dim"] == candidate.options["projection_dim"] == 128
+    assert candidate.config.augmenter == "iccl"
     assert get_recipe("cifar10-iccl").config.optimizer == "lars"  # the recipe keeps the paper's setting
 
 

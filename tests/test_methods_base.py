@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kerascl import heads
-from kerascl.methods import BYOL, BarlowTwins, SimSiam
+from kerascl.methods import BYOL, BarlowTwins, SimilarityClustering, SimSiam
 from tests.helpers import XLA, random_views, set_deterministic_weights, tiny_backbone
 
 
@@ -189,6 +189,12 @@ def test_torch_dense_init_matches_nn_linear_bounds():
     assert barlow.projector.initializer == "torch"
     assert BarlowTwins.from_config(barlow.get_config()).projector.initializer == "torch"
     assert BarlowTwins(tiny_backbone(), projection_dim=8, hidden_dim=16).projector.initializer == "keras"
+    iccl = SimilarityClustering(tiny_backbone(), variant="plain", projection_dim=8, hidden_dim=16,
+                                prediction_hidden_dim=8, head_init="torch")
+    assert iccl.projector.initializer == iccl.predictor.initializer == "torch"
+    assert SimilarityClustering.from_config(iccl.get_config()).predictor.initializer == "torch"
+    assert SimilarityClustering(tiny_backbone(), projection_dim=8, hidden_dim=16,
+                                prediction_hidden_dim=8).projector.initializer == "keras"
     with pytest.raises(ValueError, match="head_init must be one of"):
         SimSiam(tiny_backbone(), head_init="pytorch")
     with pytest.raises(ValueError, match="initializer must be one of"):

@@ -7,7 +7,7 @@ import warnings
 import keras
 from keras import ops
 
-from kerascl.heads import ProjectionHead
+from kerascl.heads import ProjectionHead, check_initializer
 from kerascl.losses.feature_clustering import FeatureClusteringLoss
 from kerascl.methods.method import Method, collapse_std
 
@@ -102,6 +102,9 @@ class SimilarityClustering(Method):
         final_momentum: EMA momentum at the end (1.0).
         total_steps: Planned steps for the momentum schedule; by default taken from `fit`.
         augmentation: Optional on-device view maker (see `Method`).
+        head_init: How the projector's and predictor's `Dense` layers start: `"keras"` (Glorot-uniform kernels,
+            zero biases) or `"torch"` (PyTorch's `nn.Linear` defaults, the official code's; see
+            `kerascl.heads.ProjectionHead`).
         **kwargs: Passed to `keras.Model`.
 
     Examples:
@@ -139,6 +142,7 @@ class SimilarityClustering(Method):
         final_momentum: float = 1.0,
         total_steps: int | None = None,
         augmentation: keras.layers.Layer | None = None,
+        head_init: str = "keras",
         **kwargs,
     ):
         super().__init__(backbone, augmentation=augmentation, **kwargs)
@@ -160,14 +164,15 @@ class SimilarityClustering(Method):
         self.e0 = e0
         self.e1 = e1
         self.mix = mix
+        self.head_init = check_initializer(head_init, "head_init")
         self.use_ema_target(base_momentum, final_momentum, total_steps)  # targets only in the momentum variant
         momentum = variant == "momentum"
         make_projector = _momentum_projector if momentum else _plain_projector
         self.projector = ProjectionHead(make_projector(hidden_dim, projection_dim, num_projector_layers),
-                                        name="projector")
+                                        name="projector", initializer=head_init)
         self.predictor = ProjectionHead(
             [(prediction_hidden_dim, False, "affine", "relu"), (projection_dim, not momentum, None, None)],
-            name="predictor",
+            name="predictor", initializer=head_init,
         )
         self.loss_fn = FeatureClusteringLoss(
             similarity="byol" if momentum else "cosine",
@@ -267,6 +272,7 @@ class SimilarityClustering(Method):
             "adaptive_clip": self.loss_fn.adaptive_clip,
             "pca_dim": self.loss_fn.pca_dim,
             "pca_l2norm": self.loss_fn.pca_l2norm,
+            "head_init": self.head_init,
             **self.ema.get_config(),
         }
 
