@@ -105,7 +105,9 @@ class KNNCheckpoints:
         self.batch_size, self.emit_line = batch_size, emit_line
         self.clock: TrainingClock | None = None  # set when training starts; minute 0 is before it
 
-    def evaluate(self, epoch: float, step: int) -> None:
+    def evaluate(self, epoch: float, step: int, minute: float | None = None) -> None:
+        """One kNN checkpoint. `minute` is the grid minute the checkpoint was scheduled for (None at the end of a
+        schedule that finished before the budget): the paired tables key checkpoints by it."""
         train_x, train_y, test_x, test_y = self.splits
         train_seconds = self.clock.elapsed() if self.clock else 0.0
         begin = time.perf_counter()
@@ -115,7 +117,7 @@ class KNNCheckpoints:
             self.clock.exclude(eval_seconds)
         self.emit_line({"event": "checkpoint", "train_seconds": round(train_seconds, 2), "epoch": epoch,
                         "step": step, "images_seen": step * self.batch_size, "knn_top1": accuracy,
-                        "eval_seconds": round(eval_seconds, 2)})
+                        "eval_seconds": round(eval_seconds, 2), "checkpoint_minute": minute})
 
 
 def emit(handle, payload: dict) -> None:
@@ -164,7 +166,7 @@ def run_kerascl(args, recipe, emit_line) -> None:
     checkpoints = KNNCheckpoints(features, (train_x, train_y, test_x, test_y), config.batch_size, emit_line)
 
     model(next(iter(dataset)), training=False)  # builds every variable, so minute 0 is the random init
-    checkpoints.evaluate(0, 0)
+    checkpoints.evaluate(0, 0, minute=0.0)
     state = {"step": 0, "epoch": 0, "next": args.every * 60.0, "stopped": False}
 
     class Checkpoints(keras.callbacks.Callback):
@@ -186,7 +188,7 @@ def run_kerascl(args, recipe, emit_line) -> None:
             sync = getattr(self.model, "jax_state_sync", None)
             if sync is not None:
                 sync()
-            checkpoints.evaluate(state["epoch"] + (batch + 1) / steps, state["step"])
+            checkpoints.evaluate(state["epoch"] + (batch + 1) / steps, state["step"], minute=state["next"] / 60.0)
             state["next"] += args.every * 60.0
             if checkpoints.clock.elapsed() >= args.minutes * 60.0:
                 self.model.stop_training = state["stopped"] = True
@@ -261,7 +263,7 @@ def run_lightly(args, recipe, emit_line) -> None:
 
     checkpoints = KNNCheckpoints(features, (train_x, train_y, test_x, test_y), config.batch_size, emit_line)
 
-    checkpoints.evaluate(0, 0)
+    checkpoints.evaluate(0, 0, minute=0.0)
     criterion = NegativeCosineSimilarity()
     base_momentum = float(options.get("base_momentum", 0.99))
     final_momentum = float(options.get("final_momentum", 1.0))
@@ -280,7 +282,7 @@ def run_lightly(args, recipe, emit_line) -> None:
             if clock.elapsed() >= next_checkpoint:
                 if not math.isfinite(loss.item()):
                     raise FloatingPointError(f"loss is {loss.item()} at step {step}")
-                checkpoints.evaluate(epoch + (step - epoch * steps) / steps, step)
+                checkpoints.evaluate(epoch + (step - epoch * steps) / steps, step, minute=next_checkpoint / 60.0)
                 next_checkpoint += args.every * 60.0
                 if clock.elapsed() >= args.minutes * 60.0:
                     stopped = True
@@ -529,14 +531,25 @@ def _difference_cells(entry: dict) -> tuple[str, str, str]:
     return per_seed, f"{100 * entry['mean']:+.1f}", se
 
 
+def checkpoint_minute(row: dict, every: float) -> float:
+    """The minute a checkpoint row is tabulated under: the grid minute it was scheduled for; a checkpoint at the end
+    of a schedule that finished early keeps its own minute (to 0.1), so it never replaces the grid checkpoint
+    before it. Rows written before checkpoints recorded their grid minute are rounded to the grid of `every`."""
+    if "checkpoint_minute" not in row:
+        return round(row["train_seconds"] / 60.0 / every) * every
+    if row["checkpoint_minute"] is None:
+        return round(row["train_seconds"] / 60.0, 1)
+    return float(row["checkpoint_minute"])
+
+
 def paired_differences(rows: list[dict], library_a: str, library_b: str, every: float = 5.0) -> list[dict]:
-    """`library_a - library_b` kNN top-1 at each checkpoint (minutes rounded to the grid of `every`), for every
+    """`library_a - library_b` kNN top-1 at each checkpoint (keyed by `checkpoint_minute`), for every
     seed both libraries ran: `[{"minute", "seeds", "differences", "mean", "se"}, ...]`; `se` is the standard error
     of the mean over seeds (None with one seed)."""
     points: dict[tuple[str, int], dict[float, float]] = {}
     for row in rows:
         if row.get("event") == "checkpoint" and row.get("library") in (library_a, library_b):
-            minute = round(row["train_seconds"] / 60.0 / every) * every
+            minute = checkpoint_minute(row, every)
             points.setdefault((row["library"], row["seed"]), {})[minute] = row["knn_top1"]
     seeds = _seeds_in_both(points, library_a, library_b)
     table = []
@@ -561,7 +574,7 @@ def paired_at_equal_steps(rows: list[dict], library_a: str, library_b: str, ever
     for row in rows:
         if row.get("event") == "checkpoint" and row.get("library") in (library_a, library_b):
             points.setdefault((row["library"], row["seed"]), []).append(
-                (row["step"], row["train_seconds"] / 60.0, row["knn_top1"]))
+                (row["step"], checkpoint_minute(row, every), row["knn_top1"]))
     seeds = _seeds_in_both(points, library_a, library_b)
     by_minute: dict[float, list[tuple[int, int, float]]] = {}
     for seed in seeds:
@@ -570,7 +583,7 @@ def paired_at_equal_steps(rows: list[dict], library_a: str, library_b: str, ever
             if step > steps_a[-1]:
                 continue
             difference = float(np.interp(step, steps_a, accuracy_a)) - accuracy
-            by_minute.setdefault(round(minute / every) * every, []).append((seed, step, difference))
+            by_minute.setdefault(minute, []).append((seed, step, difference))
     return [{**_difference_entry(minute, [s for s, _, _ in entries], [d for _, _, d in entries]),
              "steps_b": [n for _, n, _ in entries]} for minute, entries in sorted(by_minute.items())]
 

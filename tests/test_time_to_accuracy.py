@@ -258,6 +258,9 @@ def test_a_checkpoint_inside_an_epoch_reads_the_trained_weights(tmp_path):
     checkpoints = [r for r in rows if r.get("event") == "checkpoint"]
     assert [r["step"] for r in checkpoints][:3] == [0, 1, 2]
     assert all(0.0 <= r["knn_top1"] <= 1.0 for r in checkpoints)
+    # each checkpoint names its grid minute; the one at the end of the schedule has none
+    assert [r["checkpoint_minute"] for r in checkpoints][:3] == pytest.approx([0.0, 0.0001, 0.0002])
+    assert checkpoints[-1]["checkpoint_minute"] is None
 
 
 def test_time_to_reach_interpolates_between_checkpoints():
@@ -278,6 +281,25 @@ def test_time_to_reach_interpolates_between_checkpoints():
     text = script.format_time_to_reach(table, "kerascl (tensorflow)", "lightly")
     assert "| 1 | 35.0 % at minute 10.0 | minute 8.0 | 0.80x |" in text
     assert "| 2 |" in text and "not within its run" in text
+
+
+def test_a_schedule_end_near_a_grid_minute_keeps_its_own_column():
+    """A schedule that ends at minute 56 must not replace the minute-55 checkpoint (rounding to the grid would)."""
+    script = _script()
+    rows = []
+    for seed in (1, 2):
+        for library, lead in (("kerascl (tensorflow)", 0.02), ("lightly", 0.0)):
+            for minute in (0, 55):
+                rows.append({"event": "checkpoint", "library": library, "seed": seed, "step": 100 * minute,
+                             "train_seconds": minute * 60.0 + 2.0, "knn_top1": 0.3 + lead,
+                             "checkpoint_minute": float(minute)})
+            rows.append({"event": "checkpoint", "library": library, "seed": seed, "step": 5600,
+                         "train_seconds": 56.0 * 60.0, "knn_top1": 0.5 + 2 * lead, "checkpoint_minute": None})
+    table = script.paired_differences(rows, "kerascl (tensorflow)", "lightly", every=5)
+    assert [entry["minute"] for entry in table] == [0, 55, 56]
+    assert [entry["mean"] for entry in table] == pytest.approx([0.02, 0.02, 0.04])
+    steps = script.paired_at_equal_steps(rows, "kerascl (tensorflow)", "lightly", every=5)
+    assert [entry["minute"] for entry in steps] == [0, 55, 56]
 
 
 def test_paired_at_equal_steps_separates_learning_per_step_from_speed():
