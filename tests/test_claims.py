@@ -154,8 +154,14 @@ def test_the_ddcl_claim_trains_every_side_as_cifar10_simsiam_1h_on_the_same_view
     _assert_simsiam_1h_budget_and_heads(list(sides.values()), [ddcl, simsiam])
     # DDCL's recipe adds the separability probe (its two parts); training is the same.
     assert dataclasses.replace(ddcl.config, separability=False) == simsiam.config
-    # Barlow Twins keeps its recipe's heads, loss scale and initialisation (lightly's SGD form learned less).
-    assert barlow_twins.options == get_recipe("cifar10-barlow-twins").options
+    # Barlow Twins with SimSiam's projector sizes and torch's initialisation (the recipe's 2048-wide projector
+    # collapsed the backbone at this budget), the recipe's loss scale and off-diagonal weight.
+    recipe_options = get_recipe("cifar10-barlow-twins").options
+    assert barlow_twins.options == {**recipe_options, "projection_dim": simsiam.options["projection_dim"],
+                                    "hidden_dim": simsiam.options["hidden_dim"],
+                                    "num_projector_layers": simsiam.options["num_projector_layers"],
+                                    "head_init": "torch"}
+    assert recipe_options["projection_dim"] == 2048  # the recipe itself keeps solo-learn's projector
     # The recipes themselves keep the papers' settings for GPU users.
     assert get_recipe("cifar10-ddcl").config.augmenter == "ddcl_caug"
     assert get_recipe("cifar10-simsiam").options["head_init"] == "keras"
