@@ -143,10 +143,10 @@ CLAIMS: dict[str, Claim] = {
             notes="DDCL and SimSiam with cifar10-simsiam-1h's heads, update and initialisation; Barlow Twins with "
                   "SimSiam's projector sizes (128 -> 512 -> 512 -> 128) and torch's initialisation, its recipe's "
                   "loss scale and off-diagonal weight (its recipe's 2048-wide projector collapsed the backbone "
-                  "here; it has no predictor, so the fixed predictor rate does not touch it). All three on SimSiam's views: with DDCL's CAug views (SimSiam's + rotation in "
-                  "[-90, 90] degrees, the official robustness table's setting) SimSiam did not learn in 5 epochs "
-                  "here. The robustness probe, which distorts the test images with jitter and rotation, runs on "
-                  "every side.",
+                  "here; it has no predictor, so the fixed predictor rate does not touch it). All three on "
+                  "SimSiam's views: with DDCL's CAug views (SimSiam's + rotation in [-90, 90] degrees, the official "
+                  "robustness table's setting) SimSiam did not learn in 5 epochs here. The robustness probe, which "
+                  "distorts the test images with jitter and rotation, runs on every side.",
         ),
         Claim(
             name="hierarchical",
