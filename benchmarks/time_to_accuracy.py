@@ -544,21 +544,44 @@ def checkpoint_minute(row: dict, every: float) -> float:
 
 def paired_differences(rows: list[dict], library_a: str, library_b: str, every: float = 5.0) -> list[dict]:
     """`library_a - library_b` kNN top-1 at each checkpoint (keyed by `checkpoint_minute`), for every
-    seed both libraries ran: `[{"minute", "seeds", "differences", "mean", "se"}, ...]`; `se` is the standard error
-    of the mean over seeds (None with one seed)."""
+    seed both libraries ran: `[{"minute", "seeds", "differences", "mean", "se", "held"}, ...]`; `se` is the
+    standard error of the mean over seeds (None with one seed).
+
+    A run whose schedule ended before a minute the other library reached holds the accuracy of its last checkpoint
+    there: training is over, so that model is what its user has at that wall-clock minute. `held` lists those
+    `(library, seed, end minute)`; without it a run that finishes early would drop out of the late checkpoints."""
     points: dict[tuple[str, int], dict[float, float]] = {}
+    ended: dict[tuple[str, int], tuple[float, float]] = {}
     for row in rows:
         if row.get("event") == "checkpoint" and row.get("library") in (library_a, library_b):
             minute = checkpoint_minute(row, every)
-            points.setdefault((row["library"], row["seed"]), {})[minute] = row["knn_top1"]
+            key = (row["library"], row["seed"])
+            points.setdefault(key, {})[minute] = row["knn_top1"]
+            if "checkpoint_minute" in row and row["checkpoint_minute"] is None:
+                ended[key] = (minute, row["knn_top1"])
     seeds = _seeds_in_both(points, library_a, library_b)
+
+    def accuracy_at(key: tuple[str, int], minute: float) -> tuple[float | None, bool]:
+        if minute in points[key]:
+            return points[key][minute], False
+        if key in ended and ended[key][0] < minute:
+            return ended[key][1], True
+        return None, False
+
     table = []
-    minutes = sorted({m for seed in seeds for m in points[(library_a, seed)]})
+    minutes = sorted({m for seed in seeds for library in (library_a, library_b) for m in points[(library, seed)]})
     for minute in minutes:
-        pairs = [(seed, points[(library_a, seed)][minute] - points[(library_b, seed)][minute]) for seed in seeds
-                 if minute in points[(library_a, seed)] and minute in points[(library_b, seed)]]
+        pairs, held = [], []
+        for seed in seeds:
+            (value_a, held_a), (value_b, held_b) = (accuracy_at((library, seed), minute)
+                                                    for library in (library_a, library_b))
+            if value_a is None or value_b is None or (held_a and held_b):
+                continue
+            pairs.append((seed, value_a - value_b))
+            held += [(library, seed, ended[(library, seed)][0])
+                     for library, was_held in ((library_a, held_a), (library_b, held_b)) if was_held]
         if pairs:
-            table.append(_difference_entry(minute, [s for s, _ in pairs], [d for _, d in pairs]))
+            table.append({**_difference_entry(minute, [s for s, _ in pairs], [d for _, d in pairs]), "held": held})
     return table
 
 
@@ -600,11 +623,22 @@ def format_paired_at_equal_steps(table: list[dict], library_a: str, library_b: s
 
 
 def format_paired(table: list[dict], library_a: str, library_b: str) -> str:
-    """A Markdown table of `paired_differences`, in percentage points."""
+    """A Markdown table of `paired_differences`, in percentage points; a difference that uses a held end-of-schedule
+    accuracy is marked `(held)`, with a note under the table."""
     lines = [f"| minute | seeds | {library_a} - {library_b} per seed (points) | mean | SE |", "|---|---|---|---|---|"]
+    notes = []
     for entry in table:
         per_seed, mean, se = _difference_cells(entry)
+        held_seeds = {seed for _, seed, _ in entry.get("held", [])}
+        if held_seeds:
+            per_seed = ", ".join(cell + (" (held)" if seed in held_seeds else "")
+                                 for cell, seed in zip(per_seed.split(", "), entry["seeds"]))
+            notes += [f"{library} seed {seed} (schedule ended at minute {end:g})"
+                      for library, seed, end in entry["held"]]
         lines.append(f"| {entry['minute']:g} | {', '.join(map(str, entry['seeds']))} | {per_seed} | {mean} | {se} |")
+    if notes:
+        lines += ["", "(held): the accuracy at the end of the schedule, kept after it: "
+                  + "; ".join(dict.fromkeys(notes)) + "."]
     return "\n".join(lines)
 
 

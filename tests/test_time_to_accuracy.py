@@ -302,6 +302,38 @@ def test_a_schedule_end_near_a_grid_minute_keeps_its_own_column():
     assert [entry["minute"] for entry in steps] == [0, 55, 56]
 
 
+def test_a_run_that_finished_its_schedule_early_holds_its_end_accuracy_at_later_minutes():
+    """kerascl ends its schedule at minute 55.3 on seed 2; lightly checks at minute 60: seed 2 is still compared
+    there, with kerascl's end-of-schedule accuracy, and the table says so."""
+    script = _script()
+    rows = []
+    for seed in (1, 2):
+        for minute in (0, 30, 60):
+            rows.append({"event": "checkpoint", "library": "lightly", "seed": seed, "step": 100 * minute,
+                         "train_seconds": minute * 60.0 + 2.0, "knn_top1": 0.3 + 0.001 * minute,
+                         "checkpoint_minute": float(minute)})
+        kerascl_minutes = (0, 30, 60) if seed == 1 else (0, 30)
+        for minute in kerascl_minutes:
+            rows.append({"event": "checkpoint", "library": "kerascl (tensorflow)", "seed": seed, "step": 150 * minute,
+                         "train_seconds": minute * 60.0 + 2.0, "knn_top1": 0.31 + 0.001 * minute,
+                         "checkpoint_minute": float(minute)})
+    rows.append({"event": "checkpoint", "library": "kerascl (tensorflow)", "seed": 2, "step": 8300,
+                 "train_seconds": 55.3 * 60.0, "knn_top1": 0.37, "checkpoint_minute": None})
+    table = script.paired_differences(rows, "kerascl (tensorflow)", "lightly", every=10)
+    assert [entry["minute"] for entry in table] == [0, 30, 60]  # 55.3 has no lightly partner
+    last = table[-1]
+    assert last["seeds"] == [1, 2]
+    np.testing.assert_allclose(last["differences"], [0.01, 0.37 - 0.36], atol=1e-12)
+    assert last["held"] == [("kerascl (tensorflow)", 2, 55.3)]
+    assert table[1]["held"] == []
+    text = script.format_paired(table, "kerascl (tensorflow)", "lightly")
+    assert "| 60 | 1, 2 | +1.0, +1.0 (held) | +1.0 | 0.0 |" in text
+    assert "kerascl (tensorflow) seed 2 (schedule ended at minute 55.3)" in text
+    # a run still training at a minute is never held: lightly without its minute-60 checkpoint drops out there
+    cut = [r for r in rows if not (r["library"] == "lightly" and r["seed"] == 1 and r["step"] == 6000)]
+    assert script.paired_differences(cut, "kerascl (tensorflow)", "lightly", every=10)[-1]["seeds"] == [2]
+
+
 def test_paired_at_equal_steps_separates_learning_per_step_from_speed():
     script = _script()
     rows = []
