@@ -39,8 +39,9 @@ CPU_BUDGET_SETS: tuple[str, ...] = (
 CPU_BUDGET_EPOCHS = 10
 
 # The SimSiam-based claims' budget: cifar10-simsiam-1h's update on top of the shared settings, torch's SGD with the
-# predictors' rate held at its peak (the official SimSiam and DDCL `--fix-pred-lr`). With Keras's SGD and DDCL's
-# rotated views SimSiam stayed at its random-init floor after 5 epochs (docs/reproductions.md, "Screen").
+# predictors' rate held at its peak (the official SimSiam and DDCL `--fix-pred-lr`). With DDCL's rotated views and
+# Keras's head initialisation SimSiam stayed at its random-init floor after 5 epochs even with this update
+# (docs/reproductions.md, "Screen").
 SIMSIAM_CPU_BUDGET_SETS: tuple[str, ...] = tuple(
     "optimizer=l2sgd" if s == "optimizer=sgd" else s for s in CPU_BUDGET_SETS
 ) + ("fixed_predictor_lr=true",)
@@ -182,12 +183,12 @@ CLAIMS: dict[str, Claim] = {
             sets=SIMSIAM_CPU_BUDGET_SETS,
             notes="At cifar10-simsiam-1h's budget, as the ddcl claim: the official small-data model is SimSiam's "
                   "(plain variant), so both sides take that recipe's update, heads and initialisation, with PCA "
-                  "over all 128 projected features as the official PCA 512 over its 512 (at Keras's SGD and "
-                  "batch 64 neither side left its random-init floor in 5 epochs). The iccl views (BYOL's pair "
-                  "and the colour-channel permutation) and the curriculum as fractions of the run (similarity "
-                  "loss alone until 50 %, clustering from 60 %). The base is the same model and heads with the "
-                  "curriculum never leaving the similarity loss (ramp start = end = the last epoch), so only the "
-                  "clustering phase differs.",
+                  "over all 128 projected features as the official PCA 512 over its 512 (at batch 64 with Keras's "
+                  "initialisation and the recipes' heads neither side left its random-init floor in 5 epochs). "
+                  "The iccl views (BYOL's pair and the colour-channel permutation) and the curriculum as "
+                  "fractions of the run (similarity loss alone until 50 %, clustering from 60 %, counted in whole "
+                  "epochs). The base is the same model and heads with the curriculum never leaving the similarity "
+                  "loss (ramp start = end = the last epoch), so only the clustering phase differs.",
         ),
         Claim(
             name="decoupled-uniformity-prior",
