@@ -3,6 +3,8 @@ sites (targets q and assignments m), and the curriculum s(e) inside the compiled
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -237,6 +239,26 @@ def test_curriculum_warns_when_the_epoch_length_is_unknown():
         model.set_training_plan(None, 3)
     model.set_training_plan(5, 3)
     assert float(keras.ops.convert_to_numpy(model.steps_per_epoch)) == 5.0
+
+
+def test_curriculum_warns_when_whole_epochs_never_reach_the_clustering_stage():
+    """At 2 epochs a ramp from epoch 1.0 to 1.2 gives s = 0 at epochs 0 and 1: nothing of the clustering trains."""
+    short = SimilarityClustering(tiny_backbone(), projection_dim=8, hidden_dim=8, prediction_hidden_dim=8, e0=1.0,
+                                 e1=1.2)
+    with pytest.warns(UserWarning, match="never leaves the similarity loss in these 2 epochs"):
+        short.set_training_plan(5, 2)
+    for epoch in range(2):
+        assert float(keras.ops.convert_to_numpy(curriculum_weight(epoch, 1.0, 1.2))) == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        short.set_training_plan(5, 3)  # epoch 2 reaches s = 1
+        SimilarityClustering(tiny_backbone(), projection_dim=8, hidden_dim=8, prediction_hidden_dim=8,
+                             e0=2.5, e1=3.0).set_training_plan(5, 5)  # the 5-epoch claim: s = 0, 0, 0, 1, 1
+        # a ramp at or past the end of the run is a choice (the iccl claim's similarity-only base), not a surprise
+        SimilarityClustering(tiny_backbone(), projection_dim=8, hidden_dim=8, prediction_hidden_dim=8,
+                             e0=5.0, e1=5.0).set_training_plan(5, 5)
+        SimilarityClustering(tiny_backbone(), projection_dim=8, hidden_dim=8, prediction_hidden_dim=8, e0=1.0,
+                             e1=1.2, mix=0.5).set_training_plan(5, 2)
 
 
 def test_partition_is_rejected_rather_than_ignored():

@@ -37,6 +37,13 @@ def curriculum_weight(epoch, e0: float, e1: float):
     return ops.clip((epoch - float(e0)) / float(e1 - e0), 0.0, 1.0)
 
 
+def _curriculum_value(epoch: float, e0: float, e1: float) -> float:
+    """`curriculum_weight` in plain Python, for checks made before training."""
+    if e1 <= e0:
+        return 1.0 if epoch >= e0 else 0.0
+    return min(max((epoch - e0) / (e1 - e0), 0.0), 1.0)
+
+
 def _momentum_projector(hidden_dim, projection_dim, num_layers):
     # MomentumICCHead neck: [Dense(nb)-BN-ReLU] x (n - 1) + Dense(nb), no final BN.
     return [(hidden_dim, False, "affine", "relu")] * (num_layers - 1) + [(projection_dim, False, None, None)]
@@ -90,7 +97,9 @@ class SimilarityClustering(Method):
         tau1: Prediction temperature (0.1).
         tau2: Target temperature (0.07).
         uniform_weight: `r`, weight of the uniform-marginal term (5.0; 1.0 small-data).
-        e0: Epoch where the curriculum ramp starts (150; 500 small-data).
+        e0: Epoch where the curriculum ramp starts (150; 500 small-data). Epochs are counted whole and from 0,
+            so a ramp that starts inside a short run can still leave `s = 0` at every epoch of it (2 epochs with
+            `e0=1, e1=1.2`); `fit` warns when that happens.
         e1: Epoch where it reaches 1 (180; 600 small-data).
         mix: None for the curriculum, or a constant `s` in [0, 1] (fixed-mix option).
         adaptive: Per-sample prediction temperature `tau1_b = min(||m_j[b]||, tau1)`.
@@ -209,6 +218,14 @@ class SimilarityClustering(Method):
                 "SimilarityClustering cannot tell how many steps make an epoch (no dataset cardinality, no "
                 "steps_per_epoch), so its curriculum s(e) counts every step as an epoch. Pass steps_per_epoch= to "
                 "fit, or call model.set_training_plan(steps_per_epoch, epochs) first.",
+                stacklevel=3,
+            )
+        if self.mix is None and 0 < self.e0 < epochs and _curriculum_value(epochs - 1, self.e0, self.e1) == 0.0:
+            warnings.warn(
+                f"SimilarityClustering's curriculum never leaves the similarity loss in these {epochs} epochs: "
+                f"s(e) ramps from epoch {self.e0:g} to {self.e1:g}, counted in whole epochs from 0, so it is 0 at "
+                f"every epoch up to {epochs - 1} and no clustering stage trains. Train more epochs, or start the "
+                f"ramp earlier (e0=; in a recipe, --set curriculum_start=, a fraction of the run).",
                 stacklevel=3,
             )
         super().set_training_plan(steps_per_epoch, epochs)
