@@ -10,6 +10,11 @@ evaluation time is measured separately and left out of the training clock. The f
 backbone at random initialisation: the random-init floor of that library's network. The raw-pixel floor (the same
 kNN on the flattened pixels, same split) is computed once per seed.
 
+The schedule (`--schedule`): `epochs` (default) runs the recipe's epochs, cut at `--minutes`, so every library
+follows one learning-rate and momentum schedule in steps; `minutes` ends each library's schedule with its own
+`--minutes` of training, re-planned in whole epochs at each epoch end (`kerascl.callbacks.epochs_that_fit`, the rule
+of the recipes' `max_train_minutes`), as a user running the one-hour recipe gets it.
+
 Output: one JSON line per event in `--out` (`{"event": "start"|"checkpoint"|"floor"|"end", ...}`), and with
 `--plot` a picture of kNN accuracy against training minutes (mean over seeds per library and backend, one line each,
 the floors as horizontal lines). Each run is its own process (a Keras backend is fixed per process; lightly runs
@@ -193,11 +198,24 @@ def run_kerascl(args, recipe, emit_line) -> None:
             if checkpoints.clock.elapsed() >= args.minutes * 60.0:
                 self.model.stop_training = state["stopped"] = True
 
-    model.fit(dataset, epochs=config.epochs, callbacks=[Checkpoints()], verbose=0)
+    callbacks = [Checkpoints()]
+    limit = None
+    if args.schedule == "minutes":
+        # The recipe's time budget (`max_train_minutes`): the cosine and the EMA plan end with the budget, re-planned
+        # at each epoch end on the training clock (evaluations left out).
+        from kerascl.callbacks import TrainingTimeLimit
+
+        limit = TrainingTimeLimit(args.minutes, schedule=model.optimizer.kerascl_schedule, steps_per_epoch=steps,
+                                  clock=lambda: checkpoints.clock.elapsed())
+        callbacks.append(limit)
+    model.fit(dataset, epochs=config.epochs, callbacks=callbacks, verbose=0)
+    epochs_run = state["epoch"] + 1  # begun; the last one partial when the budget stopped the run inside it
     if not state["stopped"]:
-        checkpoints.evaluate(float(config.epochs), state["step"])  # the end of the schedule
+        checkpoints.evaluate(float(epochs_run), state["step"])  # the end of the schedule
     emit_line({"event": "end", "train_seconds": round(checkpoints.clock.elapsed(), 2), "steps": state["step"],
-               "epochs_planned": config.epochs, "steps_per_epoch": steps})
+               "epochs_planned": config.epochs, "epochs_run": epochs_run, "steps_per_epoch": steps,
+               "schedule": args.schedule,
+               "schedule_epochs": limit.planned_epochs if limit is not None else config.epochs})
 
 
 # ------------------------------------------------------------------------------------------------------ lightly
@@ -212,6 +230,8 @@ def run_lightly(args, recipe, emit_line) -> None:
     from lightly.utils.scheduler import cosine_schedule
 
     from lightly_harness import build_lightly_model, lightly_train_step, lightly_transform
+
+    from kerascl.callbacks import epochs_that_fit
 
     config, options = recipe.config, recipe.options
     method = recipe.method.lower()
@@ -245,7 +265,9 @@ def run_lightly(args, recipe, emit_line) -> None:
                                 weight_decay=_torch_weight_decay(config) / scale)
     steps = len(loader)
     total = steps * config.epochs
-    warmup = min(config.warmup_epochs * steps, total // 10) if config.warmup_epochs else 0
+    warmup = config.warmup_epochs * steps
+    if warmup >= total:  # as kerascl.recipe_runner.make_optimizer: a warm-up as long as the run is cut to a tenth
+        warmup = total // 10
 
     def learning_rate(step: int) -> float:
         if step < warmup:
@@ -269,8 +291,10 @@ def run_lightly(args, recipe, emit_line) -> None:
     final_momentum = float(options.get("final_momentum", 1.0))
     clock = checkpoints.clock = TrainingClock()
     step, next_checkpoint, stopped = 0, args.every * 60.0, False
+    planned = config.epochs
     model.train()
     for epoch in range(config.epochs):
+        epoch_start = clock.elapsed()
         for views, _ in loader:
             for group in optimizer.param_groups:
                 group["lr"] = peak * scale if group["fixed_lr"] and step >= warmup else learning_rate(step)
@@ -289,10 +313,18 @@ def run_lightly(args, recipe, emit_line) -> None:
                     break
         if stopped:
             break
+        if args.schedule == "minutes":  # the same re-planning as kerascl's TrainingTimeLimit
+            now = clock.elapsed()
+            planned = epochs_that_fit(epoch + 1, args.minutes * 60.0 - now, now - epoch_start, planned, config.epochs)
+            total = planned * steps  # read by learning_rate() and the momentum schedule from the next step on
+            if epoch + 1 >= planned:
+                break
+    epochs_run = epoch + 1  # begun; the last one partial when the budget stopped the run inside it
     if not stopped:
-        checkpoints.evaluate(float(config.epochs), step)
+        checkpoints.evaluate(float(epochs_run), step)
     emit_line({"event": "end", "train_seconds": round(clock.elapsed(), 2), "steps": step,
-               "epochs_planned": config.epochs, "steps_per_epoch": steps})
+               "epochs_planned": config.epochs, "epochs_run": epochs_run, "steps_per_epoch": steps,
+               "schedule": args.schedule, "schedule_epochs": planned})
 
 
 def _head_sizes(options: dict) -> tuple[int, int, int]:
@@ -321,6 +353,8 @@ def worker(args) -> None:
         recipe = recipe.with_overrides(epochs=args.epochs)
     if args.sets:
         recipe = recipe.with_overrides(sets=args.sets)
+    if args.schedule == "minutes":
+        recipe = recipe.with_overrides(sets=[f"max_train_minutes={args.minutes:g}"])
     handle = open(args.out, "a") if args.out else None
     import platform
 
@@ -338,7 +372,7 @@ def worker(args) -> None:
     emit_line({"event": "start", **machine_info(), "python": platform.python_version(),
                **(backend_environment() if args.library == "kerascl" else {"tf_onednn": None, "xla_flags": None}),
                "config": resolved["config"], "options": resolved["options"],
-               "minutes": args.minutes, "every": args.every})
+               "minutes": args.minutes, "every": args.every, "schedule": args.schedule})
     try:
         if args.library == "kerascl":
             run_kerascl(args, recipe, emit_line)
@@ -367,6 +401,10 @@ def main(argv=None) -> None:
     parser.add_argument("--minutes", type=float, default=60.0, help="training wall-clock budget per run")
     parser.add_argument("--every", type=float, default=5.0, help="minutes of training between kNN checkpoints")
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (its schedule)")
+    parser.add_argument("--schedule", choices=["epochs", "minutes"], default="epochs",
+                        help="epochs: the recipe's epochs, cut at --minutes (every library on one schedule in steps); "
+                             "minutes: each library's schedule ends with its own --minutes of training, re-planned "
+                             "at each epoch end as the recipes' max_train_minutes does")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="recipe override KEY=VALUE")
     parser.add_argument("--train-limit", type=int, default=None, help="pretraining images (default: all)")
     parser.add_argument("--bank-limit", type=int, default=None, help="kNN memory-bank images (default: all)")
@@ -430,7 +468,8 @@ def main(argv=None) -> None:
             for backend in (args.backends if library == "kerascl" else ["torch"]):
                 cmd = [sys.executable, os.path.abspath(__file__), "--worker", library, "--seed", str(seed),
                        "--recipe", args.recipe, "--data-dir", args.data_dir, "--minutes", str(args.minutes),
-                       "--every", str(args.every), "--lightly-workers", str(args.lightly_workers)]
+                       "--every", str(args.every), "--lightly-workers", str(args.lightly_workers),
+                       "--schedule", args.schedule]
                 for flag in ("epochs", "train_limit", "bank_limit", "test_limit"):
                     if getattr(args, flag) is not None:
                         cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]

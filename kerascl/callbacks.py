@@ -348,6 +348,39 @@ def _now() -> float:
     return time.perf_counter()
 
 
+def epochs_that_fit(epochs_run: int, remaining_seconds: float, last_epoch_seconds: float, planned: int,
+                    asked: int, margin: float = 1.05) -> int:
+    """The whole epochs a run plans for after an epoch ends, when its training time is budgeted.
+
+    As many epochs as fit in the remaining budget at the pace of the epoch just finished, never fewer than those
+    already run nor more than `asked`. A plan that was cut short (the first epoch also pays for compiling the step)
+    is lengthened again only when the extra epochs fit with `margin` to spare, so that an epoch a little faster than
+    the last does not flip the plan back and forth. `TrainingTimeLimit` plans a Keras `fit` with it; a training loop
+    of its own (the lightly side of `benchmarks/time_to_accuracy.py`) can call it at each epoch end.
+
+    Args:
+        epochs_run: epochs finished so far.
+        remaining_seconds: training budget left.
+        last_epoch_seconds: duration of the epoch just finished.
+        planned: the current plan, in epochs.
+        asked: the epochs the run was asked for (the plan's ceiling).
+        margin: factor on the epoch duration a lengthened plan must fit with.
+
+    Returns:
+        The new plan, in epochs.
+
+    Examples:
+        >>> epochs_that_fit(1, remaining_seconds=100, last_epoch_seconds=30, planned=13, asked=13)
+        4
+    """
+    last = max(float(last_epoch_seconds), 1e-9)
+    fitting = min(max(epochs_run + int(remaining_seconds // last), epochs_run), asked)
+    if fitting >= planned and planned < asked:
+        fitting = min(max(epochs_run + int(remaining_seconds // (margin * last)), epochs_run), asked)
+        fitting = max(fitting, planned)
+    return fitting
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Adds `epoch_seconds`, the epoch's training time, to the epoch logs (and so to `history.csv`).
 
@@ -421,13 +454,15 @@ class TrainingTimeLimit(keras.callbacks.Callback):
     compiling the step, so a plan made then can be too short: when a later epoch shows that more epochs fit (with a
     5 % margin, so that noise does not flip the plan back and forth), the plan is lengthened again, never beyond
     the epochs `fit` was asked for. On a machine fast enough for the planned epochs nothing changes. After `fit`,
-    `stopped_early` says whether the budget ended the run, `epochs_run` how many epochs ran, and `seconds` the
-    training time measured.
+    `stopped_early` says whether the budget ended the run, `epochs_run` how many epochs ran, `planned_epochs` where
+    the schedules ended, and `seconds` the training time measured.
 
     Args:
         max_minutes: the budget in minutes of `fit` wall-clock (from `on_train_begin`).
         schedule: optional learning-rate schedule with a `total_steps_variable` to shorten.
         steps_per_epoch: steps per epoch (needed with `schedule`).
+        clock: optional `clock() -> seconds` to measure the budget with (default: wall-clock). A benchmark that
+            pauses training to evaluate passes a clock that leaves those pauses out.
 
     Examples:
         >>> limit = TrainingTimeLimit(60)
@@ -435,7 +470,8 @@ class TrainingTimeLimit(keras.callbacks.Callback):
         >>> limit.stopped_early
     """
 
-    def __init__(self, max_minutes: float, schedule: Any = None, steps_per_epoch: int | None = None):
+    def __init__(self, max_minutes: float, schedule: Any = None, steps_per_epoch: int | None = None,
+                 clock: Callable[[], float] | None = None):
         super().__init__()
         if not (isinstance(max_minutes, (int, float)) and 0 < max_minutes < float("inf")):
             raise ValueError(f"max_minutes must be a positive number of minutes; got {max_minutes!r}.")
@@ -445,23 +481,32 @@ class TrainingTimeLimit(keras.callbacks.Callback):
         self.max_seconds = float(max_minutes) * 60.0
         self.schedule = schedule
         self.steps_per_epoch = int(steps_per_epoch or 0)
+        self.clock = clock
         self.stopped_early = False
         self.epochs_run = 0
         self.seconds = 0.0
         self._start = self._epoch_start = None
         self._planned_epochs: int | None = None
 
+    @property
+    def planned_epochs(self) -> int | None:
+        """The epochs the schedules now end at (those `fit` was asked for until the budget shortens them)."""
+        return self._planned_epochs
+
+    def _time(self) -> float:
+        return self.clock() if self.clock is not None else _now()
+
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._start = _now()
+        self._start = self._time()
         self.stopped_early = False
         self.epochs_run = 0
         self._planned_epochs = self.params.get("epochs") if self.params else None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._epoch_start = _now()
+        self._epoch_start = self._time()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.seconds = _now() - self._start
+        self.seconds = self._time() - self._start
         if self.seconds >= self.max_seconds:
             self.stopped_early = True
             self.model.stop_training = True
@@ -470,16 +515,11 @@ class TrainingTimeLimit(keras.callbacks.Callback):
         self.epochs_run = epoch + 1
         if self.schedule is None or self._planned_epochs is None or self.model.stop_training:
             return
-        now = _now()
+        now = self._time()
         last_epoch = max(now - self._epoch_start, 1e-9)
         remaining = self.max_seconds - (now - self._start)
         asked = int(self.params.get("epochs", 0) or 0)
-        fitting = min(max(self.epochs_run + int(remaining // last_epoch), self.epochs_run), asked)
-        if fitting >= self._planned_epochs and self._planned_epochs < asked:
-            # A plan shortened after a slower epoch (the first one compiles): lengthen it where a margin allows.
-            fitting = min(max(self.epochs_run + int(remaining // (1.05 * last_epoch)), self.epochs_run), asked)
-            if fitting <= self._planned_epochs:
-                fitting = self._planned_epochs
+        fitting = epochs_that_fit(self.epochs_run, remaining, last_epoch, self._planned_epochs, asked)
         if fitting != self._planned_epochs:
             self._planned_epochs = fitting
             total = float(fitting * self.steps_per_epoch)
@@ -494,7 +534,7 @@ class TrainingTimeLimit(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self._start is not None:
-            self.seconds = _now() - self._start
+            self.seconds = self._time() - self._start
         if self.stopped_early:
             print(f"Training stopped by its time budget after {self.epochs_run} epoch(s), "
                   f"{self.seconds / 60:.1f} minutes (max_train_minutes={self.max_seconds / 60:g}).")

@@ -206,6 +206,49 @@ def test_time_budget_lengthens_a_plan_cut_short_by_a_slow_first_epoch(monkeypatc
     assert float(keras.ops.convert_to_numpy(variable)) == steps * plans[-1]
 
 
+def test_epochs_that_fit_shortens_lengthens_with_a_margin_and_stays_in_bounds():
+    from kerascl.callbacks import epochs_that_fit
+
+    # 100 s left at 30 s an epoch after one epoch: 1 + 3 epochs.
+    assert epochs_that_fit(1, 100.0, 30.0, planned=13, asked=13) == 4
+    # Never beyond the epochs asked for, never fewer than those run (even past the budget).
+    assert epochs_that_fit(1, 1e6, 1.0, planned=13, asked=13) == 13
+    assert epochs_that_fit(5, -50.0, 10.0, planned=13, asked=13) == 5
+    # A plan cut short grows again only when the extra epochs fit with 5 % to spare: 3 epochs of 10 s fit 30 s
+    # exactly, not with the margin, so the plan of 4 stays; 31.5 s leaves room for the margin.
+    assert epochs_that_fit(1, 30.0, 10.0, planned=4, asked=13) == 4
+    assert epochs_that_fit(1, 31.5, 10.0, planned=3, asked=13) == 4
+    assert epochs_that_fit(1, 200.0, 10.0, planned=3, asked=13) == 13
+
+
+def test_time_budget_reads_the_clock_it_is_given():
+    """A clock that leaves pauses out (the benchmark's evaluations) decides the plan, not wall-clock."""
+    import keras
+
+    from kerascl.callbacks import TrainingTimeLimit
+    from kerascl.optimizers import WarmupCosineDecay
+
+    now = [0.0]
+
+    class Tick(keras.callbacks.Callback):  # each batch takes 2 "seconds" of the given clock
+        def on_train_batch_end(self, batch, logs=None):
+            now[0] += 2.0
+
+    steps, epochs = 4, 10
+    schedule = WarmupCosineDecay(peak=0.1, total_steps=steps * epochs)
+    optimizer = keras.optimizers.SGD(schedule)
+    variable = schedule.track_total_steps(optimizer)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=optimizer, loss="mse")
+    # 8 s an epoch on the given clock, a 30 s budget: after epoch 1, 1 + 22 // 8 = 3 epochs fit.
+    limit = TrainingTimeLimit(max_minutes=0.5, schedule=schedule, steps_per_epoch=steps, clock=lambda: now[0])
+    model.fit(np.ones((16, 4)), np.ones((16, 1)), batch_size=4, epochs=epochs, callbacks=[Tick(), limit],
+              verbose=0, shuffle=False)
+    assert limit.planned_epochs == 3 and limit.epochs_run == 3 and limit.stopped_early
+    assert float(keras.ops.convert_to_numpy(variable)) == steps * 3
+    assert limit.seconds == pytest.approx(24.0)
+
+
 def test_time_budget_changes_nothing_when_the_plan_fits():
     import keras
 
@@ -261,6 +304,34 @@ def test_a_checkpoint_inside_an_epoch_reads_the_trained_weights(tmp_path):
     # each checkpoint names its grid minute; the one at the end of the schedule has none
     assert [r["checkpoint_minute"] for r in checkpoints][:3] == pytest.approx([0.0, 0.0001, 0.0002])
     assert checkpoints[-1]["checkpoint_minute"] is None
+
+
+@pytest.mark.one_backend
+def test_schedule_minutes_gives_the_run_the_recipes_time_budget(tmp_path):
+    """`--schedule minutes` runs kerascl under the recipes' `max_train_minutes` rule, on the training clock.
+
+    The re-planning itself is `TrainingTimeLimit`'s (tested above with a given clock); here the budget (3 s) ends
+    inside the first epoch, which also compiles the step, so the run stops there and scores that end.
+    """
+    import keras
+
+    data = _image_folder(tmp_path / "data")
+    out = tmp_path / "curve.jsonl"
+    cmd = [sys.executable, SCRIPT, "--data-dir", data, "--libraries", "kerascl", "--backends", keras.backend.backend(),
+           "--minutes", "0.05", "--every", "100", "--epochs", "10000", "--schedule", "minutes", "--no-floor",
+           "--out", str(out), "--set", "width=0.0625", "--set", "batch_size=16"]
+    proc = subprocess.run(cmd, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rows = [json.loads(line) for line in open(out)]
+    start = next(r for r in rows if r.get("event") == "start")
+    end = next(r for r in rows if r.get("event") == "end")
+    assert start["schedule"] == "minutes" and start["config"]["max_train_minutes"] == 0.05
+    assert end["schedule"] == "minutes" and end["epochs_planned"] == 10000
+    # stopped by the budget (3 s, plus at most the one step that crossed it), not by the 10,000 epochs
+    assert end["steps"] < 10000 * end["steps_per_epoch"] and end["epochs_run"] <= end["schedule_epochs"]
+    assert "Training stopped by its time budget" in proc.stdout
+    checkpoints = [r for r in rows if r.get("event") == "checkpoint"]
+    assert checkpoints[-1]["checkpoint_minute"] is None and checkpoints[-1]["step"] == end["steps"]
 
 
 def test_time_to_reach_interpolates_between_checkpoints():
