@@ -123,6 +123,20 @@ def test_paired_differences_mean_and_standard_error_over_seeds():
     assert "| 5 | 1, 2 | +1.0, +3.0 | +2.0 | 1.0 |" in text
 
 
+def _model_with_tracked_schedule(total_steps: int):
+    """A tiny compiled model whose cosine schedule keeps its plan in an optimizer variable, as recipes set it up."""
+    import keras
+
+    from kerascl.optimizers import WarmupCosineDecay
+
+    schedule = WarmupCosineDecay(peak=0.1, total_steps=total_steps)
+    optimizer = keras.optimizers.SGD(schedule)
+    variable = schedule.track_total_steps(optimizer)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=optimizer, loss="mse")
+    return model, schedule, variable
+
+
 def test_training_time_limit_stops_fit():
     import keras
 
@@ -158,16 +172,11 @@ def test_time_budget_shortens_the_schedule_to_whole_epochs(monkeypatch):
 
     import kerascl.callbacks as callbacks_module
     from kerascl.callbacks import TrainingTimeLimit
-    from kerascl.optimizers import WarmupCosineDecay
 
     ticks = itertools.count()  # a fake clock: one second per reading, so the test does not depend on speed
     monkeypatch.setattr(callbacks_module, "_now", lambda: float(next(ticks)))
     steps, epochs = 4, 10
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    schedule = WarmupCosineDecay(peak=0.1, total_steps=steps * epochs)
-    optimizer = keras.optimizers.SGD(schedule)
-    variable = schedule.track_total_steps(optimizer)
-    model.compile(optimizer=optimizer, loss="mse")
+    model, schedule, variable = _model_with_tracked_schedule(steps * epochs)
     # Each epoch reads the clock 6 times (begin, 4 batches, end): 6 "seconds"; 0.5 minutes fit 4 epochs.
     limit = TrainingTimeLimit(max_minutes=0.5, schedule=schedule, steps_per_epoch=steps)
     history = model.fit(np.ones((16, 4)), np.ones((16, 1)), batch_size=4, epochs=epochs, callbacks=[limit],
@@ -185,16 +194,11 @@ def test_time_budget_lengthens_a_plan_cut_short_by_a_slow_first_epoch(monkeypatc
 
     import kerascl.callbacks as callbacks_module
     from kerascl.callbacks import TrainingTimeLimit
-    from kerascl.optimizers import WarmupCosineDecay
 
     readings = iter([0.0] + [10.0 * i for i in range(1, 7)] + [60.0 + i for i in range(1, 1000)])
     monkeypatch.setattr(callbacks_module, "_now", lambda: next(readings))  # epoch 1: 50 s, then 5 s each
     steps, epochs = 4, 30
-    schedule = WarmupCosineDecay(peak=0.1, total_steps=steps * epochs)
-    optimizer = keras.optimizers.SGD(schedule)
-    variable = schedule.track_total_steps(optimizer)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model.compile(optimizer=optimizer, loss="mse")
+    model, schedule, variable = _model_with_tracked_schedule(steps * epochs)
     limit = TrainingTimeLimit(max_minutes=3, schedule=schedule, steps_per_epoch=steps)
     plans = []
     record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: plans.append(limit._planned_epochs))
@@ -226,7 +230,6 @@ def test_time_budget_reads_the_clock_it_is_given():
     import keras
 
     from kerascl.callbacks import TrainingTimeLimit
-    from kerascl.optimizers import WarmupCosineDecay
 
     now = [0.0]
 
@@ -235,11 +238,7 @@ def test_time_budget_reads_the_clock_it_is_given():
             now[0] += 2.0
 
     steps, epochs = 4, 10
-    schedule = WarmupCosineDecay(peak=0.1, total_steps=steps * epochs)
-    optimizer = keras.optimizers.SGD(schedule)
-    variable = schedule.track_total_steps(optimizer)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model.compile(optimizer=optimizer, loss="mse")
+    model, schedule, variable = _model_with_tracked_schedule(steps * epochs)
     # 8 s an epoch on the given clock, a 30 s budget: after epoch 1, 1 + 22 // 8 = 3 epochs fit.
     limit = TrainingTimeLimit(max_minutes=0.5, schedule=schedule, steps_per_epoch=steps, clock=lambda: now[0])
     model.fit(np.ones((16, 4)), np.ones((16, 1)), batch_size=4, epochs=epochs, callbacks=[Tick(), limit],
@@ -253,13 +252,8 @@ def test_time_budget_changes_nothing_when_the_plan_fits():
     import keras
 
     from kerascl.callbacks import TrainingTimeLimit
-    from kerascl.optimizers import WarmupCosineDecay
 
-    schedule = WarmupCosineDecay(peak=0.1, total_steps=8)
-    optimizer = keras.optimizers.SGD(schedule)
-    variable = schedule.track_total_steps(optimizer)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model.compile(optimizer=optimizer, loss="mse")
+    model, schedule, variable = _model_with_tracked_schedule(8)
     limit = TrainingTimeLimit(max_minutes=60, schedule=schedule, steps_per_epoch=4)
     model.fit(np.ones((16, 4)), np.ones((16, 1)), batch_size=4, epochs=2, callbacks=[limit], verbose=0)
     assert not limit.stopped_early and limit.epochs_run == 2
