@@ -232,6 +232,7 @@ def run_lightly(args, recipe, emit_line) -> None:
     from lightly_harness import build_lightly_model, lightly_train_step, lightly_transform
 
     from kerascl.callbacks import epochs_that_fit
+    from kerascl.recipe_runner import schedule_steps
 
     config, options = recipe.config, recipe.options
     method = recipe.method.lower()
@@ -264,10 +265,7 @@ def run_lightly(args, recipe, emit_line) -> None:
     optimizer = torch.optim.SGD(groups, lr=peak * scale, momentum=config.momentum,
                                 weight_decay=_torch_weight_decay(config) / scale)
     steps = len(loader)
-    total = steps * config.epochs
-    warmup = config.warmup_epochs * steps
-    if warmup >= total:  # as kerascl.recipe_runner.make_optimizer: a warm-up as long as the run is cut to a tenth
-        warmup = total // 10
+    total, warmup = schedule_steps(config, steps)  # kerascl's make_optimizer plans with the same rule
 
     def learning_rate(step: int) -> float:
         if step < warmup:

@@ -371,6 +371,16 @@ def _tfds_class_names(name: str, data_dir: str | None) -> tuple[list[str] | None
 
 
 # ------------------------------------------------------------------------------------------------ optimisation
+def schedule_steps(config: RecipeConfig, steps_per_epoch: int) -> tuple[int, int]:
+    """`(total, warmup)` steps of the recipe's learning-rate schedule: the whole run, and its linear warm-up (a
+    warm-up as long as the run, as in short test runs, is cut to a tenth of the run)."""
+    total = max(1, config.epochs * steps_per_epoch)
+    warmup = config.warmup_epochs * steps_per_epoch
+    if warmup >= total:
+        warmup = total // 10
+    return total, warmup
+
+
 def make_optimizer(config: RecipeConfig, steps_per_epoch: int):
     """The recipe's optimiser with a linear warm-up + cosine schedule over the whole run.
 
@@ -381,10 +391,7 @@ def make_optimizer(config: RecipeConfig, steps_per_epoch: int):
 
     from kerascl.optimizers import LARS, L2SGD, PREDICTOR_PATTERNS, WarmupCosineDecay
 
-    total = max(1, config.epochs * steps_per_epoch)
-    warmup = config.warmup_epochs * steps_per_epoch
-    if warmup >= total:
-        warmup = total // 10
+    total, warmup = schedule_steps(config, steps_per_epoch)
     peak = config.peak_learning_rate()
     schedule = WarmupCosineDecay(peak=peak, total_steps=total, warmup_steps=warmup,
                                  end_value=min(config.end_learning_rate, peak))

@@ -201,7 +201,7 @@ def test_time_budget_lengthens_a_plan_cut_short_by_a_slow_first_epoch(monkeypatc
     model, schedule, variable = _model_with_tracked_schedule(steps * epochs)
     limit = TrainingTimeLimit(max_minutes=3, schedule=schedule, steps_per_epoch=steps)
     plans = []
-    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: plans.append(limit._planned_epochs))
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: plans.append(limit.planned_epochs))
     model.fit(np.ones((16, 4)), np.ones((16, 1)), batch_size=4, epochs=epochs, callbacks=[limit, record],
               verbose=0, shuffle=False)
     # After epoch 1 (50 s of a 180 s budget) three epochs fit; after epoch 2 (5 s) about twenty more do.
