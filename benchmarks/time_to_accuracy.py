@@ -12,8 +12,8 @@ kNN on the flattened pixels, same split) is computed once per seed.
 
 The schedule (`--schedule`): `epochs` (default) runs the recipe's epochs, cut at `--minutes`, so every library
 follows one learning-rate and momentum schedule in steps; `minutes` ends each library's schedule with its own
-`--minutes` of training, re-planned in whole epochs at each epoch end (`kerascl.callbacks.epochs_that_fit`, the rule
-of the recipes' `max_train_minutes`), as a user running the one-hour recipe gets it.
+`--minutes` of training, re-planned in steps at each epoch end (`kerascl.callbacks.steps_that_fit`, the rule of the
+recipes' `max_train_minutes`; the run may stop inside its last epoch), as a user running the one-hour recipe gets it.
 
 Output: one JSON line per event in `--out` (`{"event": "start"|"checkpoint"|"floor"|"end", ...}`), and with
 `--plot` a picture of kNN accuracy against training minutes (mean over seeds per library and backend, one line each,
@@ -211,11 +211,12 @@ def run_kerascl(args, recipe, emit_line) -> None:
     model.fit(dataset, epochs=config.epochs, callbacks=callbacks, verbose=0)
     epochs_run = state["epoch"] + 1  # begun; the last one partial when the budget stopped the run inside it
     if not state["stopped"]:
-        checkpoints.evaluate(float(epochs_run), state["step"])  # the end of the schedule
+        checkpoints.evaluate(state["step"] / steps, state["step"])  # the end of the schedule
     emit_line({"event": "end", "train_seconds": round(checkpoints.clock.elapsed(), 2), "steps": state["step"],
                "epochs_planned": config.epochs, "epochs_run": epochs_run, "steps_per_epoch": steps,
                "schedule": args.schedule,
-               "schedule_epochs": limit.planned_epochs if limit is not None else config.epochs})
+               "schedule_epochs": limit.planned_epochs if limit is not None else config.epochs,
+               "schedule_steps": limit.planned_steps if limit is not None else config.epochs * steps})
 
 
 # ------------------------------------------------------------------------------------------------------ lightly
@@ -231,7 +232,7 @@ def run_lightly(args, recipe, emit_line) -> None:
 
     from lightly_harness import build_lightly_model, lightly_train_step, lightly_transform
 
-    from kerascl.callbacks import epochs_that_fit
+    from kerascl.callbacks import steps_that_fit
     from kerascl.recipe_runner import schedule_steps
 
     config, options = recipe.config, recipe.options
@@ -289,11 +290,12 @@ def run_lightly(args, recipe, emit_line) -> None:
     final_momentum = float(options.get("final_momentum", 1.0))
     clock = checkpoints.clock = TrainingClock()
     step, next_checkpoint, stopped = 0, args.every * 60.0, False
-    planned = config.epochs
     model.train()
     for epoch in range(config.epochs):
-        epoch_start = clock.elapsed()
+        epoch_start, epoch_first_step = clock.elapsed(), step
         for views, _ in loader:
+            if step >= total:  # the time budget's plan ended inside this epoch
+                break
             for group in optimizer.param_groups:
                 group["lr"] = peak * scale if group["fixed_lr"] and step >= warmup else learning_rate(step)
             momentum = cosine_schedule(step, total, base_momentum, final_momentum)
@@ -309,20 +311,21 @@ def run_lightly(args, recipe, emit_line) -> None:
                 if clock.elapsed() >= args.minutes * 60.0:
                     stopped = True
                     break
-        if stopped:
+        if stopped or step >= total:
             break
-        if args.schedule == "minutes":  # the same re-planning as kerascl's TrainingTimeLimit
+        if args.schedule == "minutes":  # the same re-planning as kerascl's TrainingTimeLimit (in steps)
             now = clock.elapsed()
-            planned = epochs_that_fit(epoch + 1, args.minutes * 60.0 - now, now - epoch_start, planned, config.epochs)
-            total = planned * steps  # read by learning_rate() and the momentum schedule from the next step on
-            if epoch + 1 >= planned:
+            pace = (now - epoch_start) / max(step - epoch_first_step, 1)
+            total = steps_that_fit(step, args.minutes * 60.0 - now, pace, config.epochs * steps)
+            # total is read by learning_rate() and the momentum schedule from the next step on
+            if step >= total:
                 break
     epochs_run = epoch + 1  # begun; the last one partial when the budget stopped the run inside it
     if not stopped:
-        checkpoints.evaluate(float(epochs_run), step)
+        checkpoints.evaluate(step / steps, step)
     emit_line({"event": "end", "train_seconds": round(clock.elapsed(), 2), "steps": step,
                "epochs_planned": config.epochs, "epochs_run": epochs_run, "steps_per_epoch": steps,
-               "schedule": args.schedule, "schedule_epochs": planned})
+               "schedule": args.schedule, "schedule_epochs": -(-total // steps), "schedule_steps": total})
 
 
 def _head_sizes(options: dict) -> tuple[int, int, int]:
@@ -402,7 +405,7 @@ def main(argv=None) -> None:
     parser.add_argument("--schedule", choices=["epochs", "minutes"], default="epochs",
                         help="epochs: the recipe's epochs, cut at --minutes (every library on one schedule in steps); "
                              "minutes: each library's schedule ends with its own --minutes of training, re-planned "
-                             "at each epoch end as the recipes' max_train_minutes does")
+                             "in steps at each epoch end as the recipes' max_train_minutes does")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="recipe override KEY=VALUE")
     parser.add_argument("--train-limit", type=int, default=None, help="pretraining images (default: all)")
     parser.add_argument("--bank-limit", type=int, default=None, help="kNN memory-bank images (default: all)")

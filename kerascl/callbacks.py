@@ -381,6 +381,35 @@ def epochs_that_fit(epochs_run: int, remaining_seconds: float, last_epoch_second
     return fitting
 
 
+def steps_that_fit(steps_run: int, remaining_seconds: float, seconds_per_step: float, asked: int,
+                   margin: float = 1.02) -> int:
+    """The training steps a run plans for, when its training time is budgeted and it may stop inside an epoch.
+
+    As many steps as fit in the remaining budget at `margin` times the pace measured last, never fewer than those
+    already run nor more than `asked`. Planning in steps uses the whole budget, where whole epochs
+    (`epochs_that_fit`) leave up to an epoch of it unused. The margin keeps the schedule's end just inside the
+    budget (an epoch end's own work, such as a kNN monitor, is not in the pace), so the hard stop at the budget
+    rarely cuts the schedule's last steps.
+
+    Args:
+        steps_run: steps finished so far.
+        remaining_seconds: training budget left.
+        seconds_per_step: the pace, e.g. the last epoch's duration over its steps.
+        asked: the steps the run was asked for (the plan's ceiling).
+        margin: factor on the pace the plan must fit with.
+
+    Returns:
+        The new plan, in steps.
+
+    Examples:
+        >>> steps_that_fit(400, remaining_seconds=100.0, seconds_per_step=0.5, asked=5200)  # 100 // 0.51 = 196
+        596
+    """
+    per_step = max(float(seconds_per_step), 1e-9)
+    fitting = steps_run + int(max(float(remaining_seconds), 0.0) // (margin * per_step))
+    return int(min(max(fitting, steps_run), asked))
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Adds `epoch_seconds`, the epoch's training time, to the epoch logs (and so to `history.csv`).
 
@@ -445,17 +474,19 @@ class HistoryCSVLogger(keras.callbacks.CSVLogger):
 class TrainingTimeLimit(keras.callbacks.Callback):
     """Ends `fit` within a wall-clock budget, and can shorten the schedules so they end with it.
 
-    A time budget for runs whose schedule is planned in epochs. Without `schedule`, training simply stops once
+    A time budget for runs whose schedule is planned in steps. Without `schedule`, training simply stops once
     `fit` has run `max_minutes` (checked after every batch). With `schedule` (a `WarmupCosineDecay` whose
     `track_total_steps` was called) and `steps_per_epoch`, at the end of each epoch the callback estimates, from
-    the duration of the epoch just finished, how many whole epochs fit in the budget; when that is fewer than
-    `fit` was asked for, the learning-rate schedule's `total_steps` (and a kerascl method's step plan, which drives
-    EMA momentum) are shortened to end there, and `fit` stops after that epoch. The first epoch also pays for
-    compiling the step, so a plan made then can be too short: when a later epoch shows that more epochs fit (with a
-    5 % margin, so that noise does not flip the plan back and forth), the plan is lengthened again, never beyond
-    the epochs `fit` was asked for. On a machine fast enough for the planned epochs nothing changes. After `fit`,
-    `stopped_early` says whether the budget ended the run, `epochs_run` how many epochs ran, `planned_epochs` where
-    the schedules ended, and `seconds` the training time measured.
+    the pace of the epoch just finished, how much more training fits in the budget; when that is less than `fit`
+    was asked for, the learning-rate schedule's `total_steps` (and a kerascl method's step plan, which drives EMA
+    momentum) are shortened to end there, and `fit` stops there. `plan="steps"` (the default) plans in steps
+    (`steps_that_fit`), so the run may stop inside its last epoch and uses the whole budget; `plan="epochs"` plans
+    whole epochs (`epochs_that_fit`) and leaves up to an epoch of the budget unused. The first epoch also pays for
+    compiling the step, so a plan made then can be too short: later epochs lengthen it again, never beyond what
+    `fit` was asked for. On a machine fast enough for the asked epochs nothing changes. After `fit`,
+    `stopped_early` says whether the budget ended the run, `epochs_run` how many epochs began (the last one partial
+    when the run stopped inside it), `steps_run` the steps, `planned_steps` / `planned_epochs` where the schedules
+    ended, and `seconds` the training time measured.
 
     Args:
         max_minutes: the budget in minutes of `fit` wall-clock (from `on_train_begin`).
@@ -463,6 +494,7 @@ class TrainingTimeLimit(keras.callbacks.Callback):
         steps_per_epoch: steps per epoch (needed with `schedule`).
         clock: optional `clock() -> seconds` to measure the budget with (default: wall-clock). A benchmark that
             pauses training to evaluate passes a clock that leaves those pauses out.
+        plan: "steps" (end the schedules at the last step that fits) or "epochs" (at the last whole epoch).
 
     Examples:
         >>> limit = TrainingTimeLimit(60)
@@ -470,28 +502,46 @@ class TrainingTimeLimit(keras.callbacks.Callback):
         >>> limit.stopped_early
     """
 
+    PLANS = ("steps", "epochs")
+
     def __init__(self, max_minutes: float, schedule: Any = None, steps_per_epoch: int | None = None,
-                 clock: Callable[[], float] | None = None):
+                 clock: Callable[[], float] | None = None, plan: str = "steps"):
         super().__init__()
         if not (isinstance(max_minutes, (int, float)) and 0 < max_minutes < float("inf")):
             raise ValueError(f"max_minutes must be a positive number of minutes; got {max_minutes!r}.")
         if schedule is not None and (getattr(schedule, "total_steps_variable", None) is None or not steps_per_epoch):
             raise ValueError("TrainingTimeLimit(schedule=...) needs a schedule whose track_total_steps(optimizer) "
                              "was called, and steps_per_epoch.")
+        if plan not in self.PLANS:
+            raise ValueError(f"plan must be one of {self.PLANS}; got {plan!r}.")
         self.max_seconds = float(max_minutes) * 60.0
         self.schedule = schedule
         self.steps_per_epoch = int(steps_per_epoch or 0)
         self.clock = clock
+        self.plan = plan
         self.stopped_early = False
         self.epochs_run = 0
+        self.steps_run = 0
         self.seconds = 0.0
         self._start = self._epoch_start = None
-        self._planned_epochs: int | None = None
+        self._epoch = 0
+        self._epoch_first_step = 0
+        self._first_epoch: int | None = None
+        self._paced_from: tuple[float, int] | None = None
+        self._asked_steps = 0
+        self._planned_steps: int | None = None
+
+    @property
+    def planned_steps(self) -> int | None:
+        """The step the schedules now end at (the steps `fit` was asked for until the budget shortens them)."""
+        return self._planned_steps
 
     @property
     def planned_epochs(self) -> int | None:
-        """The epochs the schedules now end at (those `fit` was asked for until the budget shortens them)."""
-        return self._planned_epochs
+        """The epochs the schedules now reach, the last one partial when they end inside it."""
+        if self._planned_steps is None or not self.steps_per_epoch:
+            return None
+        return -(-self._planned_steps // self.steps_per_epoch)
 
     def _time(self) -> float:
         return self.clock() if self.clock is not None else _now()
@@ -500,35 +550,62 @@ class TrainingTimeLimit(keras.callbacks.Callback):
         self._start = self._time()
         self.stopped_early = False
         self.epochs_run = 0
-        self._planned_epochs = self.params.get("epochs") if self.params else None
+        self.steps_run = 0
+        self._first_epoch = None
+        self._paced_from = None
+        asked_epochs = int((self.params or {}).get("epochs") or 0)
+        self._asked_steps = asked_epochs * self.steps_per_epoch
+        self._planned_steps = self._asked_steps if self.steps_per_epoch and asked_epochs else None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_start = self._time()
+        if self._first_epoch is None:
+            self._first_epoch = epoch
+        if self._paced_from is None and epoch > self._first_epoch:
+            self._paced_from = (self._epoch_start, epoch * self.steps_per_epoch)
+        self._epoch = epoch
+        # Steps count from the epoch fit starts at, so a run resumed at epoch k plans as the optimizer counts.
+        self._epoch_first_step = epoch * self.steps_per_epoch if self.steps_per_epoch else self.steps_run
+        self.steps_run = self._epoch_first_step
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.steps_run = self._epoch_first_step + batch + 1
         self.seconds = self._time() - self._start
-        if self.seconds >= self.max_seconds:
+        planned_end = self._planned_steps is not None and self._planned_steps < self._asked_steps
+        if self.seconds >= self.max_seconds or (planned_end and self.steps_run >= self._planned_steps):
             self.stopped_early = True
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.epochs_run = epoch + 1
-        if self.schedule is None or self._planned_epochs is None or self.model.stop_training:
+        if self.schedule is None or self._planned_steps is None or self.model.stop_training:
             return
         now = self._time()
         last_epoch = max(now - self._epoch_start, 1e-9)
         remaining = self.max_seconds - (now - self._start)
-        asked = int(self.params.get("epochs", 0) or 0)
-        fitting = epochs_that_fit(self.epochs_run, remaining, last_epoch, self._planned_epochs, asked)
-        if fitting != self._planned_epochs:
-            self._planned_epochs = fitting
-            total = float(fitting * self.steps_per_epoch)
+        spe = self.steps_per_epoch
+        if self.plan == "steps":
+            # The pace over every epoch since the first (which compiles the step), the work between epochs (a kNN
+            # monitor) included: a whole budget's plan must leave room for it.
+            since, first_step = self._paced_from or (self._epoch_start, self._epoch_first_step)
+            pace = (now - since) / max(self.steps_run - first_step, 1)
+            fitting = steps_that_fit(self.steps_run, remaining, pace, self._asked_steps)
+        else:
+            fitting = spe * epochs_that_fit(self.epochs_run, remaining, last_epoch, self.planned_epochs,
+                                            self._asked_steps // spe)
+        if fitting != self._planned_steps:
+            shortened_first = self._planned_steps == self._asked_steps
+            changed = abs(fitting - self._planned_steps) / max(self._planned_steps, 1)
+            self._planned_steps = fitting
+            total = float(fitting)
             self.schedule.total_steps_variable.assign(total)
             if hasattr(self.model, "total_steps") and hasattr(self.model.total_steps, "assign"):
                 self.model.total_steps.assign(total)  # a kerascl method's plan (EMA momentum schedule)
-            print(f"\nTime budget: about {last_epoch:.0f} s per epoch, so {fitting} epoch(s) fit in "
-                  f"max_train_minutes={self.max_seconds / 60:g}; the schedules now end there.")
-        if self._planned_epochs < asked and self.epochs_run >= self._planned_epochs:
+            if shortened_first or changed > 0.02 or self.plan == "epochs":
+                print(f"\nTime budget: about {last_epoch:.0f} s per epoch, so the schedules now end at step "
+                      f"{fitting} (epoch {fitting / spe:.2f} of {self._asked_steps // spe}) to fit "
+                      f"max_train_minutes={self.max_seconds / 60:g}.")
+        if self._planned_steps < self._asked_steps and self.steps_run >= self._planned_steps:
             self.stopped_early = True
             self.model.stop_training = True
 
@@ -536,8 +613,9 @@ class TrainingTimeLimit(keras.callbacks.Callback):
         if self._start is not None:
             self.seconds = self._time() - self._start
         if self.stopped_early:
-            print(f"Training stopped by its time budget after {self.epochs_run} epoch(s), "
-                  f"{self.seconds / 60:.1f} minutes (max_train_minutes={self.max_seconds / 60:g}).")
+            print(f"Training stopped by its time budget after {self.steps_run} steps ({self.epochs_run} epoch(s), "
+                  f"the last one partial if it stopped inside), {self.seconds / 60:.1f} minutes "
+                  f"(max_train_minutes={self.max_seconds / 60:g}).")
 
 
 class NonFiniteLossError(FloatingPointError):

@@ -117,8 +117,9 @@ class RecipeConfig:
             would be as long as the run).
         end_learning_rate: Learning rate at the end of the cosine decay.
         seed: Seed of Keras, NumPy, the data order and the augmentations.
-        max_train_minutes: Optional wall-clock budget of pretraining in minutes: training stops there even if
-            epochs remain (`metrics.json` then says `stopped_by_time_limit: true`). None: no limit.
+        max_train_minutes: Optional wall-clock budget of pretraining in minutes: the schedules are re-planned to
+            end with it (`TrainingTimeLimit`, in steps) and training stops there even if epochs remain
+            (`metrics.json` then says `stopped_by_time_limit: true`). None: no limit.
         deterministic: Make TensorFlow's ops and the `tf.data` pipeline deterministic
             (`tf.config.experimental.enable_op_determinism`), so a run with the same seed on the same machine and
             backend gives the same history. Off by default: the augmentation map then runs one batch at a time

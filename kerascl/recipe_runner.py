@@ -658,6 +658,7 @@ def _run(recipe: Recipe, plan, print_table: bool, devices: int) -> RunResult:
             time_limit = TrainingTimeLimit(config.max_train_minutes, schedule=schedule,
                                            steps_per_epoch=steps if schedule is not None else None)
             callbacks.insert(0, time_limit)
+        run_folder_start_step = run_folder.backup_epoch(run_dir) * steps
         print_plan(recipe, model, data, steps, epochs_left=config.epochs - run_folder.backup_epoch(run_dir))
         setup_seconds = time.perf_counter() - start
         fit_start = time.perf_counter()
@@ -666,10 +667,13 @@ def _run(recipe: Recipe, plan, print_table: bool, devices: int) -> RunResult:
         pretrain_seconds = time.perf_counter() - fit_start
         data.monitor_features = _final_monitor_features(callbacks, model, history.epoch, monitor_train, monitor_test)
         epochs_now = len(history.epoch)
-        images_seen = epochs_now * steps * config.batch_size
+        # A time budget may end the run inside its last epoch: count the steps that ran.
+        steps_now = time_limit.steps_run - run_folder_start_step if time_limit else epochs_now * steps
+        images_seen = steps_now * config.batch_size
         final = {k: float(v[-1]) for k, v in history.history.items() if v} or _last_history_row(history_path)
         training = {
             "epochs_this_session": epochs_now,
+            "steps_this_session": steps_now,
             "resumed_from_epoch": config.epochs - epochs_now if resuming else 0,
             "pretrain_seconds": round(pretrain_seconds, 3),
             "images_per_second": round(images_seen / pretrain_seconds, 2) if pretrain_seconds > 0 else None,
@@ -704,6 +708,7 @@ def _run(recipe: Recipe, plan, print_table: bool, devices: int) -> RunResult:
         "data": data.source,
         "epochs": config.epochs,
         "epochs_this_session": 0 if trained else training["epochs_this_session"],
+        "steps_this_session": 0 if trained else training.get("steps_this_session"),
         "resumed_from_epoch": config.epochs if trained else training["resumed_from_epoch"],
         "batch_size": config.batch_size,
         "steps_per_epoch": steps,

@@ -150,6 +150,8 @@ def test_training_time_limit_stops_fit():
     assert len(history.epoch) == 1  # stopped inside the first epoch
     with pytest.raises(ValueError, match="max_train_minutes|max_minutes"):
         TrainingTimeLimit(0)
+    with pytest.raises(ValueError, match="plan must be one of"):
+        TrainingTimeLimit(1, plan="minutes")
 
 
 @pytest.mark.parametrize("name", ["cifar10-byol-1h", "cifar10-simsiam-1h"])
@@ -178,7 +180,7 @@ def test_time_budget_shortens_the_schedule_to_whole_epochs(monkeypatch):
     steps, epochs = 4, 10
     model, schedule, variable = _model_with_tracked_schedule(steps * epochs)
     # Each epoch reads the clock 6 times (begin, 4 batches, end): 6 "seconds"; 0.5 minutes fit 4 epochs.
-    limit = TrainingTimeLimit(max_minutes=0.5, schedule=schedule, steps_per_epoch=steps)
+    limit = TrainingTimeLimit(max_minutes=0.5, schedule=schedule, steps_per_epoch=steps, plan="epochs")
     history = model.fit(np.ones((16, 4)), np.ones((16, 1)), batch_size=4, epochs=epochs, callbacks=[limit],
                         verbose=0, shuffle=False)
     assert limit.stopped_early and 1 < limit.epochs_run < epochs
@@ -188,7 +190,8 @@ def test_time_budget_shortens_the_schedule_to_whole_epochs(monkeypatch):
     assert float(keras.ops.convert_to_numpy(schedule(steps * limit.epochs_run))) == pytest.approx(0.0, abs=1e-7)
 
 
-def test_time_budget_lengthens_a_plan_cut_short_by_a_slow_first_epoch(monkeypatch):
+@pytest.mark.parametrize("plan", ["steps", "epochs"])
+def test_time_budget_lengthens_a_plan_cut_short_by_a_slow_first_epoch(monkeypatch, plan):
     """The first epoch pays for compilation: a plan it shortened grows again once later epochs show more fit."""
     import keras
 
@@ -199,15 +202,19 @@ def test_time_budget_lengthens_a_plan_cut_short_by_a_slow_first_epoch(monkeypatc
     monkeypatch.setattr(callbacks_module, "_now", lambda: next(readings))  # epoch 1: 50 s, then 5 s each
     steps, epochs = 4, 30
     model, schedule, variable = _model_with_tracked_schedule(steps * epochs)
-    limit = TrainingTimeLimit(max_minutes=3, schedule=schedule, steps_per_epoch=steps)
+    limit = TrainingTimeLimit(max_minutes=3, schedule=schedule, steps_per_epoch=steps, plan=plan)
     plans = []
-    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: plans.append(limit.planned_epochs))
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: plans.append(limit.planned_steps))
     model.fit(np.ones((16, 4)), np.ones((16, 1)), batch_size=4, epochs=epochs, callbacks=[limit, record],
               verbose=0, shuffle=False)
-    # After epoch 1 (50 s of a 180 s budget) three epochs fit; after epoch 2 (5 s) about twenty more do.
-    assert plans[0] == 3 and plans[1] > 20
-    assert limit.stopped_early and plans[1] - 2 <= limit.epochs_run < epochs
-    assert float(keras.ops.convert_to_numpy(variable)) == steps * plans[-1]
+    # After epoch 1 (50 s of a 180 s budget) three epochs (12.5 s a step: 9 more steps) fit; after epoch 2 (5 s)
+    # about twenty more epochs do.
+    assert plans[0] == (3 * steps if plan == "epochs" else 4 + 9) and plans[1] > 20 * steps
+    # It ends at (or, when this clock's readings between epochs cost more than the margin, one epoch before) the
+    # last plan, far beyond the first one.
+    assert limit.stopped_early and plans[-1] - steps <= limit.steps_run <= plans[-1] < epochs * steps
+    assert limit.steps_run > 20 * steps
+    assert float(keras.ops.convert_to_numpy(variable)) == plans[-1]
 
 
 def test_epochs_that_fit_shortens_lengthens_with_a_margin_and_stays_in_bounds():
@@ -225,7 +232,19 @@ def test_epochs_that_fit_shortens_lengthens_with_a_margin_and_stays_in_bounds():
     assert epochs_that_fit(1, 200.0, 10.0, planned=3, asked=13) == 13
 
 
-def test_time_budget_reads_the_clock_it_is_given():
+def test_steps_that_fit_uses_the_budget_with_a_margin_and_stays_in_bounds():
+    from kerascl.callbacks import steps_that_fit
+
+    # 100 s left at 0.5 s a step with the 2 % margin: 100 // 0.51 = 196 more steps.
+    assert steps_that_fit(400, 100.0, 0.5, asked=5200) == 596
+    assert steps_that_fit(400, 100.0, 0.5, asked=5200, margin=1.0) == 600
+    # Never beyond the steps asked for, never fewer than those run (even past the budget).
+    assert steps_that_fit(400, 1e6, 0.5, asked=5200) == 5200
+    assert steps_that_fit(400, -30.0, 0.5, asked=5200) == 400
+
+
+@pytest.mark.parametrize("plan", ["steps", "epochs"])
+def test_time_budget_reads_the_clock_it_is_given(plan):
     """A clock that leaves pauses out (the benchmark's evaluations) decides the plan, not wall-clock."""
     import keras
 
@@ -239,13 +258,24 @@ def test_time_budget_reads_the_clock_it_is_given():
 
     steps, epochs = 4, 10
     model, schedule, variable = _model_with_tracked_schedule(steps * epochs)
-    # 8 s an epoch on the given clock, a 30 s budget: after epoch 1, 1 + 22 // 8 = 3 epochs fit.
-    limit = TrainingTimeLimit(max_minutes=0.5, schedule=schedule, steps_per_epoch=steps, clock=lambda: now[0])
-    model.fit(np.ones((16, 4)), np.ones((16, 1)), batch_size=4, epochs=epochs, callbacks=[Tick(), limit],
-              verbose=0, shuffle=False)
-    assert limit.planned_epochs == 3 and limit.epochs_run == 3 and limit.stopped_early
-    assert float(keras.ops.convert_to_numpy(variable)) == steps * 3
-    assert limit.seconds == pytest.approx(24.0)
+    limit = TrainingTimeLimit(max_minutes=0.5, schedule=schedule, steps_per_epoch=steps, clock=lambda: now[0],
+                              plan=plan)
+    history = model.fit(np.ones((16, 4)), np.ones((16, 1)), batch_size=4, epochs=epochs, callbacks=[Tick(), limit],
+                        verbose=0, shuffle=False)
+    if plan == "epochs":
+        # 8 s an epoch on the given clock, a 30 s budget: after epoch 1, 1 + 22 // 8 = 3 epochs fit.
+        assert limit.planned_epochs == 3 and limit.epochs_run == 3 and limit.steps_run == 12
+        assert limit.seconds == pytest.approx(24.0)
+    else:
+        # 2 s a step: after epoch 1, 4 + 22 // 2.04 = 14 steps fit, and the plans after epochs 2 and 3 agree; the
+        # run stops inside epoch 4, after its second step, with 2 of the 30 s left instead of 6.
+        assert limit.planned_steps == 14 and limit.steps_run == 14 and limit.planned_epochs == 4
+        assert limit.epochs_run == len(history.epoch) == 4
+        assert limit.seconds == pytest.approx(28.0)
+    assert limit.stopped_early
+    assert float(keras.ops.convert_to_numpy(variable)) == limit.steps_run
+    # The learning rate reached the end of its (shortened) cosine decay.
+    assert float(keras.ops.convert_to_numpy(schedule(limit.steps_run))) == pytest.approx(0.0, abs=1e-7)
 
 
 def test_time_budget_changes_nothing_when_the_plan_fits():
@@ -424,3 +454,31 @@ def test_paired_at_equal_steps_separates_learning_per_step_from_speed():
     assert at_minute_10["mean"] > 0.01
     text = script.format_paired_at_equal_steps(table, "kerascl (tensorflow)", "lightly")
     assert "| 10 | 1, 2 | 200, 200 | +0.0, -1.0 | -0.5 | 0.5 |" in text
+
+
+@pytest.mark.slow
+def test_a_recipe_stopped_inside_an_epoch_by_its_budget_records_the_steps_it_ran(tmp_path, monkeypatch):
+    """`max_train_minutes` plans in steps: the run ends inside an epoch, and `metrics.json` counts what ran."""
+    import itertools
+
+    import kerascl.callbacks as callbacks_module
+    from kerascl.recipe import get_recipe
+    from kerascl.recipe_runner import run_recipe
+    from tests.recipe_helpers import make_image_folder, tiny_sets
+
+    ticks = itertools.count()  # a fake clock: one second per reading, so the plan does not depend on speed
+    monkeypatch.setattr(callbacks_module, "_now", lambda: float(next(ticks)))
+    recipe = get_recipe("cifar10-byol-1h")
+    folder = make_image_folder(str(tmp_path / "data"))
+    recipe = recipe.with_overrides(sets=tiny_sets(recipe) + [
+        f"data_dir={folder}", "epochs=4", "limit=64", "batch_size=8", "max_train_minutes=0.5", "floors=false"])
+    result = run_recipe(recipe, tmp_path / "run")
+    metrics = result.metrics
+    steps_per_epoch = metrics["steps_per_epoch"]
+    assert steps_per_epoch > 2 and metrics["stopped_by_time_limit"]
+    ran = metrics["steps_this_session"]
+    assert 0 < ran < 4 * steps_per_epoch and ran % steps_per_epoch != 0  # it stopped inside an epoch
+    assert metrics["epochs_this_session"] == -(-ran // steps_per_epoch)
+    with open(tmp_path / "run" / "history.csv") as handle:
+        assert len(handle.read().strip().splitlines()) == 1 + metrics["epochs_this_session"]
+    assert metrics["timing"]["images_per_second"] > 0
