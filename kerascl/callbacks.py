@@ -530,6 +530,7 @@ class TrainingTimeLimit(keras.callbacks.Callback):
         self._paced_from: tuple[float, int] | None = None
         self._asked_steps = 0
         self._planned_steps: int | None = None
+        self._printed_steps: int | None = None
 
     @property
     def planned_steps(self) -> int | None:
@@ -556,6 +557,7 @@ class TrainingTimeLimit(keras.callbacks.Callback):
         asked_epochs = int((self.params or {}).get("epochs") or 0)
         self._asked_steps = asked_epochs * self.steps_per_epoch
         self._planned_steps = self._asked_steps if self.steps_per_epoch and asked_epochs else None
+        self._printed_steps: int | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_start = self._time()
@@ -594,14 +596,16 @@ class TrainingTimeLimit(keras.callbacks.Callback):
             fitting = spe * epochs_that_fit(self.epochs_run, remaining, last_epoch, self.planned_epochs,
                                             self._asked_steps // spe)
         if fitting != self._planned_steps:
-            shortened_first = self._planned_steps == self._asked_steps
-            changed = abs(fitting - self._planned_steps) / max(self._planned_steps, 1)
+            # Say so when the plan moved 2 % from the one last printed (small steps add up over a run).
+            printed = self._printed_steps or self._asked_steps
+            changed = abs(fitting - printed) / max(printed, 1)
             self._planned_steps = fitting
             total = float(fitting)
             self.schedule.total_steps_variable.assign(total)
             if hasattr(self.model, "total_steps") and hasattr(self.model.total_steps, "assign"):
                 self.model.total_steps.assign(total)  # a kerascl method's plan (EMA momentum schedule)
-            if shortened_first or changed > 0.02 or self.plan == "epochs":
+            if changed > 0.02 or self.plan == "epochs":
+                self._printed_steps = fitting
                 print(f"\nTime budget: about {last_epoch:.0f} s per epoch, so the schedules now end at step "
                       f"{fitting} (epoch {fitting / spe:.2f} of {self._asked_steps // spe}) to fit "
                       f"max_train_minutes={self.max_seconds / 60:g}.")

@@ -745,9 +745,18 @@ def _run(recipe: Recipe, plan, print_table: bool, devices: int) -> RunResult:
     if print_table and "skipped" not in probes:  # skipped probes: their one-line note was printed already
         print()
         print(format_table(probes, floors=floors,
-                           title=f"{recipe.name}: probes ({config.epochs} epochs, batch {config.batch_size}, "
+                           title=f"{recipe.name}: probes ({_epochs_text(metrics)}, batch {config.batch_size}, "
                                  f"{keras.backend.backend()}) -> {plan.run_dir}"))
     return RunResult(run_dir=plan.run_dir, metrics=metrics, model=model)
+
+
+def _epochs_text(metrics: dict) -> str:
+    """The epochs a run trained, for its probe table's title: "13 epochs", or "10.4 of 13 epochs (time budget)"
+    when its budget ended it (inside an epoch, as `TrainingTimeLimit` plans in steps)."""
+    if not metrics.get("stopped_by_time_limit") or not metrics.get("steps_per_epoch"):
+        return f"{metrics['epochs']} epochs"
+    done = metrics["resumed_from_epoch"] + (metrics.get("steps_this_session") or 0) / metrics["steps_per_epoch"]
+    return f"{done:.1f} of {metrics['epochs']} epochs (time budget)"
 
 
 def _final_monitor_features(callbacks, model, epochs_run: list[int], monitor_train, monitor_test) -> dict:
