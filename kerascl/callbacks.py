@@ -388,13 +388,13 @@ def steps_that_fit(steps_run: int, remaining_seconds: float, seconds_per_step: f
     As many steps as fit in the remaining budget at `margin` times the pace measured last, never fewer than those
     already run nor more than `asked`. Planning in steps uses the whole budget, where whole epochs
     (`epochs_that_fit`) leave up to an epoch of it unused. The margin keeps the schedule's end just inside the
-    budget (an epoch end's own work, such as a kNN monitor, is not in the pace), so the hard stop at the budget
-    rarely cuts the schedule's last steps.
+    budget when the pace varies a little, so the hard stop at the budget rarely cuts the schedule's last steps.
+    Measure the pace with the work between epochs (a kNN monitor) included, as `TrainingTimeLimit` does.
 
     Args:
         steps_run: steps finished so far.
         remaining_seconds: training budget left.
-        seconds_per_step: the pace, e.g. the last epoch's duration over its steps.
+        seconds_per_step: the pace, e.g. the seconds since the second epoch began over the steps since.
         asked: the steps the run was asked for (the plan's ceiling).
         margin: factor on the pace the plan must fit with.
 
@@ -557,7 +557,7 @@ class TrainingTimeLimit(keras.callbacks.Callback):
         asked_epochs = int((self.params or {}).get("epochs") or 0)
         self._asked_steps = asked_epochs * self.steps_per_epoch
         self._planned_steps = self._asked_steps if self.steps_per_epoch and asked_epochs else None
-        self._printed_steps: int | None = None
+        self._printed_steps = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_start = self._time()
