@@ -524,9 +524,7 @@ class TrainingTimeLimit(keras.callbacks.Callback):
         self.steps_run = 0
         self.seconds = 0.0
         self._start = self._epoch_start = None
-        self._epoch = 0
         self._epoch_first_step = 0
-        self._first_epoch: int | None = None
         self._paced_from: tuple[float, int] | None = None
         self._asked_steps = 0
         self._planned_steps: int | None = None
@@ -552,7 +550,6 @@ class TrainingTimeLimit(keras.callbacks.Callback):
         self.stopped_early = False
         self.epochs_run = 0
         self.steps_run = 0
-        self._first_epoch = None
         self._paced_from = None
         asked_epochs = int((self.params or {}).get("epochs") or 0)
         self._asked_steps = asked_epochs * self.steps_per_epoch
@@ -561,11 +558,8 @@ class TrainingTimeLimit(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_start = self._time()
-        if self._first_epoch is None:
-            self._first_epoch = epoch
-        if self._paced_from is None and epoch > self._first_epoch:
+        if self._paced_from is None and self.epochs_run > 0:  # an epoch of this fit (the compiling one) has ended
             self._paced_from = (self._epoch_start, epoch * self.steps_per_epoch)
-        self._epoch = epoch
         # Steps count from the epoch fit starts at, so a run resumed at epoch k plans as the optimizer counts.
         self._epoch_first_step = epoch * self.steps_per_epoch if self.steps_per_epoch else self.steps_run
         self.steps_run = self._epoch_first_step

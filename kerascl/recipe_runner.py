@@ -658,8 +658,8 @@ def _run(recipe: Recipe, plan, print_table: bool, devices: int) -> RunResult:
             time_limit = TrainingTimeLimit(config.max_train_minutes, schedule=schedule,
                                            steps_per_epoch=steps if schedule is not None else None)
             callbacks.insert(0, time_limit)
-        run_folder_start_step = run_folder.backup_epoch(run_dir) * steps
-        print_plan(recipe, model, data, steps, epochs_left=config.epochs - run_folder.backup_epoch(run_dir))
+        start_epoch = run_folder.backup_epoch(run_dir)
+        print_plan(recipe, model, data, steps, epochs_left=config.epochs - start_epoch)
         setup_seconds = time.perf_counter() - start
         fit_start = time.perf_counter()
         with stages("pretraining"):
@@ -668,7 +668,7 @@ def _run(recipe: Recipe, plan, print_table: bool, devices: int) -> RunResult:
         data.monitor_features = _final_monitor_features(callbacks, model, history.epoch, monitor_train, monitor_test)
         epochs_now = len(history.epoch)
         # A time budget may end the run inside its last epoch: count the steps that ran.
-        steps_now = time_limit.steps_run - run_folder_start_step if time_limit else epochs_now * steps
+        steps_now = time_limit.steps_run - start_epoch * steps if time_limit else epochs_now * steps
         images_seen = steps_now * config.batch_size
         final = {k: float(v[-1]) for k, v in history.history.items() if v} or _last_history_row(history_path)
         training = {
